@@ -1,0 +1,53 @@
+# Every target sets up what it needs: a fresh clone runs `make demo` or `make test` as is.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Installs are --no-deps over complete, hashed locks (see requirements-overrides.txt).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes
+
+.PHONY: help venv demo test lint container-test bench lock clean
+
+help:
+	@echo "make demo            run the action end to end against the local Store emulator"
+	@echo "make test            run the whole test suite"
+	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
+	@echo "make container-test  build the image with buildah and run the action in it"
+	@echo "make bench           measure time-to-halt and friends; writes docs/benchmarks.md"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-dev.txt
+	# The package itself, for the `halt-rollout` command; nothing downloaded.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
+	touch $@
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	bash scripts/lint-ci-files.sh
+
+container-test: venv
+	bash scripts/container-test.sh
+
+bench: venv
+	$(BIN)/python scripts/bench.py
+
+# Re-pin after editing requirements*.in (needs network access to PyPI).
+lock: venv
+	$(BIN)/python -m pip install --quiet uv==0.13.8
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+		--override requirements-overrides.txt requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+		--override requirements-overrides.txt requirements-dev.in -o requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container

@@ -1,0 +1,125 @@
+"""The command line: the same halt, for a laptop, Azure DevOps, any CI or `docker run`.
+
+Only the edges differ from the action: flags and environment variables in,
+plain text (or JSON) out. The secret is read from AZURE_CLIENT_SECRET, never a
+flag, so it stays out of shell history and process lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from functools import partial
+
+from . import __version__, report
+from .errors import InputError
+from .halt import TargetResult, describe_rollout
+from .inputs import (
+    DEFAULT_AUTHORITY_HOST,
+    DEFAULT_STORE_API_URL,
+    DEFAULT_TIMEOUT_SECONDS,
+    read_settings,
+)
+from .redact import Redactor
+from .run import run
+from .runner import oidc_available, request_oidc_token
+
+SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="halt-rollout",
+        description="Halt the gradual package rollout of a Microsoft Store submission.",
+        epilog=f"The client secret is read from {SECRET_VARIABLE}. Without it, inside a GitHub "
+        "workflow with `id-token: write`, the job's OIDC token is used. Exit codes: 0 when "
+        "every target ended halted, already-halted or dry-run; 1 otherwise; 2 for a "
+        "malformed command line.",
+    )
+    which = p.add_argument_group("what to halt")
+    which.add_argument("--app-id", default="", help="Store ID of the app, e.g. 9NBLGGH4R315")
+    which.add_argument(
+        "--submission-id", default="", help="submission to halt (default: last published)"
+    )
+    which.add_argument("--flight-id", default="", help="package flight (GUID) to halt instead")
+    which.add_argument("--targets", default="", metavar="FILE", help="YAML file of targets")
+    sign_in = p.add_argument_group("sign-in")
+    sign_in.add_argument(
+        "--tenant-id", default=os.environ.get("AZURE_TENANT_ID", ""), help="$AZURE_TENANT_ID"
+    )
+    sign_in.add_argument(
+        "--client-id", default=os.environ.get("AZURE_CLIENT_ID", ""), help="$AZURE_CLIENT_ID"
+    )
+    run_options = p.add_argument_group("run")
+    run_options.add_argument("--dry-run", action="store_true", help="read and report; never halt")
+    run_options.add_argument(
+        "--timeout",
+        default=f"{DEFAULT_TIMEOUT_SECONDS:g}",
+        metavar="SECONDS",
+        help="deadline for the whole run (default %(default)s)",
+    )
+    run_options.add_argument("--store-api-url", default=DEFAULT_STORE_API_URL)
+    run_options.add_argument("--authority-host", default=DEFAULT_AUTHORITY_HOST)
+    run_options.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    p.add_argument("--version", action="version", version=f"halt-rollout {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    secret = os.environ.get(SECRET_VARIABLE, "").strip()
+    redact = Redactor()
+    if secret:
+        redact.add(secret)
+    lock = threading.Lock()
+
+    def log(line: str) -> None:
+        with lock:
+            print(redact(line), file=sys.stderr, flush=True)
+
+    raw = {
+        "app-id": args.app_id.strip(),
+        "submission-id": args.submission_id.strip(),
+        "flight-id": args.flight_id.strip(),
+        "targets": args.targets.strip(),
+        "tenant-id": args.tenant_id.strip(),
+        "client-id": args.client_id.strip(),
+        "client-secret": secret,
+        "dry-run": "true" if args.dry_run else "false",
+        "timeout-seconds": args.timeout.strip(),
+        "store-api-url": args.store_api_url.strip(),
+        "authority-host": args.authority_host.strip(),
+    }
+    try:
+        settings = read_settings(raw, workspace=None, oidc_available=oidc_available())
+    except InputError as error:
+        log(f"error: {error.title}: {error.message}")
+        if args.json:
+            print(json.dumps(_json_outputs(report.failed_outputs()), indent=2))
+        return 1
+    oidc = None if settings.client_secret else partial(request_oidc_token, redact.add)
+    results = run(settings, oidc_token=oidc, log=log, protect=redact.add)
+    if args.json:
+        print(redact(json.dumps(_json_outputs(report.outputs(results)), indent=2)))
+    else:
+        for result in results:
+            print(redact(_line(result)))
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _line(result: TargetResult) -> str:
+    state = f" ({describe_rollout(result.rollout)})" if result.rollout else ""
+    submission = f" submission {result.submission_id}" if result.submission_id else ""
+    text = f"{result.target.label}{submission}: {result.result}{state}"
+    if result.failure:
+        text += f"\n  {result.failure.title}: {result.failure.message}"
+    return text
+
+
+def _json_outputs(outputs: dict[str, str]) -> dict[str, object]:
+    """The action's outputs, with `results` as a list rather than a string of JSON."""
+    return {**outputs, "results": json.loads(outputs["results"])}

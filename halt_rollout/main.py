@@ -1,0 +1,57 @@
+"""The action's edge: runner environment in, outputs, summary and annotations out."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from functools import partial
+
+from . import __version__, cli, report
+from .errors import InputError
+from .inputs import INPUT_NAMES, read_settings, secrets_in
+from .run import run
+from .runner import ActionsRunner, oidc_available, request_oidc_token
+
+
+def main() -> int:
+    """Run the action; the exit code is 0 when every target ended well.
+
+    With arguments (`docker run IMAGE --app-id …`) the image acts as the
+    command line instead: the runner never passes any to this action.
+    """
+    if len(sys.argv) > 1:
+        return cli.main(sys.argv[1:])
+    runner = ActionsRunner()
+    raw = runner.read_inputs(INPUT_NAMES)
+    # Masks go out before anything else is printed.
+    for secret in secrets_in(raw):
+        runner.protect(secret)
+    try:
+        return _run(runner, raw)
+    except Exception as error:  # a defect, not an expected failure: say so, keep outputs
+        runner.error(
+            "halt-rollout crashed",
+            f"Unexpected {type(error).__name__}: {error}. This is a bug in halt-rollout "
+            "(please report it with this log). Check the rollout in Partner Center.",
+        )
+        runner.group("Traceback", traceback.format_exc().splitlines())
+        runner.set_outputs(report.failed_outputs())
+        return 1
+
+
+def _run(runner: ActionsRunner, raw: dict[str, str]) -> int:
+    runner.log(f"halt-rollout {__version__}")
+    try:
+        settings = read_settings(raw, workspace=runner.workspace, oidc_available=oidc_available())
+    except InputError as error:
+        runner.error(error.title, error.message)
+        runner.set_outputs(report.failed_outputs())
+        runner.write_summary(f"## ❌ Invalid input\n\n{error.message}\n")
+        return 1
+    oidc = None if settings.client_secret else partial(request_oidc_token, runner.protect)
+    results = run(settings, oidc_token=oidc, log=runner.log, protect=runner.protect)
+    for title, message in report.error_annotations(results):
+        runner.error(title, message)
+    runner.set_outputs(report.outputs(results))
+    runner.write_summary(report.summary(results, dry_run=settings.dry_run))
+    return 0 if all(result.ok for result in results) else 1

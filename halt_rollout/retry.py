@@ -1,0 +1,162 @@
+"""Waiting and retrying within one deadline for the whole run.
+
+The Store's gateway throttles at about 20 requests a minute per tenant and
+sometimes says for how long (`Retry-After`, in seconds or as an HTTP date, or
+only in its message). When it says, we wait exactly that; when it does not,
+exponential backoff with jitter. Every wait is logged as it starts, so a person
+watching an incident's log knows why nothing seems to happen.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from .errors import HaltRolloutError
+
+T = TypeVar("T")
+Log = Callable[[str], None]
+
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 20.0
+# One request may take at most this long; a hung connection is then retried.
+REQUEST_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+# Waits that follow Retry-After are stretched a little so that several targets
+# throttled together do not all come back in the same instant.
+RETRY_AFTER_JITTER_SECONDS = 0.25
+
+_TRY_AGAIN_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+
+
+class Deadline:
+    """The run's deadline (`timeout-seconds`), on the monotonic clock."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - self._clock())
+
+    def request_timeout(self, floor: float = 1.0) -> tuple[float, float]:
+        """(connect, read) timeouts for one request that still ends near the deadline."""
+        read = max(floor, min(REQUEST_TIMEOUT_SECONDS, self.remaining()))
+        return (min(CONNECT_TIMEOUT_SECONDS, read), read)
+
+
+class TransientError(Exception):
+    """A failure worth trying again; `failure` is what to report if no time is left.
+
+    `maybe_applied` is true when the request may have reached the Store and
+    taken effect (a lost answer, a gateway error): a halt must then be checked,
+    not blindly sent again.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        failure: HaltRolloutError,
+        *,
+        retry_after: float | None = None,
+        maybe_applied: bool = True,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.failure = failure
+        self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_hint_in_message(message: str | None) -> float | None:
+    """The gateway's 'Try again in 14 seconds.' when it sends no Retry-After header."""
+    match = _TRY_AGAIN_IN.search(message or "")
+    return float(match.group(1)) if match else None
+
+
+def backoff_seconds(retry_number: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter: about 1, 2, 4, 8 … seconds, up to 20."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (retry_number - 1))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+def _format_seconds(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+class Pauser:
+    """Decides, logs and sleeps the wait before the next attempt, or gives up."""
+
+    def __init__(
+        self,
+        deadline: Deadline,
+        log: Log,
+        *,
+        rng: random.Random | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.deadline = deadline
+        self._log = log
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        # An Event's wait() is a sleep that a shutdown can cut short.
+        self._stop = stop or threading.Event()
+
+    def pause(self, error: TransientError, next_attempt: int) -> None:
+        """Wait before `next_attempt`, or raise error.failure when the deadline forbids it."""
+        if error.retry_after is not None:
+            delay = error.retry_after + self._rng.uniform(0, RETRY_AFTER_JITTER_SECONDS)
+            why = f"waiting {_format_seconds(error.retry_after)} as Retry-After asks"
+        else:
+            delay = backoff_seconds(next_attempt - 1, self._rng)
+            why = f"waiting {_format_seconds(delay)} before trying again"
+        remaining = self.deadline.remaining()
+        if delay >= remaining:
+            failure = error.failure
+            asked = "the Store asks to wait" if error.retry_after is not None else "the next try is"
+            failure.message = (
+                f"{failure.message} Gave up after {next_attempt - 1} attempt(s): {asked} "
+                f"{_format_seconds(delay)}, but only {_format_seconds(remaining)} of "
+                f"timeout-seconds ({self.deadline.seconds:g}) remain. Run it again, or raise "
+                "timeout-seconds."
+            )
+            raise failure
+        self._log(f"{error.reason}; {why} (attempt {next_attempt})")
+        self._stop.wait(delay)
+
+    def run(self, call: Callable[[], T]) -> T:
+        """`call()` until it succeeds, raises something final, or time runs out."""
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except TransientError as error:
+                attempt += 1
+                self.pause(error, attempt)
