@@ -99,6 +99,8 @@ def summary(results: Sequence[TargetResult], *, dry_run: bool) -> str:
         headline = f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
     elif dry_run:
         headline = "🔍 Dry run: nothing was halted"
+    elif all(r.result is Result.ALREADY_HALTED for r in results):
+        headline = "⏹️ Already halted before this run: nothing sent"
     else:
         headline = "🛑 Rollout halted" if len(results) == 1 else "🛑 Rollouts halted"
     lines = [

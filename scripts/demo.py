@@ -1,0 +1,74 @@
+"""`make demo`: the real entrypoint, end to end, against the local Store emulator.
+
+Three runs of the action, as GitHub's runner would run them: a dry run, the
+halt, and the same halt again (idempotent: already halted, nothing sent).
+Each shows the log, the outputs and the job summary a user would see.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from store_emulator import Emulator
+from store_emulator.actions_runner import ActionRun, run_action
+
+APP_ID = "9NBLGGH4R315"
+RULE = "─" * 78
+
+
+def show(title: str, run: ActionRun) -> None:
+    print(f"\n{RULE}\n▶ {title}  (exit code {run.exit_code}, {run.seconds:.2f} s)\n{RULE}")
+    print("Log:")
+    for line in run.stdout.splitlines():
+        print(f"  {line}")
+    for line in run.stderr.splitlines():
+        print(f"  [stderr] {line}")
+    print("Outputs:")
+    for name, value in run.outputs.items():
+        if name == "results":
+            value = json.dumps(json.loads(value), indent=2).replace("\n", "\n    ")
+        print(f"  {name} = {value}")
+    print("Job summary:")
+    for line in run.summary.splitlines():
+        print(f"  {line}")
+
+
+def main() -> int:
+    with Emulator() as emulator:
+        emulator.seed_demo()
+        inputs = {
+            "app-id": APP_ID,
+            "tenant-id": emulator.tenant_id,
+            "client-id": emulator.client_id,
+            "client-secret": emulator.client_secret,
+            "store-api-url": emulator.url,
+            "authority-host": emulator.url,
+        }
+        env = {"REQUESTS_CA_BUNDLE": emulator.ca_path}
+        print(f"Store emulator (Entra ID + Store API) on {emulator.url}")
+        runs = [
+            ("1. Dry run: what would be halted", run_action(inputs | {"dry-run": "true"},
+                                                           extra_env=env)),
+            ("2. The halt", run_action(inputs, extra_env=env)),
+            ("3. The same halt again: already halted, nothing sent",
+             run_action(inputs, extra_env=env)),
+        ]
+        for title, run in runs:
+            show(title, run)
+        halts = len(emulator.halt_requests)
+        print(f"\n{RULE}\nThe Store received {halts} halt request(s) in 3 runs.")
+    expected = ["dry-run", "halted", "already-halted"]
+    got = [run.outputs.get("result") for _, run in runs]
+    if got != expected or halts != 1 or any(run.exit_code for _, run in runs):
+        print(f"Demo did not go as expected: results {got}, {halts} halt request(s).")
+        return 1
+    print("Demo finished as expected: dry-run, halted, already-halted.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
