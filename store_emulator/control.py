@@ -1,0 +1,160 @@
+"""The control API (/_emulator/...), for tests and scripts that run the emulator as a
+separate process. It needs no token: the emulator is a loopback test tool."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .faults import Fault
+from .records import Recorded
+from .responses import Response, json_response
+from .state import StoreError
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+PREFIX = "/_emulator/"
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class _Fields:
+    """Typed reads of a JSON object that reject unknown or mistyped fields."""
+
+    def __init__(self, data: Any, allowed: set[str]) -> None:
+        if not isinstance(data, dict):
+            raise _BadRequest("the body must be a JSON object")
+        if unknown := set(data) - allowed:
+            raise _BadRequest(f"unknown fields: {sorted(unknown)}")
+        self._data: dict[str, Any] = data
+
+    def _get(self, key: str, types: tuple[type, ...], default: Any) -> Any:
+        value = self._data.get(key, default)
+        if value is not default and not isinstance(value, types):
+            raise _BadRequest(f"{key} has the wrong type")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self._get(key, (str,), None)
+        if value is None:
+            raise _BadRequest(f"{key} is required")
+        return str(value)
+
+    def opt_text(self, key: str, default: str | None = None) -> str | None:
+        value = self._get(key, (str, type(None)), default)
+        return None if value is None else str(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        return bool(self._get(key, (bool,), default))
+
+    def number(self, key: str, default: float) -> float:
+        value = self._get(key, (int, float), default)
+        if isinstance(value, bool):
+            raise _BadRequest(f"{key} must be a number")
+        return float(value)
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+
+_LISTING_FIELDS = {"app_id", "last_published", "pending", "null_style", "name"}
+_ROLLOUT_FIELDS = {"app_id", "submission_id", "flight_id"}
+_FAULT_FIELDS = {"method", "path", "times", "kind", "status", "body", "headers", "seconds"}
+
+
+def handle(emu: Emulator, req: Recorded) -> Response:
+    route = (req.method, req.path.removeprefix(PREFIX).rstrip("/"))
+    try:
+        data: Any = json.loads(req.body) if req.body.strip() else {}
+    except ValueError:
+        return json_response(400, {"error": "the body is not JSON"})
+    try:
+        return _route(emu, route, data, req.query)
+    except _BadRequest as error:
+        return json_response(400, {"error": str(error)})
+    except (TypeError, ValueError) as error:  # e.g. Fault validation
+        return json_response(400, {"error": str(error)})
+    except StoreError as error:
+        return json_response(error.status, error.body())
+
+
+def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, str]) -> Response:
+    if route == ("POST", "faults"):
+        emu.add_fault(_fault(_Fields(data, _FAULT_FIELDS)))
+        return json_response(201, {"faults": len(emu.faults)})
+    if route == ("DELETE", "faults"):
+        emu.clear_faults()
+        return json_response(200, {"faults": 0})
+    if route == ("POST", "apps"):
+        f = _Fields(data, _LISTING_FIELDS)
+        emu.add_app(
+            f.text("app_id"),
+            last_published=f.opt_text("last_published"),
+            pending=f.opt_text("pending"),
+            null_style=f.flag("null_style", False),
+            name=f.opt_text("name") or "ApiTestApp",
+        )
+        return json_response(201, emu.state.app_resource(f.text("app_id")))
+    if route == ("POST", "flights"):
+        f = _Fields(data, _LISTING_FIELDS | {"flight_id"})
+        app_id, flight_id = f.text("app_id"), f.text("flight_id")
+        emu.add_flight(
+            app_id,
+            flight_id,
+            last_published=f.opt_text("last_published"),
+            pending=f.opt_text("pending"),
+            null_style=f.flag("null_style", False),
+            name=f.opt_text("name") or "myflight",
+        )
+        return json_response(201, emu.state.flight_resource(app_id, flight_id))
+    if route == ("POST", "rollout"):
+        f = _Fields(
+            data, _ROLLOUT_FIELDS | {"is_package_rollout", "percentage", "status", "fallback"}
+        )
+        rollout = emu.set_rollout(
+            f.text("app_id"),
+            f.text("submission_id"),
+            flight_id=f.opt_text("flight_id"),
+            is_package_rollout=f.flag("is_package_rollout", True),
+            percentage=f.number("percentage", 25.0),
+            status=f.opt_text("status") or "PackageRolloutInProgress",
+            fallback=f.opt_text("fallback") or "1212922684621243058",
+        )
+        return json_response(200, rollout)
+    if route == ("GET", "rollout"):
+        f = _Fields(query, _ROLLOUT_FIELDS)
+        rollout = emu.rollout(f.text("app_id"), f.text("submission_id"), f.opt_text("flight_id"))
+        return json_response(200, rollout)
+    if route == ("GET", "requests"):
+        return json_response(200, [r.to_json() for r in emu.requests])
+    if route == ("POST", "reset-requests"):
+        emu.reset_requests()
+        return json_response(200, {"requests": 0})
+    return json_response(404, {"error": f"no control endpoint {route[0]} {PREFIX}{route[1]}"})
+
+
+def _fault(f: _Fields) -> Fault:
+    times = f.raw("times", 1)
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
+        raise _BadRequest("times must be an integer or null")
+    body = f.raw("body")
+    if body is not None and not isinstance(body, str | dict):
+        raise _BadRequest("body must be a string, an object or null")
+    headers = f.raw("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise _BadRequest("headers must be an object of strings")
+    return Fault(
+        method=f.opt_text("method") or "*",
+        path=f.opt_text("path") or "",
+        times=times,
+        kind=f.opt_text("kind") or "respond",
+        status=int(f.number("status", 500)),
+        body=body,
+        headers=headers,
+        seconds=f.number("seconds", 3600.0),
+    )

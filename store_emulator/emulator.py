@@ -1,0 +1,301 @@
+"""The Emulator: Entra ID, GitHub OIDC and the Store API on one loopback HTTPS server."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import control
+from .certs import server_context
+from .entra import Entra
+from .faults import Fault, FaultQueue
+from .github_oidc import PATH as OIDC_PATH
+from .github_oidc import GitHubOidc
+from .records import Recorded
+from .responses import Response, json_response
+from .server import HttpsServer
+from .state import IN_PROGRESS, NOT_STARTED, StoreState
+from .store import PREFIX as STORE_PREFIX
+from .store import StoreApi
+
+_WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 (recognises them; binds nothing)
+
+
+class Emulator:
+    """Start with `with Emulator() as emu:` (or start()/stop()); see the package docstring."""
+
+    def __init__(
+        self,
+        extra_hosts: Iterable[str] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        url_host: str | None = None,
+    ) -> None:
+        """`url_host` names the server in `url` (default: `host`, or 127.0.0.1 for a
+        wildcard); it joins `extra_hosts` in the certificate."""
+        self._host, self._port, self._verbose = host, port, verbose
+        self._url_host = url_host
+        self._extra_hosts = [*extra_hosts, *([url_host] if url_host else [])]
+        self.github = GitHubOidc()
+        self.entra = Entra(self.github)
+        self.state = StoreState()
+        self._store = StoreApi(self.state, self.entra.is_access_token)
+        self._faults = FaultQueue()
+        self._lock = threading.Lock()
+        self._requests: list[Recorded] = []
+        self._server: HttpsServer | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp: str | None = None
+        self._ca_path = ""
+        self._url = ""
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._tmp = tempfile.mkdtemp(prefix="store-emulator-")
+        hosts = [*self._extra_hosts, *([] if self._host in _WILDCARDS else [self._host])]
+        context, self._ca_path = server_context(Path(self._tmp), hosts)
+        try:
+            server = HttpsServer((self._host, self._port), self, context, self._verbose)
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+        port = server.server_address[1]
+        # A wildcard bind is still reached, and named in the URL, through loopback.
+        name = self._url_host or ("127.0.0.1" if self._host in _WILDCARDS else self._host)
+        self._url = f"https://[{name}]:{port}" if ":" in name else f"https://{name}:{port}"
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.name = "store-emulator"
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- facts a client needs ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if not self._url:
+            raise RuntimeError("the emulator has not been started")
+        return self._url
+
+    @property
+    def ca_path(self) -> str:
+        if not self._ca_path:
+            raise RuntimeError("the emulator has not been started")
+        return self._ca_path
+
+    @property
+    def tenant_id(self) -> str:
+        return self.entra.tenant_id
+
+    @property
+    def tenant_domain(self) -> str:
+        return self.entra.tenant_domain
+
+    @property
+    def client_id(self) -> str:
+        return self.entra.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.entra.client_secret
+
+    @property
+    def oidc_request_url(self) -> str:
+        return f"{self.url}{OIDC_PATH}?api-version=2.0"
+
+    @property
+    def oidc_request_token(self) -> str:
+        return self.github.request_token
+
+    @property
+    def issued_access_tokens(self) -> list[str]:
+        return self.entra.issued_access_tokens
+
+    @property
+    def issued_oidc_tokens(self) -> list[str]:
+        return self.github.issued_tokens
+
+    def facts(self) -> dict[str, str]:
+        """What a client process needs to use the emulator (printed by the command line)."""
+        return {
+            "url": self.url,
+            "ca_path": self.ca_path,
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "oidc_request_url": self.oidc_request_url,
+            "oidc_request_token": self.oidc_request_token,
+        }
+
+    # -- Store content -------------------------------------------------------------------
+
+    def add_app(
+        self,
+        app_id: str,
+        *,
+        last_published: str | None = None,
+        pending: str | None = None,
+        null_style: bool = False,
+        name: str = "ApiTestApp",
+    ) -> None:
+        self.state.add_app(
+            app_id, last_published=last_published, pending=pending, null_style=null_style, name=name
+        )
+
+    def add_flight(
+        self,
+        app_id: str,
+        flight_id: str,
+        *,
+        last_published: str | None = None,
+        pending: str | None = None,
+        null_style: bool = False,
+        name: str = "myflight",
+    ) -> None:
+        self.state.add_flight(
+            app_id,
+            flight_id,
+            last_published=last_published,
+            pending=pending,
+            null_style=null_style,
+            name=name,
+        )
+
+    def set_rollout(
+        self,
+        app_id: str,
+        submission_id: str,
+        *,
+        flight_id: str | None = None,
+        is_package_rollout: bool = True,
+        percentage: float = 25.0,
+        status: str = IN_PROGRESS,
+        fallback: str = "1212922684621243058",
+    ) -> dict[str, Any]:
+        return self.state.set_rollout(
+            app_id,
+            submission_id,
+            flight_id=flight_id,
+            is_package_rollout=is_package_rollout,
+            percentage=percentage,
+            status=status,
+            fallback=fallback,
+        )
+
+    def rollout(
+        self, app_id: str, submission_id: str, flight_id: str | None = None
+    ) -> dict[str, Any]:
+        """The current rollout object; raises state.StoreError when there is none."""
+        return self.state.rollout(app_id, submission_id, flight_id)
+
+    def seed_demo(self) -> None:
+        """The examples of store-api.md and CONTRACT.md."""
+        app, flight = "9NBLGGH4R315", "43e448df-97c9-4a43-a0bc-2a445e736bcd"
+        published, fallback = "1152921504621086517", "1212922684621243058"
+        self.add_app(app, last_published=published, pending="1152921504621243487")
+        self.set_rollout(app, published, percentage=25.0, fallback=fallback)
+        self.set_rollout(
+            app, "1152921504621243487", percentage=0.0, status=NOT_STARTED, fallback=published
+        )
+        self.add_flight(app, flight, last_published=published, pending="1152921504621243647")
+        self.set_rollout(app, published, flight_id=flight, percentage=25.0, fallback=fallback)
+        self.set_rollout(
+            app,
+            "1152921504621243647",
+            flight_id=flight,
+            percentage=0.0,
+            status=NOT_STARTED,
+            fallback=published,
+        )
+        self.add_app("9WZDNCRFJ3PS", last_published="1152921504621243680", name="ContosoTools")
+        self.set_rollout(
+            "9WZDNCRFJ3PS", "1152921504621243680", percentage=10.0, fallback="1152921504621243001"
+        )
+
+    # -- faults and records --------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def faults(self) -> list[Fault]:
+        """Faults not used up yet."""
+        return self._faults.pending()
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def store_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.startswith(STORE_PREFIX)]
+
+    @property
+    def halt_requests(self) -> list[Recorded]:
+        return [
+            r
+            for r in self.store_requests
+            if r.method == "POST" and r.path.endswith("/haltpackagerollout")
+        ]
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # -- server hooks --------------------------------------------------------------------
+
+    def admit(self, req: Recorded) -> Fault | None:
+        if req.path.startswith(control.PREFIX):
+            return None  # the control API is neither recorded nor faulted
+        with self._lock:
+            self._requests.append(req)
+        return self._faults.take(req.method, req.path)
+
+    def dispatch(self, req: Recorded, base_url: str) -> Response:
+        if req.path.startswith(STORE_PREFIX):
+            return self._store.handle(req)
+        if req.path == OIDC_PATH:
+            return self.github.handle(req)
+        if req.path.startswith(control.PREFIX):
+            return control.handle(self, req)
+        entra = self.entra.handle(req, base_url)
+        if entra is not None:
+            return entra
+        return json_response(404, {"error": "not_found", "path": req.path})

@@ -1,0 +1,26 @@
+"""The response value every router returns, and JSON helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass
+class Response:
+    """An HTTP answer before the server adds Content-Length and MS-CorrelationId."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status,
+        json.dumps(payload).encode(),
+        {"Content-Type": JSON_TYPE, **(headers or {})},
+    )
