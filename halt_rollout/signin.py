@@ -8,6 +8,7 @@ to the run's deadline, are the only ones.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
 from .errors import HaltRolloutError, SignInError, one_line
 from .inputs import Settings
-from .retry import Pauser, TransientError, parse_retry_after
+from .retry import Pauser, TransientError
 from .store import RETRIED_STATUSES
 
 STORE_SCOPE = "https://manage.devcenter.microsoft.com/.default"
@@ -41,6 +42,13 @@ _AADSTS = re.compile(
     r"(AADSTS\d+):?\s*(.*?)(?=\s*(?:Trace ID:|Correlation ID:|Timestamp:|$))", re.S
 )
 _CORRELATION = re.compile(r"Correlation ID:\s*([0-9A-Fa-f-]+)")
+_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
+_NETWORK_TROUBLE = re.compile(
+    r"Connection aborted|Connection refused|Connection reset|Failed to establish|timed out"
+    r"|RemoteDisconnected|Max retries|IncompleteRead|Connection broken|temporarily_unavailable"
+    r"|Expecting value",  # a body that is not JSON: a proxy or gateway page
+    re.IGNORECASE,
+)
 _HINTS = {
     ("AADSTS7000215", "AADSTS7000222"): (
         "The client secret is wrong or expired: create a new one under Certificates & secrets "
@@ -60,6 +68,11 @@ DEFAULT_HINT = "Check tenant-id, client-id and the client secret or federated cr
 
 def build_credential(settings: Settings, oidc_token: Callable[[], str] | None) -> TokenCredential:
     """The credential the settings ask for; oidc_token is used when there is no secret."""
+    # azure-identity and MSAL log failures, tracebacks included, through `logging`;
+    # we report each failure ourselves, once, in a form a person can act on.
+    for name in ("azure", "msal"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+        logging.getLogger(name).propagate = False
     options = {
         "authority": settings.authority_host,
         "disable_instance_discovery": urlsplit(settings.authority_host).hostname
@@ -112,48 +125,43 @@ def _token_once(credential: TokenCredential, pauser: Pauser) -> str:
 
 
 def _classify(error: BaseException) -> BaseException:
-    """Turn what azure-identity raised into a final SignInError or a TransientError."""
+    """Turn what azure-identity raised into a final SignInError or a TransientError.
+
+    azure-identity wraps every failure (HTTP errors, refused connections, bodies
+    that are not JSON) in ClientAuthenticationError without the response, so
+    the text is all there is to go on.
+    """
     if isinstance(error, (HaltRolloutError, TransientError)):
         return error  # from our OIDC token source
-    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
-        text = one_line(str(error))
-        if "CERTIFICATE_VERIFY_FAILED" in text:
-            return SignInError(
-                f"The TLS certificate of the Entra authority could not be verified ({text}). "
-                "Behind a TLS-inspecting proxy, point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at "
-                "its CA bundle.",
-                title="TLS verification failed",
-            )
-        failure = SignInError(
-            f"Microsoft Entra ID could not be reached ({text}).", title="Sign-in failed"
+    if not isinstance(
+        error, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)
+    ):
+        return error  # not an expected failure: let it surface as a defect
+    raw = str(getattr(error, "message", None) or error)
+    text = one_line(raw.removeprefix("Authentication failed: "))
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return SignInError(
+            f"The TLS certificate of the Entra authority could not be verified ({text}). "
+            "Behind a TLS-inspecting proxy, point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at "
+            "its CA bundle.",
+            title="TLS verification failed",
         )
+    match = _AADSTS.search(raw)
+    http_error = _HTTP_ERROR.search(raw)
+    correlation = _CORRELATION.search(raw)
+    reason = f"{match.group(1)}: {one_line(match.group(2))}" if match else text
+    details = reason + (f", Correlation ID: {correlation.group(1)}" if correlation else "")
+    if http_error and int(http_error.group(1)) in RETRIED_STATUSES:
+        failure = SignInError(f"Microsoft Entra ID kept failing ({details}).")
+        return TransientError(f"HTTP {http_error.group(1)} from Microsoft Entra ID", failure)
+    if not match and _NETWORK_TROUBLE.search(raw):
+        failure = SignInError(f"Microsoft Entra ID could not be reached ({details}).")
         return TransientError("network error talking to Microsoft Entra ID", failure)
-    if isinstance(error, ClientAuthenticationError):
-        response = error.response
-        status = response.status_code if response is not None else None
-        text = str(error.message or error)
-        match = _AADSTS.search(text)
-        reason = f"{match.group(1)}: {one_line(match.group(2))}" if match else one_line(text)
-        correlation = _CORRELATION.search(text)
-        details = ", ".join(
-            part
-            for part in (
-                f"HTTP {status}" if status else "",
-                reason,
-                f"Correlation ID: {correlation.group(1)}" if correlation else "",
-            )
-            if part
+    if "Unable to get authority configuration" in raw:
+        return SignInError(
+            "Microsoft Entra ID does not know this tenant at this authority (its OpenID "
+            f"configuration could not be read: {details}). Check tenant-id and authority-host."
         )
-        if status in RETRIED_STATUSES:
-            failure = SignInError(
-                f"Microsoft Entra ID kept failing ({details}).", title="Sign-in failed"
-            )
-            headers = getattr(response, "headers", {})
-            retry_after = parse_retry_after(headers.get("Retry-After"))
-            return TransientError(
-                f"{status} from Microsoft Entra ID", failure, retry_after=retry_after
-            )
-        code = match.group(1) if match else ""
-        hint = next((h for codes, h in _HINTS.items() if code in codes), DEFAULT_HINT)
-        return SignInError(f"Microsoft Entra ID refused the sign-in ({details}). {hint}")
-    return error  # not an expected failure: let it surface as a defect
+    code = match.group(1) if match else ""
+    hint = next((h for codes, h in _HINTS.items() if code in codes), DEFAULT_HINT)
+    return SignInError(f"Microsoft Entra ID refused the sign-in ({details}). {hint}")

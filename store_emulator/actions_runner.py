@@ -62,9 +62,12 @@ class ActionRun:
 
 
 def runner_environment(
-    inputs: Mapping[str, str], workdir: Path, *, extra: Mapping[str, str] | None = None
+    inputs: Mapping[str, str], workdir: Path, *, extra: Mapping[str, str | None] | None = None
 ) -> dict[str, str]:
-    """The environment the runner gives the action's container, files created in workdir."""
+    """The environment the runner gives the action's container, files created in workdir.
+
+    `extra` adds variables last; a None value removes one.
+    """
     env = {
         key: value
         for key, value in os.environ.items()
@@ -94,13 +97,18 @@ def runner_environment(
     unknown = set(inputs) - set(declared_inputs())
     if unknown:
         raise ValueError(f"not inputs of action.yml: {sorted(unknown)}")
-    return env | dict(extra or {})
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def run_action(
     inputs: Mapping[str, str],
     *,
-    extra_env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str | None] | None = None,
     workdir: Path | None = None,
     timeout: float = 120,
     files: Mapping[str, str] | None = None,

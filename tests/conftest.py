@@ -1,0 +1,101 @@
+"""Shared fixtures: a Store emulator per test, and the action run as the runner runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from store_emulator import Emulator
+from store_emulator.actions_runner import ActionRun, run_action
+
+APP_ID = "9NBLGGH4R315"
+PUBLISHED = "1152921504621086517"
+PENDING = "1152921504621243487"
+FLIGHT_ID = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
+FLIGHT_PENDING = "1152921504621243647"
+FALLBACK = "1212922684621243058"
+OTHER_APP = "9WZDNCRFJ3PS"
+OTHER_SUBMISSION = "1152921504621243680"
+
+
+class RunAction(Protocol):
+    def __call__(
+        self,
+        inputs: Mapping[str, str | None] | None = None,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        files: Mapping[str, str] | None = None,
+        timeout: float = 90,
+    ) -> ActionRun: ...
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        emu.seed_demo()
+        yield emu
+
+
+def base_inputs(emu: Emulator) -> dict[str, str]:
+    """Inputs of a plain single-target run with a client secret, against the emulator."""
+    return {
+        "app-id": APP_ID,
+        "tenant-id": emu.tenant_id,
+        "client-id": emu.client_id,
+        "client-secret": emu.client_secret,
+        "store-api-url": emu.url,
+        "authority-host": emu.url,
+    }
+
+
+@pytest.fixture
+def action(emulator: Emulator, tmp_path: Path) -> RunAction:
+    """Run entrypoint.py as a subprocess; `None` removes an input or variable."""
+    counter = iter(range(1000))
+
+    def run(
+        inputs: Mapping[str, str | None] | None = None,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        files: Mapping[str, str] | None = None,
+        timeout: float = 90,
+    ) -> ActionRun:
+        merged = _merge(base_inputs(emulator), inputs)
+        extra = {"REQUESTS_CA_BUNDLE": emulator.ca_path, **(env or {})}
+        workdir = tmp_path / f"run{next(counter)}"
+        workdir.mkdir()
+        result = run_action(merged, extra_env=extra, workdir=workdir, files=files, timeout=timeout)
+        # No expected outcome may ever show a Python traceback.
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+        return result
+
+    return run
+
+
+def _merge(base: Mapping[str, str], changes: Mapping[str, str | None] | None) -> dict[str, str]:
+    merged = dict(base)
+    for key, value in (changes or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def secrets_of(emu: Emulator) -> list[str]:
+    """Every secret a run could see: the client secret, OIDC and access tokens."""
+    return [
+        emu.client_secret,
+        emu.oidc_request_token,
+        *emu.issued_oidc_tokens,
+        *emu.issued_access_tokens,
+    ]
+
+
+def visible_text(run: ActionRun) -> str:
+    """Everything a person or a later step can read, but for the mask commands themselves."""
+    log = "\n".join(line for line in run.stdout.splitlines() if not line.startswith("::add-mask::"))
+    return "\n".join([log, run.stderr, run.summary, *run.outputs.values()])
