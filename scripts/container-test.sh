@@ -42,7 +42,7 @@ fi
 if [[ $(id -u) != 0 ]]; then
     if [[ "${CI:-}" == true ]] && sudo -n true 2>/dev/null; then
         say "re-running as root with sudo (buildah and debootstrap need root)"
-        exec sudo --preserve-env=CI,STORAGE_DRIVER,CONTAINER_TEST_BASE_IMAGE,CONTAINER_TEST_IMAGE \
+        exec sudo --preserve-env=CI,STORAGE_DRIVER,CONTAINER_TEST_BASE_IMAGE,CONTAINER_TEST_IMAGE,CONTAINER_TEST_KEEP \
             bash "$0" "$@"
     fi
     say "SKIPPED: needs root (buildah builds and runs images here; debootstrap builds the base)"
