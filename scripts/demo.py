@@ -29,9 +29,10 @@ def show(title: str, run: ActionRun) -> None:
         print(f"  [stderr] {line}")
     print("Outputs:")
     for name, value in run.outputs.items():
+        shown = value
         if name == "results":
-            value = json.dumps(json.loads(value), indent=2).replace("\n", "\n    ")
-        print(f"  {name} = {value}")
+            shown = json.dumps(json.loads(value), indent=2).replace("\n", "\n    ")
+        print(f"  {name} = {shown}")
     print("Job summary:")
     for line in run.summary.splitlines():
         print(f"  {line}")
@@ -51,11 +52,15 @@ def main() -> int:
         env = {"REQUESTS_CA_BUNDLE": emulator.ca_path}
         print(f"Store emulator (Entra ID + Store API) on {emulator.url}")
         runs = [
-            ("1. Dry run: what would be halted", run_action(inputs | {"dry-run": "true"},
-                                                           extra_env=env)),
+            (
+                "1. Dry run: what would be halted",
+                run_action(inputs | {"dry-run": "true"}, extra_env=env),
+            ),
             ("2. The halt", run_action(inputs, extra_env=env)),
-            ("3. The same halt again: already halted, nothing sent",
-             run_action(inputs, extra_env=env)),
+            (
+                "3. The same halt again: already halted, nothing sent",
+                run_action(inputs, extra_env=env),
+            ),
         ]
         for title, run in runs:
             show(title, run)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from email.utils import formatdate
 
 import pytest
 
@@ -311,9 +313,6 @@ def test_429_waits_as_retry_after_asks_and_says_so(emulator: Emulator, action: R
 
 
 def test_retry_after_as_an_http_date(emulator: Emulator, action: RunAction) -> None:
-    from email.utils import formatdate
-    import time
-
     emulator.add_fault(
         Fault(
             method="GET",

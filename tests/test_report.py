@@ -1,0 +1,79 @@
+"""Outputs, the job summary and annotations, from results."""
+
+from __future__ import annotations
+
+import json
+
+from halt_rollout.halt import Failure, Result, TargetResult
+from halt_rollout.inputs import Target
+from halt_rollout.report import error_annotations, outputs, overall_result, summary
+from halt_rollout.store import Rollout
+
+STOPPED = Rollout(True, 0.0, "PackageRolloutStopped", "1212922684621243058")
+RUNNING = Rollout(True, 25.0, "PackageRolloutInProgress", "1212922684621243058")
+
+
+def result(outcome: Result, name: str = "A1", rollout: Rollout | None = STOPPED) -> TargetResult:
+    failure = Failure("Broke | badly", "<b>it</b>\nbroke") if outcome is Result.FAILED else None
+    return TargetResult(Target(name), outcome, "42", rollout, failure)
+
+
+def test_overall_result_order() -> None:
+    assert overall_result([result(Result.ALREADY_HALTED), result(Result.HALTED)]) is Result.HALTED
+    assert overall_result([result(Result.HALTED), result(Result.FAILED)]) is Result.FAILED
+    assert overall_result([result(Result.ALREADY_HALTED), result(Result.DRY_RUN)]) is Result.DRY_RUN
+    assert overall_result([result(Result.ALREADY_HALTED)]) is Result.ALREADY_HALTED
+    assert overall_result([]) is Result.FAILED
+
+
+def test_single_target_outputs() -> None:
+    got = outputs([result(Result.HALTED)])
+    assert got["result"] == "halted"
+    assert got["status"] == "PackageRolloutStopped"
+    assert got["rollout-percentage"] == "0.0"
+    assert got["submission-id"] == "42"
+    assert json.loads(got["results"])[0]["result"] == "halted"
+
+
+def test_several_targets_share_only_common_values() -> None:
+    got = outputs([result(Result.HALTED, "A1"), result(Result.DRY_RUN, "B2", RUNNING)])
+    assert got["status"] == ""
+    assert got["rollout-percentage"] == ""
+    assert got["submission-id"] == "42"
+    assert got["fallback-submission-id"] == "1212922684621243058"
+    assert len(json.loads(got["results"])) == 2
+
+
+def test_failure_with_unknown_rollout() -> None:
+    got = outputs([result(Result.FAILED, rollout=None)])
+    assert got["result"] == "failed"
+    assert got["status"] == ""
+    [record] = json.loads(got["results"])
+    assert record["status"] is None
+    assert record["error"] == "Broke | badly: <b>it</b>\nbroke"
+
+
+def test_annotations_name_the_target_when_there_are_several() -> None:
+    one = [result(Result.FAILED)]
+    assert error_annotations(one) == [("Broke | badly", "<b>it</b>\nbroke")]
+    two = [result(Result.HALTED, "A1"), result(Result.FAILED, "B2")]
+    assert error_annotations(two) == [("B2: Broke | badly", "<b>it</b>\nbroke")]
+
+
+def test_summary_escapes_table_cells() -> None:
+    text = summary([result(Result.HALTED), result(Result.FAILED, "B|2")], dry_run=False)
+    assert text.startswith("## ❌ Rollout halt failed for 1 of 2 target(s)")
+    assert "B\\|2" in text
+    assert "<b>" not in text
+    assert "&lt;b&gt;it&lt;/b&gt; broke" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == 2
+    assert all(row.count(" | ") == 7 for row in rows)
+
+
+def test_summary_headlines() -> None:
+    assert summary([result(Result.DRY_RUN, rollout=RUNNING)], dry_run=True).startswith(
+        "## 🔍 Dry run"
+    )
+    assert "Already halted" in summary([result(Result.ALREADY_HALTED)], dry_run=False)
+    assert summary([result(Result.HALTED)], dry_run=False).startswith("## 🛑 Rollout halted")
