@@ -95,7 +95,7 @@ def halt_target(
             log(f"submission {submission_id} is the last published one")
         ref = SubmissionRef(target.app_id, submission_id, target.flight_id)
         rollout = store.read_rollout(ref)
-        log(f"rollout of {ref.describe()}: {describe_rollout(rollout)}")
+        log(f"rollout of submission {submission_id}: {describe_rollout(rollout)}")
         decision = decide(rollout)
         if decision is Decision.ALREADY_HALTED:
             log("already halted before this run; nothing sent")
@@ -115,7 +115,7 @@ def halt_target(
         if dry_run:
             log("dry run: a real run would halt this rollout; nothing sent")
             return TargetResult(target, Result.DRY_RUN, submission_id, rollout)
-        log(f"halting the rollout of {ref.describe()}")
+        log(f"halting the rollout of submission {submission_id}")
         rollout = _halt_confirmed(store, pauser, ref, log)
         log(f"halted: {describe_rollout(rollout)}")
         return TargetResult(target, Result.HALTED, submission_id, rollout)

@@ -26,6 +26,7 @@ def main() -> int:
     # Masks go out before anything else is printed.
     for secret in secrets_in(raw):
         runner.protect(secret)
+    runner.protect_runner_secrets()
     try:
         return _run(runner, raw)
     except Exception as error:  # a defect, not an expected failure: say so, keep outputs

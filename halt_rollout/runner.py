@@ -51,6 +51,12 @@ class ActionsRunner:
 
     # Secrets ----------------------------------------------------------------
 
+    def protect_runner_secrets(self) -> None:
+        """The runner's own token for OIDC requests is a secret too."""
+        request_token = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        if request_token:
+            self.protect(request_token)
+
     def protect(self, secret: str) -> None:
         """Mask a secret in the runner's log and redact it from everything we write."""
         for part in self.redact.add(secret):
