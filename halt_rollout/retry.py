@@ -90,7 +90,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        # A date is only precise to the second: round up, so the wait is never short.
+        seconds = math.ceil((when - (now or datetime.now(UTC))).total_seconds())
     if math.isnan(seconds):
         return None
     return max(0.0, seconds)
@@ -109,7 +110,10 @@ def backoff_seconds(retry_number: int, rng: random.Random) -> float:
 
 
 def _format_seconds(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    """`14 s`, `2 s`, `1.3 s`: whole seconds as such, short fractions to a tenth."""
+    if seconds >= 10 or abs(seconds - round(seconds)) < 0.05:
+        return f"{round(seconds)} s"
+    return f"{seconds:.1f} s"
 
 
 class Pauser:
