@@ -542,6 +542,14 @@ def container_record() -> tuple[dict[str, Any], Path] | None:
     return None
 
 
+def record_value(data: dict[str, Any], preferred: Sequence[str], part: str) -> str:
+    """The first of the preferred keys present, else the first key containing `part`."""
+    for key in preferred:
+        if key in data:
+            return str(data[key])
+    return next((str(v) for k, v in data.items() if part in k and "base" not in k), "?")
+
+
 # The report ---------------------------------------------------------------------------------
 
 
@@ -735,8 +743,8 @@ def report(results: Results) -> str:
         )
     else:
         data, path = image
-        size_text = next((str(v) for k, v in data.items() if "size" in k), "?")
-        build_text = next((str(v) for k, v in data.items() if "build" in k), "?")
+        size_text = record_value(data, ("image_size", "size", "image_size_bytes"), "size")
+        build_text = record_value(data, ("build_seconds", "build_time", "build"), "build")
         rows.append(
             (
                 "Image size and build time",

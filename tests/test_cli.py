@@ -261,6 +261,16 @@ def test_targets_human_output_has_one_line_per_target(cli: RunCli, tmp_path: Pat
     assert lines[2].startswith(f"{OTHER_APP} submission {OTHER_SUBMISSION}: halted")
 
 
+def test_console_script_is_the_cli(cli: RunCli, emulator: Emulator) -> None:
+    script = Path(sys.executable).parent / "halt-rollout"
+    if not script.is_file():
+        pytest.skip("the package is not installed in this environment (make venv installs it)")
+    run = cli("--app-id", APP_ID, "--json", launcher=(str(script),))
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["result"] == "halted"
+    assert len(emulator.halt_requests) == 1
+
+
 # Failures -------------------------------------------------------------------------------
 
 
