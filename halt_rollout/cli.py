@@ -97,12 +97,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = read_settings(raw, workspace=None, oidc_available=oidc_available())
     except InputError as error:
-        log(f"error: {error.title}: {error.message}")
+        hint = ""
+        if any(name in error.message for name in ("tenant-id", "client-id", "client-secret")):
+            hint = (
+                " (Here tenant-id is --tenant-id or $AZURE_TENANT_ID, client-id is --client-id "
+                f"or $AZURE_CLIENT_ID, and the client secret comes from ${SECRET_VARIABLE}.)"
+            )
+        log(f"error: {error.title}: {error.message}{hint}")
         if args.json:
             print(json.dumps(_json_outputs(report.failed_outputs()), indent=2))
         return 1
     oidc = None if settings.client_secret else partial(request_oidc_token, redact.add)
     results = run(settings, oidc_token=oidc, log=log, protect=redact.add)
+    for result in results:
+        if result.failure:
+            log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
     if args.json:
         print(redact(json.dumps(_json_outputs(report.outputs(results)), indent=2)))
     else:

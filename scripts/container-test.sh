@@ -363,4 +363,15 @@ import json, sys; b, a = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(", ".join(f"{q[\"method\"]} {q[\"path\"]}" for q in a[len(b):]))' "$before" "$after")"
 say "(b) ok: exit 1, ::error annotation, result=failed, no request sent"
 
+# A record for `make bench` (docs/benchmarks.md), next to the repository's other local state.
+mkdir -p "$ROOT/.container"
+python3 - "$ROOT/.container/record.json" "$SIZE" "$BUILD_TIME" "$cached" "$BASE" <<'PY'
+import json, subprocess, sys, time
+path, size, build, cached, base = sys.argv[1:]
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+record = {"image_size": size, "build_seconds": float(build), "cached_steps": int(cached),
+          "base_image": base, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+with open(path, "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=2)
+PY
 say "summary: image $SIZE, build $BUILD_TIME s; halt and bad-input runs behaved as GitHub would show them"

@@ -306,10 +306,6 @@ def test_not_found_in_json_carries_the_error(cli: RunCli, emulator: Emulator) ->
     assert f"MS-CorrelationId: {_not_found_correlation_id(emulator)}" in error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py prints a target's failure only in its stdout result line; nothing on stderr",
-)
 def test_not_found_error_is_on_stderr(cli: RunCli, emulator: Emulator) -> None:
     run = cli("--app-id", MISSING_APP, "--json")
     assert run.exit_code == 1
