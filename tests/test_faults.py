@@ -619,7 +619,8 @@ def verify(row: Row, outcomes: Mapping[str, Future[Outcome]], *, waits: bool) ->
         if waits:
             check_waits(row, outcome)
     except AssertionError as failure:
-        VERDICTS[row.id] = "**FAILS**: " + str(failure).splitlines()[0][:120].replace("|", "/")
+        first_line = str(failure).splitlines()[0].rstrip(": ")
+        VERDICTS[row.id] = "**FAILS**: " + first_line[:120].replace("|", "/")
         raise
     VERDICTS[row.id] = "pass"
     return outcome
