@@ -44,9 +44,9 @@ from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, base_inputs
 CLEARS_TIMEOUT = 8.0
 NEVER_TIMEOUT = 2.0
 PARALLEL_RUNS = 5
-# Stands for "an HTTP date two seconds from now", computed as the fault answers.
-HTTP_DATE_SOON = "<http-date now+2s>"
-HTTP_DATE_SECONDS = 2
+# Stands for "an HTTP date three seconds from now", computed as the fault answers.
+HTTP_DATE_SOON = "<http-date now+3s>"
+HTTP_DATE_SECONDS = 3
 
 Body = str | bytes | dict[str, Any] | None
 WAIT = r"; waiting [\d.]+ s (?:before trying again|as Retry-After asks) \(attempt \d+\)"
