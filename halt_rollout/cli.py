@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         log(f"error: {error.title}: {error.message}{hint}")
         if args.json:
-            print(json.dumps(_json_outputs(report.failed_outputs()), indent=2))
+            print(json.dumps(_json_outputs(report.failed_outputs()), indent=2, ensure_ascii=False))
         return 1
     oidc = None if settings.client_secret else partial(request_oidc_token, redact.add)
     results = run(settings, oidc_token=oidc, log=log, protect=redact.add)
@@ -113,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if result.failure:
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
     if args.json:
-        print(redact(json.dumps(_json_outputs(report.outputs(results)), indent=2)))
+        print(
+            redact(json.dumps(_json_outputs(report.outputs(results)), indent=2, ensure_ascii=False))
+        )
     else:
         for result in results:
             print(redact(_line(result)))

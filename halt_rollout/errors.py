@@ -57,7 +57,10 @@ class StoreError(HaltRolloutError):
         self.correlation_id = correlation_id
 
 
+TRUNCATED = "…"
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """Text fit for a single log or annotation line: whitespace folded, length capped."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + TRUNCATED

@@ -85,9 +85,13 @@ def halt_target(
         if not submission_id:
             submission_id = store.last_published_submission(target.app_id, target.flight_id)
             if submission_id is None:
-                owner = f"flight {target.flight_id}" if target.flight_id else "the app"
+                owner = (
+                    f"Flight {target.flight_id} of app {target.app_id}"
+                    if target.flight_id
+                    else f"App {target.app_id}"
+                )
                 raise StoreError(
-                    f"{owner} of app {target.app_id} has no published submission, so there "
+                    f"{owner} has no published submission, so there "
                     "is no rollout to halt (a pending submission is a draft and is never "
                     "halted). Give submission-id if you know which one is rolling out.",
                     title="No published submission",

@@ -42,7 +42,7 @@ MAX_TARGETS_FILE_BYTES = 1_000_000
 TARGET_KEYS = ("name", "app-id", "flight-id", "submission-id")
 
 _APP_ID = re.compile(r"[A-Za-z0-9]+")
-_SUBMISSION_ID = re.compile(r"[0-9]+")
+SUBMISSION_ID = re.compile(r"[0-9]+")
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _DOMAIN = re.compile(
     r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
@@ -193,7 +193,7 @@ def _check_target(entry: Mapping[str, str], *, where: str, problems: list[str]) 
         )
     if flight_id and not _GUID.fullmatch(flight_id):
         problems.append(f"{where}flight-id {flight_id!r} is not a GUID")
-    if submission_id and not _SUBMISSION_ID.fullmatch(submission_id):
+    if submission_id and not SUBMISSION_ID.fullmatch(submission_id):
         problems.append(f"{where}submission-id {submission_id!r} is not a number (digits only)")
     if len(problems) > count:
         return None
@@ -320,9 +320,8 @@ def _read_https_url(name: str, text: str, problems: list[str]) -> str:
     elif (
         not parts.hostname
         or not _HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if port else parts.netloc)
-        or parts.query
-        or parts.fragment
-        or " " in text
+        # Even a bare "?" or "#" would turn the API path into a query or a fragment.
+        or any(c in text for c in "?#\\ ")
     ):
         problems.append(f"{name} {text!r} must be a plain https://host[:port][/path] URL")
     return text.rstrip("/")

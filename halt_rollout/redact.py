@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
+from .errors import TRUNCATED  # what one_line puts where it cuts a long text
+
 REDACTED = "***"
+# A shorter stub of a secret is too short to tell from ordinary text (and too short to use).
+MIN_CUT_LENGTH = 4
 
 
 class Redactor:
@@ -15,10 +20,17 @@ class Redactor:
         self._lock = threading.Lock()
 
     def add(self, secret: str) -> list[str]:
-        """Remember a secret (and each of its lines); returns the parts that are new."""
+        """Remember a secret, each of its lines, and how JSON writes them (the `results`
+        output and `--json` escape quotes, backslashes and non-ASCII); returns the new ones."""
+        parts = [secret, *secret.splitlines()]
+        parts += [
+            json.dumps(part, ensure_ascii=escaped)[1:-1]
+            for part in parts
+            for escaped in (True, False)
+        ]
         new = []
         with self._lock:
-            for part in [secret, *secret.splitlines()]:
+            for part in parts:
                 if part.strip() and part not in self._secrets:
                     self._secrets.add(part)
                     new.append(part)
@@ -28,4 +40,15 @@ class Redactor:
         # Longest first, so a secret that contains another is hidden whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, REDACTED)
+            if TRUNCATED in text:
+                text = _redact_cut_secret(text, secret)
         return text
+
+
+def _redact_cut_secret(text: str, secret: str) -> str:
+    """Hide the start of a secret that a length cap cut off (`…abc` + `…`)."""
+    for length in range(len(secret) - 1, MIN_CUT_LENGTH - 1, -1):
+        cut = secret[:length] + TRUNCATED
+        if cut in text:
+            return text.replace(cut, REDACTED + TRUNCATED)
+    return text

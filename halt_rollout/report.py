@@ -73,7 +73,7 @@ def outputs(results: Sequence[TargetResult]) -> dict[str, str]:
         "fallback-submission-id": shared("fallback-submission-id"),
         "rollout-percentage": shared("rollout-percentage"),
         "submission-id": shared("submission-id"),
-        "results": json.dumps(records, separators=(",", ":")),
+        "results": json.dumps(records, separators=(",", ":"), ensure_ascii=False),
     }
 
 

@@ -105,7 +105,8 @@ def retry_hint_in_message(message: str | None) -> float | None:
 
 def backoff_seconds(retry_number: int, rng: random.Random) -> float:
     """Exponential backoff with jitter: about 1, 2, 4, 8 … seconds, up to 20."""
-    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (retry_number - 1))
+    doublings = min(max(retry_number - 1, 0), 16)  # the cap is reached long before
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2**doublings)
     return rng.uniform(ceiling / 2, ceiling)
 
 

@@ -17,7 +17,7 @@ from .errors import HaltRolloutError
 from .halt import Failure, Result, TargetResult, halt_target
 from .inputs import Settings, Target
 from .retry import Deadline, Pauser
-from .signin import build_credential, get_access_token
+from .signin import get_access_token
 from .store import StoreClient
 
 Log = Callable[[str], None]
@@ -51,8 +51,7 @@ def run(
     mode = " (dry run: nothing will be halted)" if settings.dry_run else ""
     log(f"{count} target{'s' if count != 1 else ''} to work on{mode}")
     try:
-        credential = build_credential(settings, oidc_token)
-        token = get_access_token(credential, Pauser(deadline, log))
+        token = get_access_token(settings, oidc_token, Pauser(deadline, log))
     except HaltRolloutError as error:
         failure = Failure(error.title, error.message)
         return [

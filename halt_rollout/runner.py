@@ -22,7 +22,7 @@ from actions_toolkit.command import issue_command
 
 from .errors import SignInError, one_line
 from .redact import Redactor
-from .retry import TransientError
+from .retry import TransientError, parse_retry_after
 from .store import RETRIED_STATUSES
 
 OIDC_AUDIENCE = "api://AzureADTokenExchange"
@@ -138,7 +138,11 @@ def request_oidc_token(protect: Callable[[str], object]) -> str:
             title="GitHub OIDC token unavailable",
         )
         if response.status_code in RETRIED_STATUSES:
-            raise TransientError(f"{response.status_code} from GitHub's OIDC endpoint", failure)
+            raise TransientError(
+                f"{response.status_code} from GitHub's OIDC endpoint",
+                failure,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         raise failure
     try:
         token = response.json()["value"]

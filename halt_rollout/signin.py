@@ -3,7 +3,13 @@
 With a client secret: ClientSecretCredential. Without one: ClientAssertionCredential
 fed by the job's GitHub OIDC token (a federated credential on the Entra app).
 azure-identity's own retries are off so that ours, which log every wait and keep
-to the run's deadline, are the only ones.
+to the run's deadline, are the only ones. Each attempt gets a fresh credential:
+MSAL remembers a throttled or failed answer for a while and would otherwise
+replay it instead of asking again.
+
+azure-identity's errors carry neither the HTTP status nor Retry-After, so a
+response hook records the last answer Entra gave; the error text adds the
+AADSTS code and correlation ID.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
@@ -20,11 +27,12 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
 from .errors import HaltRolloutError, SignInError, one_line
 from .inputs import Settings
-from .retry import Pauser, TransientError
+from .retry import Pauser, TransientError, parse_retry_after
 from .store import RETRIED_STATUSES
 
 STORE_SCOPE = "https://manage.devcenter.microsoft.com/.default"
@@ -42,13 +50,6 @@ _AADSTS = re.compile(
     r"(AADSTS\d+):?\s*(.*?)(?=\s*(?:Trace ID:|Correlation ID:|Timestamp:|$))", re.S
 )
 _CORRELATION = re.compile(r"Correlation ID:\s*([0-9A-Fa-f-]+)")
-_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
-_NETWORK_TROUBLE = re.compile(
-    r"Connection aborted|Connection refused|Connection reset|Failed to establish|timed out"
-    r"|RemoteDisconnected|Max retries|IncompleteRead|Connection broken|temporarily_unavailable"
-    r"|Expecting value",  # a body that is not JSON: a proxy or gateway page
-    re.IGNORECASE,
-)
 _HINTS = {
     ("AADSTS7000215", "AADSTS7000222"): (
         "The client secret is wrong or expired: create a new one under Certificates & secrets "
@@ -66,7 +67,24 @@ _HINTS = {
 DEFAULT_HINT = "Check tenant-id, client-id and the client secret or federated credential."
 
 
-def build_credential(settings: Settings, oidc_token: Callable[[], str] | None) -> TokenCredential:
+class LastAnswer:
+    """The HTTP status and Retry-After of Entra's last answer (None: no answer yet)."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.retry_after: float | None = None
+
+    def request_sent(self, request: PipelineRequest[Any]) -> None:
+        self.status, self.retry_after = None, None
+
+    def answered(self, response: PipelineResponse[Any, Any]) -> None:
+        self.status = response.http_response.status_code
+        self.retry_after = parse_retry_after(response.http_response.headers.get("Retry-After"))
+
+
+def build_credential(
+    settings: Settings, oidc_token: Callable[[], str] | None, answer: LastAnswer
+) -> TokenCredential:
     """The credential the settings ask for; oidc_token is used when there is no secret."""
     # azure-identity and MSAL log failures, tracebacks included, through `logging`;
     # we report each failure ourselves, once, in a form a person can act on.
@@ -80,6 +98,8 @@ def build_credential(settings: Settings, oidc_token: Callable[[], str] | None) -
         "retry_total": 0,
         "connection_timeout": 10,
         "read_timeout": 30,
+        "raw_request_hook": answer.request_sent,
+        "raw_response_hook": answer.answered,
     }
     if settings.client_secret:
         return ClientSecretCredential(
@@ -93,12 +113,22 @@ def build_credential(settings: Settings, oidc_token: Callable[[], str] | None) -
     return ClientAssertionCredential(settings.tenant_id, settings.client_id, oidc_token, **options)
 
 
-def get_access_token(credential: TokenCredential, pauser: Pauser) -> str:
+def get_access_token(
+    settings: Settings, oidc_token: Callable[[], str] | None, pauser: Pauser
+) -> str:
     """An access token for the Store, retried on throttling and outages within the deadline."""
-    return pauser.run(lambda: _token_once(credential, pauser))
+
+    def attempt() -> str:
+        answer = LastAnswer()
+        credential = build_credential(settings, oidc_token, answer)
+        return _token_once(credential, answer, pauser, via_oidc=not settings.client_secret)
+
+    return pauser.run(attempt)
 
 
-def _token_once(credential: TokenCredential, pauser: Pauser) -> str:
+def _token_once(
+    credential: TokenCredential, answer: LastAnswer, pauser: Pauser, *, via_oidc: bool
+) -> str:
     # get_token blocks on the network; a thread lets the deadline win over a hung server.
     outcome: list[str | BaseException] = []
 
@@ -112,25 +142,21 @@ def _token_once(credential: TokenCredential, pauser: Pauser) -> str:
     worker.start()
     worker.join(max(1.0, pauser.deadline.remaining()))
     if not outcome:
+        who = "GitHub's OIDC endpoint or Microsoft Entra ID" if via_oidc else "Microsoft Entra ID"
         raise SignInError(
-            "Microsoft Entra ID did not answer before the deadline "
-            f"(timeout-seconds {pauser.deadline.seconds:g}). Run it again, or raise "
+            f"Sign-in did not finish before the deadline: {who} did not answer within "
+            f"timeout-seconds ({pauser.deadline.seconds:g}). Run it again, or raise "
             "timeout-seconds.",
             title="Sign-in timed out",
         )
     result = outcome[0]
     if isinstance(result, str):
         return result
-    raise _classify(result)
+    raise _classify(result, answer)
 
 
-def _classify(error: BaseException) -> BaseException:
-    """Turn what azure-identity raised into a final SignInError or a TransientError.
-
-    azure-identity wraps every failure (HTTP errors, refused connections, bodies
-    that are not JSON) in ClientAuthenticationError without the response, so
-    the text is all there is to go on.
-    """
+def _classify(error: BaseException, answer: LastAnswer) -> BaseException:
+    """Turn what azure-identity raised into a final SignInError or a TransientError."""
     if isinstance(error, (HaltRolloutError, TransientError)):
         return error  # from our OIDC token source
     if not isinstance(
@@ -147,16 +173,31 @@ def _classify(error: BaseException) -> BaseException:
             title="TLS verification failed",
         )
     match = _AADSTS.search(raw)
-    http_error = _HTTP_ERROR.search(raw)
     correlation = _CORRELATION.search(raw)
     reason = f"{match.group(1)}: {one_line(match.group(2))}" if match else text
-    details = reason + (f", Correlation ID: {correlation.group(1)}" if correlation else "")
-    if http_error and int(http_error.group(1)) in RETRIED_STATUSES:
-        failure = SignInError(f"Microsoft Entra ID kept failing ({details}).")
-        return TransientError(f"HTTP {http_error.group(1)} from Microsoft Entra ID", failure)
-    if not match and _NETWORK_TROUBLE.search(raw):
+    details = ", ".join(
+        part
+        for part in (
+            f"HTTP {answer.status}" if answer.status else "",
+            reason,
+            f"Correlation ID: {correlation.group(1)}" if correlation else "",
+        )
+        if part
+    )
+    if answer.status is None:
         failure = SignInError(f"Microsoft Entra ID could not be reached ({details}).")
         return TransientError("network error talking to Microsoft Entra ID", failure)
+    if answer.status in RETRIED_STATUSES:
+        failure = SignInError(f"Microsoft Entra ID kept failing ({details}).")
+        return TransientError(
+            f"{answer.status} from Microsoft Entra ID", failure, retry_after=answer.retry_after
+        )
+    if answer.status < 400:
+        failure = SignInError(
+            f"Microsoft Entra ID's answer could not be used ({details}); a proxy may be "
+            "answering in its place."
+        )
+        return TransientError("unusable answer from Microsoft Entra ID", failure)
     if "Unable to get authority configuration" in raw:
         return SignInError(
             "Microsoft Entra ID does not know this tenant at this authority (its OpenID "

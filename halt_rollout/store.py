@@ -18,6 +18,7 @@ import requests
 
 from . import __version__
 from .errors import StoreError, one_line
+from .inputs import SUBMISSION_ID
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
 
 API_PATH = "/v1.0/my/"
@@ -124,7 +125,9 @@ class StoreClient:
         if submission is None:
             return None
         submission_id = submission.get("id") if isinstance(submission, dict) else None
-        if not isinstance(submission_id, str | int) or not str(submission_id).isdigit():
+        if not isinstance(submission_id, str | int) or not SUBMISSION_ID.fullmatch(
+            str(submission_id)
+        ):
             raise self._unusable(what, f"{key} has no usable id")
         return str(submission_id)
 
@@ -179,7 +182,13 @@ class StoreClient:
                 "REQUESTS_CA_BUNDLE or SSL_CERT_FILE at its CA bundle.",
                 title="TLS verification failed",
             ) from None
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            # An answer cut short (less body than Content-Length): it may have taken effect.
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as error:
             kind = "timeout" if isinstance(error, requests.Timeout) else "connection failure"
             failure = StoreError(
                 f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached "

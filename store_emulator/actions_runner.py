@@ -24,8 +24,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 ACTION_YML = REPO / "action.yml"
 ENTRYPOINT = REPO / "entrypoint.py"
-_HEREDOC = re.compile(r"^([^\r\n=<]+)<<(\S+)\r?\n(.*?)\r?\n\2\r?$", re.M | re.S)
-_SIMPLE = re.compile(r"^([^\r\n=<]+)=(.*)$", re.M)
+# The runner on Linux splits file commands on "\n" only: a "\r" is part of a value.
+_HEREDOC = re.compile(r"^([^\n=<]+)<<(\S+)\n(.*?)\n\2$", re.M | re.S)
+_SIMPLE = re.compile(r"^([^\n=<]+)=(.*)$", re.M)
 
 
 def declared_inputs() -> dict[str, Any]:
@@ -134,7 +135,13 @@ def run_action(
             exit_code=completed.returncode,
             stdout=completed.stdout,
             stderr=completed.stderr,
-            outputs=parse_file_command(Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")),
-            summary=Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8"),
+            outputs=parse_file_command(_read_exactly(Path(env["GITHUB_OUTPUT"]))),
+            summary=_read_exactly(Path(env["GITHUB_STEP_SUMMARY"])),
             seconds=seconds,
         )
+
+
+def _read_exactly(path: Path) -> str:
+    """The file's text with its line ends as written (no universal-newline translation)."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        return stream.read()
