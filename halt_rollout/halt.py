@@ -106,14 +106,15 @@ def halt_target(
             return TargetResult(target, Result.ALREADY_HALTED, submission_id, rollout)
         if decision is Decision.NO_ROLLOUT:
             raise StoreError(
-                f"{ref.describe()} has no gradual rollout (isPackageRollout is false), so there "
-                "is nothing to halt; nothing was sent. To stop it, publish a new submission.",
+                f"Nothing to halt: {ref.describe()} has no gradual rollout (isPackageRollout is "
+                "false); nothing was sent. To replace it, publish a new submission.",
                 title="This submission has no gradual rollout",
             )
         if decision is Decision.FINALIZED:
             raise StoreError(
-                f"the rollout of {ref.describe()} was finalized (PackageRolloutComplete); it can "
-                "no longer be halted. Nothing was sent. Publish a new submission to replace it.",
+                f"Too late to halt: the rollout of {ref.describe()} was finalized "
+                "(PackageRolloutComplete); it can no longer be halted. Nothing was sent. "
+                "Publish a new submission to replace it.",
                 title="The rollout was finalized",
             )
         if dry_run:
