@@ -19,6 +19,27 @@ FLIGHT_PENDING = "1152921504621243647"
 FALLBACK = "1212922684621243058"
 OTHER_APP = "9WZDNCRFJ3PS"
 OTHER_SUBMISSION = "1152921504621243680"
+GUID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+# Inputs that pass validation, for tests that call read_settings directly.
+VALID_INPUTS = {
+    "app-id": APP_ID,
+    "tenant-id": GUID,
+    "client-id": GUID,
+    "client-secret": "s3cr3t~value",
+}
+
+# The contract's example targets file.
+CONTRACT_TARGETS = f"""\
+targets:
+  - name: Contoso Desktop
+    app-id: {APP_ID}
+  - name: Contoso Desktop (Insiders)
+    app-id: {APP_ID}
+    flight-id: {FLIGHT_ID}
+  - app-id: {OTHER_APP}
+    submission-id: "{OTHER_SUBMISSION}"
+"""
 
 
 class RunAction(Protocol):

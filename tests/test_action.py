@@ -18,6 +18,7 @@ from store_emulator import Emulator, Fault
 
 from .conftest import (
     APP_ID,
+    CONTRACT_TARGETS,
     FALLBACK,
     FLIGHT_ID,
     OTHER_APP,
@@ -439,18 +440,13 @@ def test_hung_store_ends_at_the_deadline(emulator: Emulator, action: RunAction) 
 
 # Several targets -------------------------------------------------------------------------
 
-TARGETS = f"""
-targets:
-  - name: Contoso Desktop
-    app-id: {APP_ID}
-  - name: Contoso Desktop (Insiders)
-    app-id: {APP_ID}
-    flight-id: {FLIGHT_ID}
-  - app-id: {OTHER_APP}
-    submission-id: "{OTHER_SUBMISSION}"
+TARGETS = (
+    CONTRACT_TARGETS
+    + """\
   - name: Gone
     app-id: 9NOTEXISTING
 """
+)
 
 
 def test_several_targets_are_all_attempted_and_reported(

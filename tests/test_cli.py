@@ -26,6 +26,7 @@ from store_emulator.actions_runner import ACTION_YML
 
 from .conftest import (
     APP_ID,
+    CONTRACT_TARGETS,
     FALLBACK,
     FLIGHT_ID,
     OTHER_APP,
@@ -213,16 +214,7 @@ def test_flight_id_halts_the_flight_submission(cli: RunCli, emulator: Emulator) 
     assert emulator.rollout(APP_ID, PUBLISHED, FLIGHT_ID)["packageRolloutStatus"] == STOPPED
 
 
-TARGETS_YAML = f"""\
-targets:
-  - name: Contoso Desktop
-    app-id: {APP_ID}
-  - name: Contoso Desktop (Insiders)
-    app-id: {APP_ID}
-    flight-id: {FLIGHT_ID}
-  - app-id: {OTHER_APP}
-    submission-id: "{OTHER_SUBMISSION}"
-"""
+TARGETS_YAML = CONTRACT_TARGETS
 
 
 @pytest.mark.parametrize("how", ["absolute", "relative"])

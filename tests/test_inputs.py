@@ -10,15 +10,8 @@ from halt_rollout.errors import InputError
 from halt_rollout.inputs import Settings, Target, read_settings
 from store_emulator import Emulator
 
-from .conftest import APP_ID, FLIGHT_ID, RunAction
-
-GUID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-VALID = {
-    "app-id": APP_ID,
-    "tenant-id": GUID,
-    "client-id": GUID,
-    "client-secret": "s3cr3t~value",
-}
+from .conftest import APP_ID, FLIGHT_ID, GUID, RunAction
+from .conftest import VALID_INPUTS as VALID
 
 
 def settings(raw: dict[str, str], tmp_path: Path, *, oidc: bool = False) -> Settings:
