@@ -1,8 +1,9 @@
 """`make demo`: the real entrypoint, end to end, against the local Store emulator.
 
-Three runs of the action, as GitHub's runner would run them: a dry run, the
-halt, and the same halt again (idempotent: already halted, nothing sent).
-Each shows the log, the outputs and the job summary a user would see.
+Four runs of the action, as GitHub's runner would run them: a dry run, the
+halt, the same halt again (idempotent: already halted, nothing sent), and a
+flight's halt that the Store throttles once (the wait is logged, then the halt
+lands). Each shows the log, the outputs and the job summary a user would see.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from store_emulator import Emulator
+from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ActionRun, run_action
 
 APP_ID = "9NBLGGH4R315"
+FLIGHT_ID = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
 RULE = "─" * 78
 
 
@@ -62,16 +64,37 @@ def main() -> int:
                 run_action(inputs, extra_env=env),
             ),
         ]
+        emulator.add_fault(
+            Fault(
+                method="POST",
+                path=r"/haltpackagerollout$",
+                status=429,
+                headers={"Retry-After": "2"},
+                body={
+                    "statusCode": 429,
+                    "message": "Rate limit is exceeded. Try again in 2 seconds.",
+                },
+            )
+        )
+        runs.append(
+            (
+                "4. A flight's halt, throttled once by the Store (Retry-After: 2)",
+                run_action(inputs | {"flight-id": FLIGHT_ID}, extra_env=env),
+            )
+        )
         for title, run in runs:
             show(title, run)
         halts = len(emulator.halt_requests)
-        print(f"\n{RULE}\nThe Store received {halts} halt request(s) in 3 runs.")
-    expected = ["dry-run", "halted", "already-halted"]
+        print(
+            f"\n{RULE}\nThe Store received {halts} halt requests in 4 runs "
+            "(the app's once; the flight's twice, the first throttled)."
+        )
+    expected = ["dry-run", "halted", "already-halted", "halted"]
     got = [run.outputs.get("result") for _, run in runs]
-    if got != expected or halts != 1 or any(run.exit_code for _, run in runs):
+    if got != expected or halts != 3 or any(run.exit_code for _, run in runs):
         print(f"Demo did not go as expected: results {got}, {halts} halt request(s).")
         return 1
-    print("Demo finished as expected: dry-run, halted, already-halted.")
+    print("Demo finished as expected: dry-run, halted, already-halted, halted after a wait.")
     return 0
 
 
