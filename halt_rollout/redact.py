@@ -37,8 +37,10 @@ class Redactor:
         return new
 
     def __call__(self, text: str) -> str:
-        # Longest first, so a secret that contains another is hidden whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        with self._lock:  # a snapshot: other threads may add secrets meanwhile
+            # Longest first, so a secret that contains another is hidden whole.
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
             text = text.replace(secret, REDACTED)
             if TRUNCATED in text:
                 text = _redact_cut_secret(text, secret)
