@@ -9,15 +9,12 @@ took effect.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import HaltRolloutError, StoreError
 from .inputs import Target
-from .retry import Pauser, TransientError
+from .retry import Log, Pauser, TransientError
 from .store import Rollout, StoreClient, SubmissionRef
-
-Log = Callable[[str], None]
 
 STOPPED = "PackageRolloutStopped"
 COMPLETE = "PackageRolloutComplete"

@@ -16,11 +16,9 @@ import requests
 from .errors import HaltRolloutError
 from .halt import Failure, Result, TargetResult, halt_target
 from .inputs import Settings, Target
-from .retry import Deadline, Pauser
+from .retry import Deadline, Log, Pauser
 from .signin import get_access_token
 from .store import StoreClient
-
-Log = Callable[[str], None]
 
 # Few enough to stay near the tenant's ~20 requests a minute; enough that one
 # slow target does not hold the others back.

@@ -273,12 +273,10 @@ class ImportProfile:
     groups: list[tuple[str, float]]  # -X importtime self time by top-level package, median run
 
 
-def timed_python(statement: str) -> tuple[float, float, str]:
-    """Wall and CPU time of `python -c statement` (a new process), and its stdout."""
-    cpu = children_cpu()
-    started = time.monotonic()
-    completed = subprocess.run(
-        [sys.executable, "-c", statement],
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in a new process, with this repository importable."""
+    return subprocess.run(
+        [sys.executable, *args],
         env=clean_environment() | {"PYTHONPATH": str(REPO)},
         cwd=REPO,
         capture_output=True,
@@ -286,21 +284,20 @@ def timed_python(statement: str) -> tuple[float, float, str]:
         timeout=60,
         check=True,
     )
+
+
+def timed_python(statement: str) -> tuple[float, float, str]:
+    """Wall and CPU time of `python -c statement` (a new process), and its stdout."""
+    cpu = children_cpu()
+    started = time.monotonic()
+    completed = run_python("-c", statement)
     seconds = time.monotonic() - started
     return seconds, children_cpu() - cpu, completed.stdout
 
 
 def import_times(statement: str, module: str) -> tuple[float, dict[str, float]]:
     """(cumulative seconds of `module`, self seconds by top-level package) for one run."""
-    completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", statement],
-        env=clean_environment() | {"PYTHONPATH": str(REPO)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    completed = run_python("-X", "importtime", "-c", statement)
     # A line is printed when its import finishes: a module's subtree comes just before
     # its own top-level line, after the previous top-level line (the interpreter's own).
     cumulative = 0.0
