@@ -12,11 +12,12 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
-from functools import partial
 
 from . import __version__, report
 from .errors import InputError
+from .github_oidc import oidc_available
 from .halt import TargetResult, describe_rollout
 from .inputs import (
     DEFAULT_AUTHORITY_HOST,
@@ -24,9 +25,8 @@ from .inputs import (
     DEFAULT_TIMEOUT_SECONDS,
     read_settings,
 )
-from .redact import Redactor
+from .redact import Redactor, inert
 from .run import run
-from .runner import oidc_available, request_oidc_token
 
 SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
 
@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()
     args = parser().parse_args(argv)
     secret = os.environ.get(SECRET_VARIABLE, "").strip()
     redact = Redactor()
@@ -79,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def log(line: str) -> None:
         with lock:
-            print(redact(line), file=sys.stderr, flush=True)
+            # Inside a workflow step this is the runner's log too: data stays data.
+            print(inert(redact(line)), file=sys.stderr, flush=True)
 
     raw = {
         "app-id": args.app_id.strip(),
@@ -105,20 +107,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         log(f"error: {error.title}: {error.message}{hint}")
         if args.json:
-            print(json.dumps(_json_outputs(report.failed_outputs()), indent=2, ensure_ascii=False))
+            print(_json_text(json.dumps(_json_outputs(report.failed_outputs()), indent=2)))
         return 1
-    oidc = None if settings.client_secret else partial(request_oidc_token, redact.add)
-    results = run(settings, oidc_token=oidc, log=log, protect=redact.add)
+    results = run(settings, log=log, protect=redact.add, started=started)
     for result in results:
         if result.failure:
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
     if args.json:
         print(
-            redact(json.dumps(_json_outputs(report.outputs(results)), indent=2, ensure_ascii=False))
+            _json_text(
+                redact(
+                    json.dumps(_json_outputs(report.outputs(results)), indent=2, ensure_ascii=False)
+                )
+            )
         )
     else:
         for result in results:
-            print(redact(_line(result)))
+            print(inert(redact(_line(result))))
     return 0 if all(result.ok for result in results) else 1
 
 
@@ -134,3 +139,9 @@ def _line(result: TargetResult) -> str:
 def _json_outputs(outputs: dict[str, str]) -> dict[str, object]:
     """The action's outputs, with `results` as a list rather than a string of JSON."""
     return {**outputs, "results": json.loads(outputs["results"])}
+
+
+def _json_text(text: str) -> str:
+    """JSON that the runner's log will not take for a command: `##[` only occurs inside
+    strings, where `\\u005b` is the same `[`; no line starts with `::`."""
+    return text.replace("##[", "##\\u005b")

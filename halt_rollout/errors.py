@@ -6,6 +6,9 @@ is reported as one (with a traceback); these never are.
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 
 class HaltRolloutError(Exception):
     """An expected failure, reported as one error line: a short title and a message."""
@@ -17,6 +20,13 @@ class HaltRolloutError(Exception):
         self.message = message
         if title is not None:
             self.title = title
+
+    def extended(self, more: str) -> Self:
+        """A new failure like this one, its message followed by `more`."""
+        failure = copy.copy(self)
+        failure.message = f"{self.message} {more}"
+        failure.args = (failure.message,)
+        return failure
 
 
 class InputError(HaltRolloutError):

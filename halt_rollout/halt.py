@@ -3,7 +3,8 @@
 The rollout is always read before anything is sent, so that a run is
 idempotent (a stopped rollout is reported, not halted twice) and a halt whose
 answer was lost is confirmed by reading, never reported as failed when it
-took effect.
+took effect. A halt counts only when the Store says PackageRolloutStopped; a
+part of the deadline is kept back for the read that confirms it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 
 from .errors import HaltRolloutError, StoreError
 from .inputs import Target
+from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE
 from .retry import Log, Pauser, TransientError
-from .store import Rollout, StoreClient, SubmissionRef
+from .store import STOPPED, Rollout, StoreClient, SubmissionRef
 
-STOPPED = "PackageRolloutStopped"
 COMPLETE = "PackageRolloutComplete"
 
 
@@ -118,46 +119,74 @@ def halt_target(
             log("dry run: a real run would halt this rollout; nothing sent")
             return TargetResult(target, Result.DRY_RUN, submission_id, rollout)
         log(f"halting the rollout of submission {submission_id}")
-        rollout = _halt_confirmed(store, pauser, ref, log)
-        log(f"halted: {describe_rollout(rollout)}")
-        return TargetResult(target, Result.HALTED, submission_id, rollout)
+        result, rollout = _halt_confirmed(store, pauser, ref, log)
+        if result is Result.HALTED:
+            log(f"halted: {describe_rollout(rollout)}")
+        return TargetResult(target, result, submission_id, rollout)
     except HaltRolloutError as error:
         failure = Failure(error.title, error.message)
         return TargetResult(target, Result.FAILED, submission_id, rollout, failure)
 
 
-def _halt_confirmed(store: StoreClient, pauser: Pauser, ref: SubmissionRef, log: Log) -> Rollout:
-    """Send the halt until it is answered, reading the rollout before any second send."""
+def _halt_confirmed(
+    store: StoreClient, pauser: Pauser, ref: SubmissionRef, log: Log
+) -> tuple[Result, Rollout]:
+    """Send the halt until the Store says the rollout is stopped, reading the rollout
+    before any second send. Every step but the last look keeps a reserve of the deadline,
+    so that look always fits in: a halt that took effect is never reported as failed."""
+    deadline = pauser.deadline
+    reserve = min(CONFIRM_RESERVE_SECONDS, deadline.seconds * CONFIRM_RESERVE_SHARE)
+    sent_maybe_applied = False  # a stopped rollout is then this run's doing
     attempt = 1
+
+    def last_look(why: str) -> tuple[Result, Rollout] | None:
+        rollout = store.check_rollout(ref)
+        if rollout is None or not rollout.stopped:
+            return None
+        if sent_maybe_applied:
+            log(f"the halt had taken effect although {why}")
+            return Result.HALTED, rollout
+        log(
+            f"{why}, but the rollout is now {STOPPED}: someone else (another run, Partner "
+            "Center) halted it meanwhile"
+        )
+        return Result.ALREADY_HALTED, rollout
+
     while True:
         try:
-            return store.send_halt(ref)
+            with deadline.keeping(reserve):
+                return Result.HALTED, store.send_halt(ref)
+        except StoreError as error:
+            if error.status == 409 and (found := last_look("the Store refused the halt (409)")):
+                return found
+            raise
         except TransientError as error:
+            sent_maybe_applied = sent_maybe_applied or error.maybe_applied
             attempt += 1
             try:
-                pauser.pause(error, attempt)
+                with deadline.keeping(reserve):
+                    pauser.pause(error, attempt)
             except HaltRolloutError:
-                if error.maybe_applied:
-                    # Out of time: one last look, so a halt that took effect is not a failure.
-                    rollout = store.check_rollout(ref)
-                    if rollout is not None and rollout.status == STOPPED:
-                        log("the halt had taken effect although its answer was lost")
-                        return rollout
+                if error.maybe_applied and (found := last_look("its answer was lost")):
+                    return found
                 raise
             if not error.maybe_applied:
                 continue
             try:
-                rollout = store.read_rollout(ref)
+                with deadline.keeping(reserve):
+                    rollout = store.read_rollout(ref)
             except HaltRolloutError as read_error:
+                if found := last_look("its answer was lost"):
+                    return found
                 raise StoreError(
                     f"The halt of {ref.describe()} was sent but its answer was lost "
                     f"({error.reason}), and the rollout could not be read again: "
                     f"{read_error.message} Check the submission in Partner Center.",
                     title="Halt outcome unknown",
                 ) from None
-            if rollout.status == STOPPED:
+            if rollout.stopped:
                 log("the halt had taken effect although its answer was lost")
-                return rollout
+                return Result.HALTED, rollout
             if decide(rollout) is not Decision.HALT:
                 raise StoreError(
                     f"The halt of {ref.describe()} got no usable answer ({error.reason}) and "

@@ -9,7 +9,6 @@ person fixing a workflow during an incident sees everything at once.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import InputError
+from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID
 
 INPUT_NAMES = (
     "app-id",
@@ -41,14 +41,6 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 MAX_TARGETS_FILE_BYTES = 1_000_000
 TARGET_KEYS = ("name", "app-id", "flight-id", "submission-id")
 
-_APP_ID = re.compile(r"[A-Za-z0-9]+")
-SUBMISSION_ID = re.compile(r"[0-9]+")
-_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_DOMAIN = re.compile(
-    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-)
-_HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
 # YAML 1.2 core schema booleans, as GitHub's own toolkit accepts them.
 _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
@@ -117,14 +109,14 @@ def read_settings(
 
     if not tenant_id:
         problems.append("tenant-id is required (the Microsoft Entra tenant: a GUID or a domain)")
-    elif not (_GUID.fullmatch(tenant_id) or _DOMAIN.fullmatch(tenant_id)):
+    elif not (GUID.fullmatch(tenant_id) or DOMAIN.fullmatch(tenant_id)):
         problems.append(
             f"tenant-id {tenant_id!r} is neither a GUID nor a domain "
             "(such as contoso.onmicrosoft.com)"
         )
     if not client_id:
         problems.append("client-id is required (the Entra application's client ID, a GUID)")
-    elif not _GUID.fullmatch(client_id):
+    elif not GUID.fullmatch(client_id):
         problems.append(f"client-id {client_id!r} is not a GUID")
     if not client_secret and not oidc_available:
         problems.append(
@@ -186,12 +178,12 @@ def _check_target(entry: Mapping[str, str], *, where: str, problems: list[str]) 
     submission_id = entry.get("submission-id", "")
     if not app_id:
         problems.append(f"{where}app-id is required")
-    elif not _APP_ID.fullmatch(app_id):
+    elif not APP_ID.fullmatch(app_id):
         problems.append(
             f"{where}app-id {app_id!r} is not a Store ID (ASCII letters and digits, "
             "like 9NBLGGH4R315)"
         )
-    if flight_id and not _GUID.fullmatch(flight_id):
+    if flight_id and not GUID.fullmatch(flight_id):
         problems.append(f"{where}flight-id {flight_id!r} is not a GUID")
     if submission_id and not SUBMISSION_ID.fullmatch(submission_id):
         problems.append(f"{where}submission-id {submission_id!r} is not a number (digits only)")
@@ -319,7 +311,7 @@ def _read_https_url(name: str, text: str, problems: list[str]) -> str:
         problems.append(f"{name} must be an https:// URL, not {text!r}")
     elif (
         not parts.hostname
-        or not _HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if port else parts.netloc)
+        or not HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if port else parts.netloc)
         # Even a bare "?" or "#" would turn the API path into a query or a fragment.
         or any(c in text for c in "?#\\ ")
     ):

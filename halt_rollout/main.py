@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
+import time
 import traceback
-from functools import partial
 
-from . import __version__, cli, report
+from . import __version__, report
 from .errors import InputError
+from .github_oidc import oidc_available
 from .inputs import INPUT_NAMES, read_settings, secrets_in
 from .run import run
-from .runner import ActionsRunner, oidc_available, request_oidc_token
+from .runner import ActionsRunner
 
 
 def main() -> int:
@@ -19,7 +20,10 @@ def main() -> int:
     With arguments (`docker run IMAGE --app-id …`) the image acts as the
     command line instead: the runner never passes any to this action.
     """
+    started = time.monotonic()
     if len(sys.argv) > 1:
+        from . import cli  # noqa: PLC0415 (only the command line needs argparse)
+
         return cli.main(sys.argv[1:])
     runner = ActionsRunner()
     raw = runner.read_inputs(INPUT_NAMES)
@@ -28,7 +32,7 @@ def main() -> int:
         runner.protect(secret)
     runner.protect_runner_secrets()
     try:
-        return _run(runner, raw)
+        return _run(runner, raw, started)
     except Exception as error:  # a defect, not an expected failure: say so, keep outputs
         runner.error(
             "halt-rollout crashed",
@@ -40,7 +44,7 @@ def main() -> int:
         return 1
 
 
-def _run(runner: ActionsRunner, raw: dict[str, str]) -> int:
+def _run(runner: ActionsRunner, raw: dict[str, str], started: float) -> int:
     runner.log(f"halt-rollout {__version__}")
     try:
         settings = read_settings(raw, workspace=runner.workspace, oidc_available=oidc_available())
@@ -49,8 +53,7 @@ def _run(runner: ActionsRunner, raw: dict[str, str]) -> int:
         runner.set_outputs(report.failed_outputs())
         runner.write_summary(f"## ❌ Invalid input\n\n{error.message}\n")
         return 1
-    oidc = None if settings.client_secret else partial(request_oidc_token, runner.protect)
-    results = run(settings, oidc_token=oidc, log=runner.log, protect=runner.protect)
+    results = run(settings, log=runner.log, protect=runner.protect, started=started)
     for title, message in report.error_annotations(results):
         runner.error(title, message)
     runner.set_outputs(report.outputs(results))

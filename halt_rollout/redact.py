@@ -1,9 +1,10 @@
-"""Keeping secrets out of everything the process writes."""
+"""Keeping secrets out of everything the process writes, and data out of the runner's commands."""
 
 from __future__ import annotations
 
 import json
 import threading
+from urllib.parse import quote, quote_plus
 
 from .errors import TRUNCATED  # what one_line puts where it cuts a long text
 
@@ -20,9 +21,17 @@ class Redactor:
         self._lock = threading.Lock()
 
     def add(self, secret: str) -> list[str]:
-        """Remember a secret, each of its lines, and how JSON writes them (the `results`
-        output and `--json` escape quotes, backslashes and non-ASCII); returns the new ones."""
-        parts = [secret, *secret.splitlines()]
+        """Remember a secret and the forms it can take on its way out; returns the new ones.
+
+        The forms: each of its lines; its whitespace folded to single spaces (as
+        `one_line` writes a message); URL-encoded (as an error may echo a request);
+        and how JSON writes each (the `results` output and `--json` escape quotes,
+        backslashes and non-ASCII).
+        """
+        if not secret.strip():
+            return []
+        parts = [secret, *secret.splitlines(), " ".join(secret.split())]
+        parts += [quote(secret, safe=""), quote(secret), quote_plus(secret)]
         parts += [
             json.dumps(part, ensure_ascii=escaped)[1:-1]
             for part in parts
@@ -54,3 +63,20 @@ def _redact_cut_secret(text: str, secret: str) -> str:
         if cut in text:
             return text.replace(cut, REDACTED + TRUNCATED)
     return text
+
+
+def inert(text: str) -> str:
+    """Text whose lines the runner will not take for workflow commands.
+
+    The runner reads a line as a command when it starts with `::` once leading
+    whitespace is trimmed, or when it holds `##[` anywhere (the older syntax);
+    a backslash in front keeps such data readable and harmless.
+    """
+    if "::" not in text and "##[" not in text:
+        return text
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        body = line.lstrip()
+        safe = line[: len(line) - len(body)] + "\\" + body if body.startswith("::") else line
+        lines[index] = safe.replace("##[", "##\\[")
+    return "".join(lines)

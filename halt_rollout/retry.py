@@ -13,44 +13,19 @@ import email.utils
 import math
 import random
 import re
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from .deadline import Deadline
 from .errors import HaltRolloutError
+from .policy import BACKOFF_FIRST_SECONDS, BACKOFF_MAX_SECONDS, RETRY_AFTER_JITTER_SECONDS
 
 T = TypeVar("T")
 Log = Callable[[str], None]
 
-BACKOFF_FIRST_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 20.0
-# One request may take at most this long; a hung connection is then retried.
-REQUEST_TIMEOUT_SECONDS = 30.0
-CONNECT_TIMEOUT_SECONDS = 10.0
-# Waits that follow Retry-After are stretched a little so that several targets
-# throttled together do not all come back in the same instant.
-RETRY_AFTER_JITTER_SECONDS = 0.25
 
 _TRY_AGAIN_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
-
-
-class Deadline:
-    """The run's deadline (`timeout-seconds`), on the monotonic clock."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self._end = clock() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - self._clock())
-
-    def request_timeout(self, floor: float = 1.0) -> tuple[float, float]:
-        """(connect, read) timeouts for one request that still ends near the deadline."""
-        read = max(floor, min(REQUEST_TIMEOUT_SECONDS, self.remaining()))
-        return (min(CONNECT_TIMEOUT_SECONDS, read), read)
 
 
 class TransientError(Exception):
@@ -58,7 +33,8 @@ class TransientError(Exception):
 
     `maybe_applied` is true when the request may have reached the Store and
     taken effect (a lost answer, a gateway error): a halt must then be checked,
-    not blindly sent again.
+    not blindly sent again. `patience` is for answers that waiting does not
+    clear: retry them for at most that many seconds from the first one seen.
     """
 
     def __init__(
@@ -68,12 +44,14 @@ class TransientError(Exception):
         *,
         retry_after: float | None = None,
         maybe_applied: bool = True,
+        patience: float | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.failure = failure
         self.retry_after = retry_after
         self.maybe_applied = maybe_applied
+        self.patience = patience
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -83,23 +61,26 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = value.strip()
     try:
         seconds = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         # A date is only precise to the second: round up, so the wait is never short.
-        seconds = math.ceil((when - (now or datetime.now(UTC))).total_seconds())
+        try:
+            seconds = math.ceil((when - (now or datetime.now(UTC))).total_seconds())
+        except (OverflowError, ValueError):
+            return None
     if math.isnan(seconds):
         return None
-    return max(0.0, seconds)
+    return max(0.0, float(seconds))
 
 
 def retry_hint_in_message(message: str | None) -> float | None:
     """The gateway's 'Try again in 14 seconds.' when it sends no Retry-After header."""
-    match = _TRY_AGAIN_IN.search(message or "")
+    match = _TRY_AGAIN_IN.search((message or "")[:1000])
     return float(match.group(1)) if match else None
 
 
@@ -112,13 +93,19 @@ def backoff_seconds(retry_number: int, rng: random.Random) -> float:
 
 def _format_seconds(seconds: float) -> str:
     """`14 s`, `2 s`, `1.3 s`: whole seconds as such, short fractions to a tenth."""
+    if not math.isfinite(seconds) or seconds >= 1e15:
+        return "longer than any run may last"
     if seconds >= 10 or abs(seconds - round(seconds)) < 0.05:
         return f"{round(seconds)} s"
     return f"{seconds:.1f} s"
 
 
 class Pauser:
-    """Decides, logs and sleeps the wait before the next attempt, or gives up."""
+    """Decides, logs and sleeps the wait before the next attempt, or gives up.
+
+    One per target (its log names the target); `first_seen` is shared by the run,
+    so an answer that waiting does not clear uses up its patience once for all.
+    """
 
     def __init__(
         self,
@@ -126,35 +113,47 @@ class Pauser:
         log: Log,
         *,
         rng: random.Random | None = None,
-        stop: threading.Event | None = None,
+        first_seen: dict[str, float] | None = None,
     ) -> None:
         self.deadline = deadline
         self._log = log
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
-        # An Event's wait() is a sleep that a shutdown can cut short.
-        self._stop = stop or threading.Event()
+        self._first_seen = first_seen if first_seen is not None else {}
 
     def pause(self, error: TransientError, next_attempt: int) -> None:
-        """Wait before `next_attempt`, or raise error.failure when the deadline forbids it."""
+        """Wait before `next_attempt`, or raise a failure when the deadline forbids it."""
         if error.retry_after is not None:
             delay = error.retry_after + self._rng.uniform(0, RETRY_AFTER_JITTER_SECONDS)
             why = f"waiting {_format_seconds(error.retry_after)} as Retry-After asks"
         else:
             delay = backoff_seconds(next_attempt - 1, self._rng)
             why = f"waiting {_format_seconds(delay)} before trying again"
+        if error.patience is not None:
+            now = self.deadline.now()
+            first = self._first_seen.setdefault(error.reason, now)
+            left = first + error.patience - now
+            if left <= 0 or delay > left:
+                raise error.failure.extended(
+                    f"Gave up after {next_attempt - 1} attempt(s) over "
+                    f"{_format_seconds(now - first)}: waiting does not clear this answer."
+                )
         remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise error.failure.extended(
+                f"Gave up after {next_attempt - 1} attempt(s): no time is left of "
+                f"timeout-seconds ({self.deadline.seconds:g}). Run it again, or raise "
+                "timeout-seconds."
+            )
         if delay >= remaining:
-            failure = error.failure
             asked = "the Store asks to wait" if error.retry_after is not None else "the next try is"
-            failure.message = (
-                f"{failure.message} Gave up after {next_attempt - 1} attempt(s): {asked} "
+            raise error.failure.extended(
+                f"Gave up after {next_attempt - 1} attempt(s): {asked} "
                 f"{_format_seconds(delay)}, but only {_format_seconds(remaining)} of "
                 f"timeout-seconds ({self.deadline.seconds:g}) remain. Run it again, or raise "
                 "timeout-seconds."
             )
-            raise failure
         self._log(f"{error.reason}; {why} (attempt {next_attempt})")
-        self._stop.wait(delay)
+        self.deadline.sleep(delay)
 
     def run(self, call: Callable[[], T]) -> T:
         """`call()` until it succeeds, raises something final, or time runs out."""

@@ -9,18 +9,19 @@ replay it instead of asking again.
 
 azure-identity's errors carry neither the HTTP status nor Retry-After, so a
 response hook records the last answer Entra gave; the error text adds the
-AADSTS code and correlation ID.
+AADSTS code and correlation ID. azure-identity's requests go through the run's
+deadline-keeping session, so sign-in ends by the deadline like every other call.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -28,12 +29,13 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
 from .errors import HaltRolloutError, SignInError, one_line
 from .inputs import Settings
+from .policy import RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after
-from .store import RETRIED_STATUSES
 
 STORE_SCOPE = "https://manage.devcenter.microsoft.com/.default"
 # Hosts of Microsoft's own clouds; any other authority skips MSAL's instance
@@ -65,6 +67,9 @@ _HINTS = {
     ),
 }
 DEFAULT_HINT = "Check tenant-id, client-id and the client secret or federated credential."
+# Only the start of an error is parsed: enough for any real one, and it keeps the
+# regular expressions' time independent of what a server sends.
+_ERROR_TEXT_CHARS = 8192
 
 
 class LastAnswer:
@@ -83,7 +88,10 @@ class LastAnswer:
 
 
 def build_credential(
-    settings: Settings, oidc_token: Callable[[], str] | None, answer: LastAnswer
+    settings: Settings,
+    oidc_token: Callable[[], str] | None,
+    answer: LastAnswer,
+    session: requests.Session,
 ) -> TokenCredential:
     """The credential the settings ask for; oidc_token is used when there is no secret."""
     # azure-identity and MSAL log failures, tracebacks included, through `logging`;
@@ -96,6 +104,7 @@ def build_credential(
         "disable_instance_discovery": urlsplit(settings.authority_host).hostname
         not in MICROSOFT_AUTHORITIES,
         "retry_total": 0,
+        "transport": RequestsTransport(session=session, session_owner=False),
         "connection_timeout": 10,
         "read_timeout": 30,
         "raw_request_hook": answer.request_sent,
@@ -114,56 +123,53 @@ def build_credential(
 
 
 def get_access_token(
-    settings: Settings, oidc_token: Callable[[], str] | None, pauser: Pauser
+    settings: Settings,
+    oidc_token: Callable[[], str] | None,
+    pauser: Pauser,
+    session: requests.Session,
 ) -> str:
     """An access token for the Store, retried on throttling and outages within the deadline."""
+    via_oidc = not settings.client_secret
 
     def attempt() -> str:
         answer = LastAnswer()
-        credential = build_credential(settings, oidc_token, answer)
-        return _token_once(credential, answer, pauser, via_oidc=not settings.client_secret)
+        credential = build_credential(settings, oidc_token, answer, session)
+        try:
+            return credential.get_token(STORE_SCOPE).token
+        except Exception as error:  # classified: expected failures become ours
+            if pauser.deadline.expired():
+                raise _out_of_time(pauser, via_oidc=via_oidc) from None
+            raise _classify(error, answer) from None
 
     return pauser.run(attempt)
 
 
-def _token_once(
-    credential: TokenCredential, answer: LastAnswer, pauser: Pauser, *, via_oidc: bool
-) -> str:
-    # get_token blocks on the network; a thread lets the deadline win over a hung server.
-    outcome: list[str | BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(credential.get_token(STORE_SCOPE).token)
-        except BaseException as error:  # handed to the caller's thread below
-            outcome.append(error)
-
-    worker = threading.Thread(target=work, name="sign-in", daemon=True)
-    worker.start()
-    worker.join(max(1.0, pauser.deadline.remaining()))
-    if not outcome:
-        who = "GitHub's OIDC endpoint or Microsoft Entra ID" if via_oidc else "Microsoft Entra ID"
-        raise SignInError(
-            f"Sign-in did not finish before the deadline: {who} did not answer within "
-            f"timeout-seconds ({pauser.deadline.seconds:g}). Run it again, or raise "
-            "timeout-seconds.",
-            title="Sign-in timed out",
-        )
-    result = outcome[0]
-    if isinstance(result, str):
-        return result
-    raise _classify(result, answer)
+def _out_of_time(pauser: Pauser, *, via_oidc: bool) -> SignInError:
+    who = "GitHub's OIDC endpoint or Microsoft Entra ID" if via_oidc else "Microsoft Entra ID"
+    return SignInError(
+        f"Sign-in did not finish before the deadline: {who} did not answer within "
+        f"timeout-seconds ({pauser.deadline.seconds:g}). Run it again, or raise "
+        "timeout-seconds.",
+        title="Sign-in timed out",
+    )
 
 
-def _classify(error: BaseException, answer: LastAnswer) -> BaseException:
+def _classify(error: Exception, answer: LastAnswer) -> Exception:
     """Turn what azure-identity raised into a final SignInError or a TransientError."""
     if isinstance(error, (HaltRolloutError, TransientError)):
         return error  # from our OIDC token source
+    if isinstance(error, (ValueError, KeyError, TypeError, RecursionError)):
+        # MSAL parsing an answer that is not what Entra sends (a proxy, a hostile body).
+        failure = SignInError(
+            f"Microsoft Entra ID's answer could not be used ({type(error).__name__}); a proxy "
+            "may be answering in its place."
+        )
+        return TransientError("unusable answer from Microsoft Entra ID", failure)
     if not isinstance(
         error, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)
     ):
         return error  # not an expected failure: let it surface as a defect
-    raw = str(getattr(error, "message", None) or error)
+    raw = str(getattr(error, "message", None) or error)[:_ERROR_TEXT_CHARS]
     text = one_line(raw.removeprefix("Authentication failed: "))
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return SignInError(

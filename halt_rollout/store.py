@@ -1,15 +1,18 @@
 """The Microsoft Store submission API: the four calls the halt needs.
 
-Each call is one HTTP request. Reads are retried here; the halt is not (the
-caller checks the rollout before sending it again). Every failure says what
-the Store answered: the HTTP status, its `code` and `message`, and the
-`MS-CorrelationId` that Microsoft support asks for.
+Each call is one HTTP request, made through the run's deadline-keeping session.
+Reads are retried here; the halt is not (the caller checks the rollout before
+sending it again). Every failure says what the Store answered: the HTTP status,
+its `code` and `message`, and the `MS-CorrelationId` that Microsoft support asks
+for. Answers are taken as the live API sends them, not only as documented: keys
+may be absent or differently cased, percentages integers.
 """
 
 from __future__ import annotations
 
 import html
-import re
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,17 +20,28 @@ from urllib.parse import urlsplit
 import requests
 
 from . import __version__
+from .deadline import DeadlinePassed
 from .errors import StoreError, one_line
-from .inputs import SUBMISSION_ID
+from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
+from .shapes import SUBMISSION_ID
 
 API_PATH = "/v1.0/my/"
-RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+STOPPED = "PackageRolloutStopped"
 PARTNER_CENTER_ROLE_HINT = (
     "Check that the Entra application (client-id) is added to the Partner Center account "
     "(Account settings → User management → Microsoft Entra applications) with the Manager "
     "role, and that tenant-id is that account's tenant."
 )
+FOREIGN_APP_HINT = "A 403 can also mean that the app ID is not one of this account's apps."
+ACCOUNT_SERVICE_HINT = (
+    "A 503 about the account service is the Store's answer when the Entra application was "
+    "never added to the Partner Center account; waiting does not clear it. "
+    + PARTNER_CENTER_ROLE_HINT
+)
+# Only the start of an error body is looked at: enough for any real message, and it
+# keeps parsing time independent of what a server sends.
+_ERROR_TEXT_CHARS = 8192
 HALT_CONFLICT_HINT = (
     "The Store refuses a halt when the submission is not in a haltable state (it must be "
     "published with its rollout in progress), when the submission does not belong to this "
@@ -35,7 +49,6 @@ HALT_CONFLICT_HINT = (
     "updates, Store-managed consumable add-ons). Check the submission in Partner Center; "
     "halt it there if the API cannot."
 )
-_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -52,19 +65,34 @@ class Rollout:
         """Parse the Store's rollout object; ValueError when it is not one."""
         if not isinstance(body, dict):
             raise ValueError("the answer is not a JSON object")
-        flag = body.get("isPackageRollout")
-        percentage = body.get("packageRolloutPercentage")
-        status = body.get("packageRolloutStatus")
-        fallback = body.get("fallbackSubmissionId")
+        flag = field(body, "isPackageRollout")
+        percentage = field(body, "packageRolloutPercentage")
+        status = field(body, "packageRolloutStatus")
+        fallback = field(body, "fallbackSubmissionId")
         if not isinstance(flag, bool):
             raise ValueError("isPackageRollout is missing or not a boolean")
         if isinstance(percentage, bool) or not isinstance(percentage, int | float):
             raise ValueError("packageRolloutPercentage is missing or not a number")
         if not isinstance(status, str) or not status:
             raise ValueError("packageRolloutStatus is missing")
-        if fallback is None:
+        if isinstance(fallback, bool) or not isinstance(fallback, str | int | None):
+            raise ValueError("fallbackSubmissionId is not an ID")
+        if fallback is None or fallback == "":
             fallback = "0"  # "0" is the Store's own word for "no fallback"
-        return cls(flag, percentage, status, str(fallback))
+        # Integers (25) and floats (25.0) both arrive; outputs always show a float.
+        return cls(flag, float(percentage), one_line(status, 100), one_line(str(fallback), 40))
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == STOPPED
+
+
+def field(body: Mapping[str, Any], key: str) -> Any:
+    """`body[key]`, or the same key in other casing (the live API is not uniform)."""
+    if key in body:
+        return body[key]
+    folded = key.casefold()
+    return next((v for k, v in body.items() if isinstance(k, str) and k.casefold() == folded), None)
 
 
 @dataclass(frozen=True)
@@ -106,6 +134,9 @@ class StoreClient:
         self._headers = {
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json",
+            # As StoreBroker and Microsoft's samples send on every call: the Store refuses
+            # a POST without it (400 InvalidParameterValue "Only JSON content is accepted").
+            "Content-Type": "application/json",
             "User-Agent": f"halt-rollout/{__version__}",
         }
 
@@ -121,12 +152,14 @@ class StoreClient:
         body = self._pauser.run(lambda: self._call("GET", path, what))
         if not isinstance(body, dict):
             raise self._unusable(what, "the answer is not a JSON object")
-        submission = body.get(key)
+        submission = field(body, key)
         if submission is None:
             return None
-        submission_id = submission.get("id") if isinstance(submission, dict) else None
-        if not isinstance(submission_id, str | int) or not SUBMISSION_ID.fullmatch(
-            str(submission_id)
+        submission_id = field(submission, "id") if isinstance(submission, dict) else None
+        if (
+            isinstance(submission_id, bool)
+            or not isinstance(submission_id, str | int)
+            or not SUBMISSION_ID.fullmatch(str(submission_id))
         ):
             raise self._unusable(what, f"{key} has no usable id")
         return str(submission_id)
@@ -140,24 +173,38 @@ class StoreClient:
             raise self._unusable(what, str(error)) from None
 
     def check_rollout(self, ref: SubmissionRef) -> Rollout | None:
-        """One quick read, even past the deadline; None when it cannot be had."""
+        """One read, no retry, in whatever time is left; None when it cannot be had."""
         try:
-            body = self._call("GET", ref.path("packagerollout"), "check the rollout", floor=5.0)
+            body = self._call("GET", ref.path("packagerollout"), "check the rollout")
             return Rollout.from_json(body)
         except (StoreError, TransientError, ValueError):
             return None
 
     def send_halt(self, ref: SubmissionRef) -> Rollout:
-        """One halt request. A TransientError means: check the rollout, then maybe again."""
+        """One halt request; it counts only when the answer says PackageRolloutStopped.
+
+        A TransientError means: check the rollout, then maybe send it again.
+        """
         what = f"halt the rollout of {ref.describe()}"
         body = self._call("POST", ref.path("haltpackagerollout"), what)
         try:
-            return Rollout.from_json(body)
+            rollout = Rollout.from_json(body)
         except ValueError as error:
             # The halt may well have worked; only a fresh read can tell.
             raise TransientError(
                 f"unusable answer to the halt ({error})", self._unusable(what, str(error))
             ) from None
+        if not rollout.stopped:
+            raise TransientError(
+                f"the Store answered the halt with {rollout.status}, not {STOPPED}",
+                StoreError(
+                    f"Could not {what}: the Store answered 200 but said the rollout is "
+                    f"{rollout.status} at {rollout.percentage:g}%, not {STOPPED}. Check the "
+                    "submission in Partner Center.",
+                    title="Halt not confirmed by the Store",
+                ),
+            )
+        return rollout
 
     def _unusable(self, what: str, why: str) -> StoreError:
         return StoreError(
@@ -165,16 +212,19 @@ class StoreClient:
             title="Unexpected answer from the Store",
         )
 
-    def _call(self, method: str, path: str, what: str, *, floor: float = 1.0) -> Any:
+    def _call(self, method: str, path: str, what: str) -> Any:
         url = self._root + path
         try:
             response = self._session.request(
-                method,
-                url,
-                headers=self._headers,
-                timeout=self._pauser.deadline.request_timeout(floor),
-                allow_redirects=False,
+                method, url, headers=self._headers, allow_redirects=False
             )
+        except DeadlinePassed as error:
+            failure = StoreError(
+                f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached in "
+                f"time ({error}).",
+                title="Deadline reached",
+            )
+            raise TransientError("timeout-seconds ran out", failure) from None
         except requests.exceptions.SSLError as error:
             raise StoreError(
                 f"Could not {what}: the TLS certificate of {urlsplit(url).netloc} could not be "
@@ -203,10 +253,7 @@ class StoreClient:
         code, message = _error_fields(response)
         correlation_id = response.headers.get("MS-CorrelationId")
         if 200 <= status < 300:
-            try:
-                return response.json()
-            except ValueError:
-                return None  # the callers say what was missing
+            return _json(response.content)  # None when unusable: the callers say what was missing
         details = _details(status, code, message, correlation_id)
 
         def failure(title: str, text: str) -> StoreError:
@@ -224,23 +271,22 @@ class StoreClient:
                 text = "the Store's rate limit was hit and did not clear in time"
             else:
                 text = f"the Store kept failing with HTTP {status}"
-                if status == 503 and "account" in (message or "").lower():
-                    text += (
-                        ". A 503 about the account service is seen when the Entra application "
-                        f"was not added to the Partner Center account. {PARTNER_CENTER_ROLE_HINT}"
-                    )
-            retry_after = _retry_after(response, message)
+            account_service = status == 503 and "account service" in (message or "").lower()
+            if account_service:
+                text = f"the Store's account service kept failing. {ACCOUNT_SERVICE_HINT}"
             raise TransientError(
-                f"{status} from the Store",
-                failure(f"Store answered HTTP {status}", text),
-                retry_after=retry_after,
+                f"{status} from the Store" + (" (account service)" if account_service else ""),
+                failure(f"Store answered HTTP {status}", text.rstrip(".")),
+                retry_after=_retry_after(response, message),
                 # A throttled request was never processed; a gateway error may have been.
                 maybe_applied=status != 429,
+                patience=ACCOUNT_SERVICE_PATIENCE_SECONDS if account_service else None,
             )
         if status in (401, 403):
+            hint = PARTNER_CENTER_ROLE_HINT + (f" {FOREIGN_APP_HINT}" if status == 403 else "")
             raise failure(
                 f"Not allowed by the Store (HTTP {status})",
-                f"sign-in or permission problem. {PARTNER_CENTER_ROLE_HINT}",
+                f"sign-in or permission problem. {hint}".rstrip("."),
             )
         if status == 404:
             raise failure(
@@ -258,28 +304,48 @@ def _retry_after(response: requests.Response, message: str | None) -> float | No
     return seconds if seconds is not None else retry_hint_in_message(message)
 
 
+def _json(content: bytes) -> Any:
+    """The body as JSON, or None; however deep a hostile body nests, never a crash."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _error_fields(response: requests.Response) -> tuple[str | None, str | None]:
     """The Store's `code` and `message`, from an ingestion, gateway or any other body."""
     if 200 <= response.status_code < 300:
         return None, None
-    text = response.text.strip()
+    content = response.content
+    text = content[:_ERROR_TEXT_CHARS].decode("utf-8", "replace").strip()
     if not text:
         return None, None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _json(content) if len(content) <= _ERROR_TEXT_CHARS * 8 else None
     if isinstance(body, dict):
-        code = body.get("code") or body.get("error")
-        message = body.get("message") or body.get("error_description")
+        code = field(body, "code") or field(body, "error")
+        message = field(body, "message") or field(body, "error_description")
         if isinstance(message, dict):  # some gateways nest {"error": {"code", "message"}}
-            message = message.get("message")
-        return (str(code) if code else None), (one_line(str(message)) if message else None)
+            message = field(message, "message")
+        if isinstance(code, dict):
+            code = field(code, "code")
+        return (
+            one_line(str(code)[:_ERROR_TEXT_CHARS], 100) if code else None,
+            one_line(str(message)[:_ERROR_TEXT_CHARS]) if message else None,
+        )
     if text.startswith("<"):
-        title = _HTML_TITLE.search(text)
-        page = one_line(html.unescape(title.group(1))) if title else ""
-        return None, f"an HTML page{': ' + page if page else ''}"
+        return None, f"an HTML page{': ' + title if (title := _html_title(text)) else ''}"
     return None, one_line(text)
+
+
+def _html_title(page: str) -> str:
+    """The <title> of an HTML page, found in one pass (no regular expression to backtrack)."""
+    lower = page.lower()
+    start = lower.find("<title")
+    opened = lower.find(">", start) if start >= 0 else -1
+    end = lower.find("</title>", opened) if opened >= 0 else -1
+    if end < 0:
+        return ""
+    return one_line(html.unescape(page[opened + 1 : end]), 200)
 
 
 def _details(status: int, code: str | None, message: str | None, correlation: str | None) -> str:

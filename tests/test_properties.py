@@ -25,12 +25,12 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from halt_rollout.deadline import Deadline
 from halt_rollout.errors import InputError, StoreError
 from halt_rollout.inputs import Settings, read_settings
+from halt_rollout.policy import BACKOFF_MAX_SECONDS
 from halt_rollout.report import OUTPUT_NAMES
 from halt_rollout.retry import (
-    BACKOFF_MAX_SECONDS,
-    Deadline,
     Pauser,
     TransientError,
     backoff_seconds,
@@ -467,10 +467,9 @@ def test_waits_never_pass_the_deadline_and_each_is_logged_first(
 ) -> None:
     time, lines = FakeTime(), list[str]()
     pauser = Pauser(
-        Deadline(timeout, time.clock),
+        Deadline(timeout, clock=time.clock, stop=Sleeper(time, lines)),
         lines.append,
         rng=random.Random(seed),
-        stop=Sleeper(time, lines),
     )
     failures = iter(retry_afters)
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from halt_rollout.deadline import Deadline
 from halt_rollout.errors import StoreError
 from halt_rollout.retry import (
-    Deadline,
     Pauser,
     TransientError,
     backoff_seconds,
@@ -83,7 +83,8 @@ def make_pauser(seconds: float) -> tuple[Pauser, RecordingStop, list[str]]:
     clock = FakeClock()
     stop = RecordingStop(clock)
     lines: list[str] = []
-    pauser = Pauser(Deadline(seconds, clock), lines.append, rng=random.Random(1), stop=stop)
+    deadline = Deadline(seconds, clock=clock, stop=stop)
+    pauser = Pauser(deadline, lines.append, rng=random.Random(1))
     return pauser, stop, lines
 
 
@@ -135,13 +136,15 @@ def test_run_retries_until_success() -> None:
     assert [line.rsplit("(", 1)[1] for line in lines] == ["attempt 2)", "attempt 3)"]
 
 
-def test_request_timeout_follows_the_deadline() -> None:
+def test_remaining_follows_the_deadline_and_a_reserve() -> None:
     clock = FakeClock()
-    deadline = Deadline(100, clock)
-    assert deadline.request_timeout() == (10.0, 30.0)
+    deadline = Deadline(100, clock=clock)
+    assert deadline.remaining() == 100
     clock.now += 95
-    assert deadline.request_timeout() == (5.0, 5.0)
+    assert deadline.remaining() == 5
+    with deadline.keeping(2):
+        assert deadline.remaining() == 3
+    assert deadline.remaining() == 5
     clock.now += 10
     assert deadline.remaining() == 0
-    assert deadline.request_timeout() == (1.0, 1.0)
-    assert deadline.request_timeout(floor=5.0) == (5.0, 5.0)
+    assert deadline.expired()

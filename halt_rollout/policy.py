@@ -1,0 +1,18 @@
+"""The retry policy's constants: what is retried, how long to wait, how long to persist."""
+
+from __future__ import annotations
+
+# 429 and the gateway's outages; anything else is final.
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 20.0
+# Waits that follow Retry-After are stretched a little so that several targets
+# throttled together do not all come back in the same instant.
+RETRY_AFTER_JITTER_SECONDS = 0.25
+# The Store's 503 "Account service is experiencing issue" means the Entra app was
+# never added to the Partner Center account: waiting does not clear it.
+ACCOUNT_SERVICE_PATIENCE_SECONDS = 30.0
+# Before a halt is sent, this much of the deadline is kept back, so that a halt
+# whose answer is lost can still be confirmed by one read before time is up.
+CONFIRM_RESERVE_SECONDS = 3.0
+CONFIRM_RESERVE_SHARE = 0.2  # at most this share of timeout-seconds

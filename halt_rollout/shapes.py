@@ -1,0 +1,18 @@
+"""The exact shapes of the IDs the Store uses, shared by the input checks and the client.
+
+Every ID ends up in a request path, so nothing that could add a path segment, a
+query or a header may match.
+"""
+
+from __future__ import annotations
+
+import re
+
+APP_ID = re.compile(r"[A-Za-z0-9]+")
+SUBMISSION_ID = re.compile(r"[0-9]+")
+GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+DOMAIN = re.compile(
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
+HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
