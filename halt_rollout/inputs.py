@@ -12,18 +12,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
-
-import yaml
 
 from .errors import InputError
 from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID
+from .targets_file import Entry, read_targets_file, shown
 
 INPUT_NAMES = (
     "app-id",
     "submission-id",
     "flight-id",
+    "all-flights",
     "tenant-id",
     "client-id",
     "client-secret",
@@ -37,9 +36,8 @@ INPUT_NAMES = (
 DEFAULT_TIMEOUT_SECONDS = 180.0
 DEFAULT_STORE_API_URL = "https://manage.devcenter.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-# A targets file is a short hand-written list; anything bigger is a mistake.
-MAX_TARGETS_FILE_BYTES = 1_000_000
-TARGET_KEYS = ("name", "app-id", "flight-id", "submission-id")
+# GitHub ends a job on its hosted runners after 6 hours; no wait needs longer.
+MAX_TIMEOUT_SECONDS = 6 * 3600.0
 
 # YAML 1.2 core schema booleans, as GitHub's own toolkit accepts them.
 _TRUE = ("true", "True", "TRUE")
@@ -54,12 +52,15 @@ class Target:
     flight_id: str | None = None
     submission_id: str | None = None
     name: str | None = None
+    all_flights: bool = False  # the app's own rollout and every package flight's
 
     @property
     def label(self) -> str:
         """How logs and the summary name this target."""
         if self.name:
             return self.name
+        if self.all_flights:
+            return f"{self.app_id} (all flights)"
         return f"{self.app_id} flight {self.flight_id}" if self.flight_id else self.app_id
 
 
@@ -105,19 +106,20 @@ def read_settings(
     app_id = value("app-id")
     submission_id = value("submission-id")
     flight_id = value("flight-id")
+    all_flights = _read_bool("all-flights", value("all-flights"), default=False, problems=problems)
     targets_path = value("targets")
 
     if not tenant_id:
         problems.append("tenant-id is required (the Microsoft Entra tenant: a GUID or a domain)")
     elif not (GUID.fullmatch(tenant_id) or DOMAIN.fullmatch(tenant_id)):
         problems.append(
-            f"tenant-id {tenant_id!r} is neither a GUID nor a domain "
+            f"tenant-id {shown(tenant_id)} is neither a GUID nor a domain "
             "(such as contoso.onmicrosoft.com)"
         )
     if not client_id:
         problems.append("client-id is required (the Entra application's client ID, a GUID)")
     elif not GUID.fullmatch(client_id):
-        problems.append(f"client-id {client_id!r} is not a GUID")
+        problems.append(f"client-id {shown(client_id)} is not a GUID")
     if not client_secret and not oidc_available:
         problems.append(
             "no client-secret was given and this job cannot request a GitHub OIDC token: "
@@ -127,17 +129,24 @@ def read_settings(
 
     targets: tuple[Target, ...] = ()
     if targets_path:
-        if app_id or submission_id or flight_id:
+        if app_id or submission_id or flight_id or all_flights:
             problems.append(
-                "give either targets or app-id (with submission-id and flight-id), not both"
+                "give either targets or app-id (with submission-id, flight-id or all-flights), "
+                "not both"
             )
         else:
-            targets = _read_targets_file(targets_path, workspace, problems)
+            entries = read_targets_file(targets_path, workspace, problems)
+            targets = _check_targets(entries, source=shown(targets_path), problems=problems)
     elif not app_id:
         problems.append("app-id is required unless targets is given (the app's Store ID)")
     else:
         target = _check_target(
-            {"app-id": app_id, "flight-id": flight_id, "submission-id": submission_id},
+            {
+                "app-id": app_id,
+                "flight-id": flight_id,
+                "submission-id": submission_id,
+                "all-flights": all_flights,
+            },
             where="",
             problems=problems,
         )
@@ -170,107 +179,60 @@ def _has_control_character(text: str) -> bool:
     return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
-def _check_target(entry: Mapping[str, str], *, where: str, problems: list[str]) -> Target | None:
+def _check_target(
+    entry: Mapping[str, str | bool], *, where: str, problems: list[str]
+) -> Target | None:
     """Check one target's IDs; `where` says which entry of a targets file it is."""
     count = len(problems)
-    app_id = entry.get("app-id", "")
-    flight_id = entry.get("flight-id", "")
-    submission_id = entry.get("submission-id", "")
+    app_id = str(entry.get("app-id") or "")
+    flight_id = str(entry.get("flight-id") or "")
+    submission_id = str(entry.get("submission-id") or "")
+    all_flights = entry.get("all-flights") is True
     if not app_id:
         problems.append(f"{where}app-id is required")
     elif not APP_ID.fullmatch(app_id):
         problems.append(
-            f"{where}app-id {app_id!r} is not a Store ID (ASCII letters and digits, "
+            f"{where}app-id {shown(app_id)} is not a Store ID (ASCII letters and digits, "
             "like 9NBLGGH4R315)"
         )
     if flight_id and not GUID.fullmatch(flight_id):
-        problems.append(f"{where}flight-id {flight_id!r} is not a GUID")
+        problems.append(f"{where}flight-id {shown(flight_id)} is not a GUID")
     if submission_id and not SUBMISSION_ID.fullmatch(submission_id):
-        problems.append(f"{where}submission-id {submission_id!r} is not a number (digits only)")
+        problems.append(
+            f"{where}submission-id {shown(submission_id)} is not a number (digits only)"
+        )
+    if all_flights and (flight_id or submission_id):
+        problems.append(
+            f"{where}all-flights halts every rollout of the app: give it without flight-id "
+            "and submission-id"
+        )
     if len(problems) > count:
         return None
     return Target(
         app_id=app_id,
         flight_id=flight_id or None,
         submission_id=submission_id or None,
-        name=entry.get("name") or None,
+        name=str(entry.get("name") or "") or None,
+        all_flights=all_flights,
     )
 
 
-def _read_targets_file(
-    path_text: str, workspace: Path | None, problems: list[str]
-) -> tuple[Target, ...]:
-    path = Path(path_text)
-    if workspace is not None:
-        path = (workspace / path_text).resolve()
-        if not path.is_relative_to(workspace.resolve()):
-            problems.append(f"targets {path_text!r} points outside the workspace ({workspace})")
-            return ()
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_TARGETS_FILE_BYTES + 1)
-    except OSError as error:
-        problems.append(f"targets file {path_text!r} cannot be read: {error.strerror}")
-        return ()
-    if len(data) > MAX_TARGETS_FILE_BYTES:
-        problems.append(f"targets file {path_text!r} is larger than {MAX_TARGETS_FILE_BYTES} bytes")
-        return ()
-    try:
-        document = yaml.safe_load(data)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problems.append(f"targets file {path_text!r} is not valid YAML{at}")
-        return ()
-    return parse_targets(document, source=path_text, problems=problems)
-
-
-def parse_targets(document: Any, *, source: str, problems: list[str]) -> tuple[Target, ...]:
-    """The targets of a parsed targets file: `targets:` with a list, or the list itself."""
-    entries = document.get("targets") if isinstance(document, dict) else document
-    if isinstance(document, dict) and set(document) - {"targets"}:
-        unknown = ", ".join(sorted(map(str, set(document) - {"targets"})))
-        problems.append(f"targets file {source!r} has unknown top-level keys: {unknown}")
-    if not isinstance(entries, list) or not entries:
-        problems.append(f"targets file {source!r} must hold a non-empty list under `targets:`")
-        return ()
+def _check_targets(entries: list[Entry], *, source: str, problems: list[str]) -> tuple[Target, ...]:
     targets: list[Target] = []
     for number, entry in enumerate(entries, start=1):
-        where = f"targets entry {number}: "
-        if not isinstance(entry, dict):
-            problems.append(f"{where}must be a mapping with app-id (and flight-id, submission-id)")
-            continue
-        unknown_keys = sorted(str(key) for key in entry if key not in TARGET_KEYS)
-        if unknown_keys:
-            # A typo such as flight_id would otherwise halt the app instead of the flight.
-            problems.append(
-                f"{where}unknown keys {', '.join(unknown_keys)} (allowed: {', '.join(TARGET_KEYS)})"
-            )
-            continue
-        fields: dict[str, str] = {}
-        for key, item in entry.items():
-            if item is None:
-                continue
-            if isinstance(item, bool) or not isinstance(item, str | int):
-                problems.append(f"{where}{key} must be a string")
-                continue
-            text = str(item).strip()
-            if _has_control_character(text):
-                problems.append(f"{where}{key} contains a newline or another control character")
-                continue
-            fields[key] = text
-        target = _check_target(fields, where=where, problems=problems)
+        target = _check_target(entry, where=f"targets entry {number}: ", problems=problems)
         if target is not None:
             targets.append(target)
-    seen: set[tuple[str, str | None, str | None]] = set()
+    seen: set[tuple[str, str | None, str | None, bool]] = set()
     for target in targets:
         key = (
             target.app_id.upper(),
             target.flight_id and target.flight_id.lower(),
             target.submission_id,
+            target.all_flights,
         )
         if key in seen:
-            problems.append(f"targets file {source!r} lists {target.label} twice")
+            problems.append(f"targets file {source} lists {target.label} twice")
         seen.add(key)
     return tuple(targets)
 
@@ -282,7 +244,7 @@ def _read_bool(name: str, text: str, *, default: bool, problems: list[str]) -> b
         return True
     if text in _FALSE:
         return False
-    problems.append(f"{name} must be true or false, not {text!r}")
+    problems.append(f"{name} must be true or false, not {shown(text)}")
     return default
 
 
@@ -294,7 +256,13 @@ def _read_timeout(text: str, problems: list[str]) -> float:
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds <= 0:
-        problems.append(f"timeout-seconds must be a positive number of seconds, not {text!r}")
+        problems.append(f"timeout-seconds must be a positive number of seconds, not {shown(text)}")
+        return DEFAULT_TIMEOUT_SECONDS
+    if seconds > MAX_TIMEOUT_SECONDS:
+        problems.append(
+            f"timeout-seconds must be at most {MAX_TIMEOUT_SECONDS:g} (6 hours, the longest "
+            f"a job runs on GitHub's hosted runners), not {shown(text)}"
+        )
         return DEFAULT_TIMEOUT_SECONDS
     return seconds
 
@@ -305,15 +273,15 @@ def _read_https_url(name: str, text: str, problems: list[str]) -> str:
         parts = urlsplit(text)
         port = parts.port  # raises ValueError for a malformed port
     except ValueError:
-        problems.append(f"{name} {text!r} is not a valid URL")
+        problems.append(f"{name} {shown(text)} is not a valid URL")
         return text
     if parts.scheme != "https":
-        problems.append(f"{name} must be an https:// URL, not {text!r}")
+        problems.append(f"{name} must be an https:// URL, not {shown(text)}")
     elif (
         not parts.hostname
         or not HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if port else parts.netloc)
         # Even a bare "?" or "#" would turn the API path into a query or a fragment.
         or any(c in text for c in "?#\\ ")
     ):
-        problems.append(f"{name} {text!r} must be a plain https://host[:port][/path] URL")
+        problems.append(f"{name} {shown(text)} must be a plain https://host[:port][/path] URL")
     return text.rstrip("/")

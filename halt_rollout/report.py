@@ -2,11 +2,14 @@
 
 Pure functions from results to the outputs, the job summary and the error
 annotations; the edges (the runner, the command line) only write them out.
+In the summary, text that comes from data (target names, IDs, the Store's and
+Entra's messages) is only ever shown as code: never a link, an image or HTML.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +23,10 @@ OUTPUT_NAMES = (
     "submission-id",
     "results",
 )
+# GitHub refuses a step summary over 1 MiB; the rest of the room is for the table.
+MAX_SUMMARY_BYTES = 1024 * 1024
+_DETAILS_BUDGET_BYTES = 768 * 1024
+_BACKTICKS = re.compile(r"`+")
 _BADGES = {
     Result.HALTED: "🛑 halted",
     Result.ALREADY_HALTED: "⏹️ already halted",
@@ -114,41 +121,63 @@ def summary(results: Sequence[TargetResult], *, dry_run: bool) -> str:
         record = result_record(result)
         cells = [
             _cell(record["name"]),
-            _code(record["app-id"]),
-            _code(record["flight-id"]),
-            _code(record["submission-id"]),
+            _cell(record["app-id"]),
+            _cell(record["flight-id"]),
+            _cell(record["submission-id"]),
             _BADGES[result.result],
             _cell(record["status"]),
             _cell(f"{record['rollout-percentage']:g}" if result.rollout else None),
-            _code(record["fallback-submission-id"]),
+            _cell(record["fallback-submission-id"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
-        lines += ["", "### What went wrong", ""]
-        for result in failed:
+        lines += ["", "### What went wrong"]
+        used = sum(len(line.encode()) + 1 for line in lines)
+        for shown, result in enumerate(failed):
             failure = result.failure
-            if failure is not None:
-                lines.append(
-                    f"- **{_cell(result.target.label)}: {_cell(failure.title)}**: "
-                    f"{_cell(failure.message)}"
-                )
+            if failure is None:
+                continue
+            block = [
+                "",
+                f"**{_code(result.target.label)}: {_code(failure.title)}**",
+                "",
+                *_fenced(failure.message),
+            ]
+            size = sum(len(line.encode()) + 1 for line in block)
+            if used + size > _DETAILS_BUDGET_BYTES:
+                lines += [
+                    "",
+                    f"{len(failed) - shown} more failure(s) left out to keep this summary under "
+                    "GitHub's 1 MiB limit: see the log and the `results` output.",
+                ]
+                break
+            lines += block
+            used += size
     if dry_run and not failed:
         lines += ["", "Run again with `dry-run: false` to halt the rollouts marked *would halt*."]
     return "\n".join(lines) + "\n"
 
 
 def _cell(text: str | None) -> str:
-    """Text safe inside a Markdown table cell (no pipes, no HTML, one line)."""
+    """Data in a table cell: one line, as code, with its pipes escaped for the table."""
     if text is None:
         return "–"
-    return (
-        " ".join(str(text).split())
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("|", "\\|")
-    )
+    return _code(text).replace("|", "\\|")
 
 
-def _code(text: str | None) -> str:
-    return f"`{text}`" if text else "–"
+def _code(text: str) -> str:
+    """Data as an inline code span: nothing in it is live Markdown or HTML."""
+    flat = " ".join(str(text).split())
+    if not flat:
+        return "–"
+    longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _fenced(text: str) -> list[str]:
+    """Data as a fenced code block, its fence longer than any run of backticks in it."""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}text", *(line for line in text.splitlines() if line.strip()), fence]

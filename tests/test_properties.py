@@ -265,7 +265,7 @@ def _positive_finite(text: str) -> float | None:
         seconds = float(text)
     except ValueError:
         return None
-    return seconds if math.isfinite(seconds) and seconds > 0 else None
+    return seconds if math.isfinite(seconds) and 0 < seconds <= 21600 else None
 
 
 @FEW

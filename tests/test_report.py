@@ -60,15 +60,18 @@ def test_annotations_name_the_target_when_there_are_several() -> None:
     assert error_annotations(two) == [("B2: Broke | badly", "<b>it</b>\nbroke")]
 
 
-def test_summary_escapes_table_cells() -> None:
+def test_summary_shows_data_only_as_code() -> None:
     text = summary([result(Result.HALTED), result(Result.FAILED, "B|2")], dry_run=False)
     assert text.startswith("## ❌ Rollout halt failed for 1 of 2 target(s)")
-    assert "B\\|2" in text
-    assert "<b>" not in text
-    assert "&lt;b&gt;it&lt;/b&gt; broke" in text
+    assert "`B\\|2`" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) == 2
     assert all(row.count(" | ") == 7 for row in rows)
+    # The failure's message is in a fenced block, where HTML is shown, never rendered.
+    lines = text.splitlines()
+    start = lines.index("```text")
+    assert lines[start + 1 : start + 4] == ["<b>it</b>", "broke", "```"]
+    assert all("<b>" not in line for line in lines[:start])
 
 
 def test_summary_headlines() -> None:
