@@ -46,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
         "--submission-id", default="", help="submission to halt (default: last published)"
     )
     which.add_argument("--flight-id", default="", help="package flight (GUID) to halt instead")
+    which.add_argument(
+        "--all-flights",
+        action="store_true",
+        help="halt every rollout of the app: its own and each package flight's",
+    )
     which.add_argument("--targets", default="", metavar="FILE", help="YAML file of targets")
     sign_in = p.add_argument_group("sign-in")
     sign_in.add_argument(
@@ -87,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "app-id": args.app_id.strip(),
         "submission-id": args.submission_id.strip(),
         "flight-id": args.flight_id.strip(),
+        "all-flights": "true" if args.all_flights else "false",
         "targets": args.targets.strip(),
         "tenant-id": args.tenant_id.strip(),
         "client-id": args.client_id.strip(),

@@ -19,6 +19,7 @@ from .retry import Log, Pauser, TransientError
 from .store import STOPPED, Rollout, StoreClient, SubmissionRef
 
 COMPLETE = "PackageRolloutComplete"
+NOT_STARTED = "PackageRolloutNotStarted"
 
 
 class Result(enum.StrEnum):
@@ -26,6 +27,12 @@ class Result(enum.StrEnum):
     ALREADY_HALTED = "already-halted"
     DRY_RUN = "dry-run"
     FAILED = "failed"
+    # all-flights only: a rollout found that is not in progress, reported and left alone.
+    NOTHING_TO_HALT = "nothing-to-halt"
+
+
+class NothingToHalt(StoreError):
+    """No rollout to halt here: a failure for a named target, but not under all-flights."""
 
 
 class Decision(enum.Enum):
@@ -88,7 +95,7 @@ def halt_target(
                     if target.flight_id
                     else f"App {target.app_id}"
                 )
-                raise StoreError(
+                raise NothingToHalt(
                     f"{owner} has no published submission, so there "
                     "is no rollout to halt (a pending submission is a draft and is never "
                     "halted). Give submission-id if you know which one is rolling out.",
@@ -103,13 +110,13 @@ def halt_target(
             log("already halted before this run; nothing sent")
             return TargetResult(target, Result.ALREADY_HALTED, submission_id, rollout)
         if decision is Decision.NO_ROLLOUT:
-            raise StoreError(
+            raise NothingToHalt(
                 f"Nothing to halt: {ref.describe()} has no gradual rollout (isPackageRollout is "
                 "false); nothing was sent. To replace it, publish a new submission.",
                 title="This submission has no gradual rollout",
             )
         if decision is Decision.FINALIZED:
-            raise StoreError(
+            raise NothingToHalt(
                 f"Too late to halt: the rollout of {ref.describe()} was finalized "
                 "(PackageRolloutComplete); it can no longer be halted. Nothing was sent. "
                 "Publish a new submission to replace it.",
@@ -124,8 +131,24 @@ def halt_target(
             log(f"halted: {describe_rollout(rollout)}")
         return TargetResult(target, result, submission_id, rollout)
     except HaltRolloutError as error:
+        if target.found_by_all_flights and _left_alone(error, rollout):
+            log(f"left alone: {error.message}")
+            return TargetResult(target, Result.NOTHING_TO_HALT, submission_id, rollout)
         failure = Failure(error.title, error.message)
         return TargetResult(target, Result.FAILED, submission_id, rollout, failure)
+
+
+def _left_alone(error: HaltRolloutError, rollout: Rollout | None) -> bool:
+    """Under all-flights, only a rollout in progress that could not be halted fails."""
+    if isinstance(error, NothingToHalt):
+        return True
+    # The Store refusing to halt a rollout that had not started: nothing was rolling out.
+    return (
+        isinstance(error, StoreError)
+        and error.status == 409
+        and rollout is not None
+        and rollout.status == NOT_STARTED
+    )
 
 
 def _halt_confirmed(

@@ -53,6 +53,8 @@ class Target:
     submission_id: str | None = None
     name: str | None = None
     all_flights: bool = False  # the app's own rollout and every package flight's
+    # Found by an all-flights target: a rollout not in progress is left alone, not a failure.
+    found_by_all_flights: bool = False
 
     @property
     def label(self) -> str:

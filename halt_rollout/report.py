@@ -32,15 +32,21 @@ _BADGES = {
     Result.ALREADY_HALTED: "⏹️ already halted",
     Result.DRY_RUN: "🔍 dry run: would halt",
     Result.FAILED: "❌ failed",
+    Result.NOTHING_TO_HALT: "➖ not rolling out: left alone",
 }
 
 
 def overall_result(results: Sequence[TargetResult]) -> Result:
-    """One word for the run: failed if any target failed, else the strongest outcome."""
+    """One word for the run: failed if any target failed, else the strongest outcome.
+
+    A rollout that all-flights left alone sent nothing and needs nothing: for the
+    run as a whole it counts as already-halted (the contract's four words)."""
     outcomes = {r.result for r in results}
     for result in (Result.FAILED, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED):
         if result in outcomes:
             return result
+    if Result.NOTHING_TO_HALT in outcomes:
+        return Result.ALREADY_HALTED
     return Result.FAILED  # no targets at all: nothing was halted
 
 
@@ -106,7 +112,9 @@ def summary(results: Sequence[TargetResult], *, dry_run: bool) -> str:
         headline = f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
     elif dry_run:
         headline = "🔍 Dry run: nothing was halted"
-    elif all(r.result is Result.ALREADY_HALTED for r in results):
+    elif all(r.result is Result.NOTHING_TO_HALT for r in results):
+        headline = "➖ No rollout in progress: nothing sent"
+    elif all(r.result in (Result.ALREADY_HALTED, Result.NOTHING_TO_HALT) for r in results):
         headline = "⏹️ Already halted before this run: nothing sent"
     else:
         headline = "🛑 Rollout halted" if len(results) == 1 else "🛑 Rollouts halted"

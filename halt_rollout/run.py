@@ -19,6 +19,7 @@ from .inputs import Settings, Target
 from .retry import Log, Pauser
 from .signin import get_access_token
 from .store import StoreClient
+from .whole_app import REQUESTS_PER_MINUTE, minutes_at_rate_limit, requests_needed, rollouts_of_app
 
 # Few enough to stay near the tenant's ~20 requests a minute; enough that one
 # slow target does not hold the others back.
@@ -67,31 +68,78 @@ def run(
     protect(token)
     log("signed in to Microsoft Entra ID")
 
-    def work_on(target: Target) -> TargetResult:
-        def target_log(line: str) -> None:
-            log(f"{target.label}: {line}")
+    def logger(target: Target) -> Log:
+        return lambda line: log(f"{target.label}: {line}")
 
+    def crashed(target: Target, error: Exception) -> TargetResult:
+        # A defect: this target's result says so, and the other targets go on.
+        return TargetResult(
+            target,
+            Result.FAILED,
+            target.submission_id,
+            failure=Failure(
+                "halt-rollout crashed on this target",
+                f"Unexpected {type(error).__name__}: {error}. This is a bug in halt-rollout "
+                "(please report it with this log). Check the rollout in Partner Center.",
+            ),
+        )
+
+    def expand(target: Target) -> list[Target] | TargetResult:
+        """The rollouts an all-flights target stands for; a failed result if unknown."""
+        if not target.all_flights:
+            return [target]
+        target_log = logger(target)
+        pauser = Pauser(deadline, target_log, first_seen=first_seen)
+        try:
+            with deadline.session() as session:
+                store = StoreClient(settings.store_api_url, token, pauser, session)
+                return rollouts_of_app(target, store, target_log)
+        except HaltRolloutError as error:
+            return TargetResult(target, Result.FAILED, failure=Failure(error.title, error.message))
+        except Exception as error:
+            return crashed(target, error)
+
+    def work_on(target: Target) -> TargetResult:
+        target_log = logger(target)
         pauser = Pauser(deadline, target_log, first_seen=first_seen)
         try:
             with deadline.session() as session:
                 store = StoreClient(settings.store_api_url, token, pauser, session)
                 return halt_target(target, store, pauser, dry_run=settings.dry_run, log=target_log)
-        except Exception as error:  # a defect: this target's result says so, the others go on
-            return TargetResult(
-                target,
-                Result.FAILED,
-                target.submission_id,
-                failure=Failure(
-                    "halt-rollout crashed on this target",
-                    f"Unexpected {type(error).__name__}: {error}. This is a bug in halt-rollout "
-                    "(please report it with this log). Check the rollout in Partner Center.",
-                ),
-            )
+        except Exception as error:
+            return crashed(target, error)
 
-    if count == 1:
-        return [work_on(settings.targets[0])]
-    # A single target, the common case, needs no thread pool: imported only here.
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    # Each slot holds either a target still to work on or a result already known.
+    slots: list[Target | TargetResult] = []
+    for target in settings.targets:
+        found = expand(target)
+        slots.extend(found if isinstance(found, list) else [found])
+    work = [slot for slot in slots if isinstance(slot, Target)]
+    if any(target.all_flights for target in settings.targets):
+        _say_how_long(work, settings, log)
+    if len(work) <= 1:
+        done = [work_on(target) for target in work]
+    else:
+        # Several targets need a thread pool; the common case, one, does not import it.
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, count)) as pool:
-        return list(pool.map(work_on, settings.targets))
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, len(work))) as pool:
+            done = list(pool.map(work_on, work))
+    finished = iter(done)
+    return [slot if isinstance(slot, TargetResult) else next(finished) for slot in slots]
+
+
+def _say_how_long(work: list[Target], settings: Settings, log: Log) -> None:
+    """The honest estimate: the tenant's rate limit, not our speed, sets the pace."""
+    requests = requests_needed(len(work), dry_run=settings.dry_run)
+    minutes = minutes_at_rate_limit(requests)
+    line = (
+        f"{len(work)} rollouts to work on: about {requests} Store requests, which the tenant's "
+        f"rate limit (about {REQUESTS_PER_MINUTE} a minute) may stretch to {minutes:.1f} minutes"
+    )
+    if minutes * 60 > settings.timeout_seconds:
+        line += (
+            f"; timeout-seconds is {settings.timeout_seconds:g}: if the Store throttles, raise it "
+            f"to {60 * (int(minutes) + 2)}"
+        )
+    log(line)

@@ -14,6 +14,7 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from .deadline import DeadlinePassed
 from .errors import StoreError, one_line
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
-from .shapes import SUBMISSION_ID
+from .shapes import GUID, SUBMISSION_ID
 
 API_PATH = "/v1.0/my/"
 STOPPED = "PackageRolloutStopped"
@@ -39,6 +40,10 @@ ACCOUNT_SERVICE_HINT = (
     "never added to the Partner Center account; waiting does not clear it. "
     + PARTNER_CENTER_ROLE_HINT
 )
+# listflights is paged; ask for big pages, and stop following @nextLink after this
+# many (a Store that keeps sending links would otherwise page forever).
+FLIGHTS_PAGE_SIZE = 100
+MAX_FLIGHT_PAGES = 50
 # Only the start of an error body is looked at: enough for any real message, and it
 # keeps parsing time independent of what a server sends.
 _ERROR_TEXT_CHARS = 8192
@@ -96,6 +101,15 @@ def field(body: Mapping[str, Any], key: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Flight:
+    """A package flight of an app, as listflights describes it."""
+
+    flight_id: str
+    friendly_name: str
+    last_published_submission: str | None
+
+
+@dataclass(frozen=True)
 class SubmissionRef:
     """Where one submission lives: under the app, or under one of its flights."""
 
@@ -110,6 +124,36 @@ class SubmissionRef:
     def describe(self) -> str:
         flight = f" (flight {self.flight_id})" if self.flight_id else ""
         return f"submission {self.submission_id} of app {self.app_id}{flight}"
+
+
+def _flight(item: Any) -> Flight | None:
+    """One flight of a listflights page; None when it has no usable ID."""
+    if not isinstance(item, dict):
+        return None
+    flight_id = field(item, "flightId")
+    if not isinstance(flight_id, str) or not GUID.fullmatch(flight_id):
+        return None
+    name = field(item, "friendlyName")
+    submission = field(item, "lastPublishedFlightSubmission")
+    submission_id = field(submission, "id") if isinstance(submission, dict) else None
+    if isinstance(submission_id, bool) or not SUBMISSION_ID.fullmatch(str(submission_id or "")):
+        submission_id = None
+    return Flight(
+        flight_id,
+        one_line(name, 200) if isinstance(name, str) and name.strip() else flight_id,
+        str(submission_id) if submission_id is not None else None,
+    )
+
+
+def _is_flights_page(link: str, app_id: str) -> bool:
+    """A relative link to another page of this app's listflights, with paging only."""
+    path, _, query = link.lstrip("/").partition("?")
+    if path.lower() != f"applications/{app_id}/listflights".lower():
+        return False
+    return all(
+        name in ("top", "skip") and value.isdigit() and value.isascii()
+        for name, _, value in (part.partition("=") for part in query.split("&"))
+    )
 
 
 def api_root(store_api_url: str) -> str:
@@ -163,6 +207,29 @@ class StoreClient:
         ):
             raise self._unusable(what, f"{key} has no usable id")
         return str(submission_id)
+
+    def list_flights(self, app_id: str) -> list[Flight]:
+        """Every package flight of the app, following listflights' pages to the end."""
+        what = f"list the package flights of app {app_id}"
+        path = f"applications/{app_id}/listflights?top={FLIGHTS_PAGE_SIZE}"
+        flights: dict[str, Flight] = {}
+        for _ in range(MAX_FLIGHT_PAGES):
+            body = self._pauser.run(partial(self._call, "GET", path, what))
+            if not isinstance(body, dict) or not isinstance(field(body, "value"), list):
+                raise self._unusable(what, "the answer has no list of flights (value)")
+            before = len(flights)
+            for item in field(body, "value"):
+                flight = _flight(item)
+                if flight is None:
+                    raise self._unusable(what, "a flight has no usable flightId")
+                flights.setdefault(flight.flight_id.lower(), flight)
+            next_link = field(body, "@nextLink")
+            if not next_link or len(flights) == before:
+                return list(flights.values())
+            if not isinstance(next_link, str) or not _is_flights_page(next_link, app_id):
+                raise self._unusable(what, "its @nextLink is not a further page of listflights")
+            path = next_link.lstrip("/")
+        raise self._unusable(what, f"it kept sending further pages after {MAX_FLIGHT_PAGES}")
 
     def read_rollout(self, ref: SubmissionRef) -> Rollout:
         what = f"read the rollout of {ref.describe()}"
