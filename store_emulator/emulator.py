@@ -222,7 +222,7 @@ class Emulator:
         return self.state.rollout(app_id, submission_id, flight_id)
 
     def seed_demo(self) -> None:
-        """The examples of store-api.md and CONTRACT.md."""
+        """The examples of docs/store-api.md and docs/contract.md."""
         app, flight = "9NBLGGH4R315", "43e448df-97c9-4a43-a0bc-2a445e736bcd"
         published, fallback = "1152921504621086517", "1212922684621243058"
         self.add_app(app, last_published=published, pending="1152921504621243487")
