@@ -244,6 +244,11 @@ class _DeadlineAdapter(HTTPAdapter):
             except BaseException:
                 response.close()
                 raise
+            if exchange.cut:
+                # Cut mid-headers, http.client takes the end of the stream for the end of the
+                # headers: what arrived looks like an answer but is only part of one.
+                response.close()
+                raise requests.exceptions.ConnectionError("the answer was cut off")
         except requests.RequestException as error:
             if exchange.cut:
                 raise DeadlinePassed(
