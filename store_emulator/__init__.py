@@ -26,9 +26,9 @@ Usage::
 ``python -m store_emulator`` runs it as a process (see ``__main__``). For that use it has a
 control API on the same port, under ``/_emulator/``: ``POST faults``, ``DELETE faults``,
 ``POST apps``, ``POST flights``, ``POST rollout``, ``GET rollout``, ``GET knobs``,
-``POST knobs``, ``POST seed``, ``GET requests`` and ``POST reset-requests``. The control API takes no token: this is a loopback test tool, and
-anyone who can reach it can rewrite its state. Control requests are not recorded and no
-fault applies to them.
+``POST knobs``, ``POST seed``, ``GET requests`` and ``POST reset-requests``. The control
+API takes no token: this is a loopback test tool, and anyone who can reach it can rewrite
+its state. Control requests are not recorded and no fault applies to them.
 """
 
 from .bodies import Stream

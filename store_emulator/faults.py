@@ -60,10 +60,9 @@ class Fault:
                     default "x") repeated, or the stream `body` is; streamed, never held in
                     memory. With `endless`, it never ends. State untouched.
 
-    `framing` says how the body of delay, trickle and huge answers (and of any stream body)
-    is delimited: "length" (Content-Length), "chunked" (Transfer-Encoding: chunked) or
-    "close" (neither; the connection closes after it). An `endless` body needs "chunked" or
-    "close".
+    `framing` says how the body of any answer but a truncated one is delimited: "length"
+    (Content-Length), "chunked" (Transfer-Encoding: chunked) or "close" (neither; the
+    connection closes after it). An `endless` body needs "chunked" or "close".
     """
 
     method: str = "*"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -54,8 +55,8 @@ class Knobs:
             raise ValueError(f"account_not_added_shape must be one of {ACCOUNT_SHAPES}")
         if name == "listflights_page_cap" and value is not None and value < 1:
             raise ValueError("listflights_page_cap must be at least 1, or None")
-        if name == "halt_seconds" and not value >= 0:
-            raise ValueError("halt_seconds must be a number of seconds, at least 0")
+        if name == "halt_seconds" and not (math.isfinite(value) and value >= 0):
+            raise ValueError("halt_seconds must be a finite number of seconds, at least 0")
         if name not in {f.name for f in fields(Knobs)}:
             raise AttributeError(f"no knob {name!r}")
         super().__setattr__(name, value)

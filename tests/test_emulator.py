@@ -1347,6 +1347,67 @@ def test_command_line(tmp_path: Path) -> None:
         assert [r["status"] for r in recorded] == [200, 502, 200]
         assert control("POST", "reset-requests").ok
         assert control("GET", "requests").json() == []
+
+        def store(method: str, path: str) -> requests.Response:
+            return requests.request(
+                method,
+                f"{facts['url']}/v1.0/my/{path}",
+                headers={"Authorization": f"Bearer {token}", **JSON},
+                verify=facts["ca_path"],
+                timeout=5,
+            )
+
+        # Knobs, seeds and the new fault kinds, as a separate process sets them.
+        knobs = {"integer_percentages": True, "listflights_page_cap": 2}
+        assert control("POST", "knobs", knobs).json()["listflights_page_cap"] == 2
+        refusals: list[dict[str, Any]] = [
+            {"content_type_rule": "lenient"},
+            {"halt_seconds": -1, "integer_percentages": False},
+            {"listflights_page_cap": True},
+            {"nope": 1},
+        ]
+        for refused in refusals:
+            assert control("POST", "knobs", refused).status_code == 400
+        assert control("GET", "knobs").json()["integer_percentages"] is True  # all or none
+        assert store("GET", rollout_path() + "/packagerollout").json() == {
+            "isPackageRollout": True,
+            "packageRolloutPercentage": 50,
+            "packageRolloutStatus": "PackageRolloutInProgress",
+            "fallbackSubmissionId": "1212922684621243058",
+        }
+        assert control("POST", "seed", {"name": "whole-app"}).ok
+        assert control("POST", "seed", {"name": "everything"}).status_code == 400
+        page = store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights?top=5").json()
+        assert (len(page["value"]), page["totalCount"]) == (2, 23)
+        assert page["@nextLink"].endswith("?skip=2&top=5")
+        assert control("POST", "knobs", {"foreign_apps": [demo.OTHER_APP]}).ok
+        assert store("GET", f"applications/{demo.OTHER_APP}").status_code == 403
+        flight = {"app_id": APP, "flight_id": FLIGHT, "last_published": PUBLISHED}
+        flight |= {"extra": {"FlightId": FLIGHT.upper()}, "group_ids": ["1", "2"]}
+        assert control("POST", "flights", flight).json()["groupIds"] == ["1", "2"]
+        float_rollout = {**rollout, "integer_percentage": False}
+        assert control("POST", "rollout", float_rollout).json()["packageRolloutPercentage"] == 25.0
+        halt_504 = {"path": "/haltpackagerollout$", "kind": "respond_after", "status": 504}
+        assert control("POST", "faults", halt_504).ok
+        assert store("POST", rollout_path() + "/haltpackagerollout").status_code == 504
+        stopped = control("GET", "rollout?" + "&".join(f"{k}={v}" for k, v in query.items()))
+        assert stopped.json()["packageRolloutStatus"] == "PackageRolloutStopped"
+        deep = {"kind": "huge", "status": 200, "stream": {"pattern": "deep_json", "count": 1000}}
+        assert control("POST", "faults", {"path": "/listflights$", **deep}).ok
+        listed = store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights")
+        assert listed.content == b'{"a":' * 1000 + b"0" + b"}" * 1000
+        slow = {"path": "/listflights$", "kind": "trickle", "interval": 0, "framing": "chunked"}
+        assert control("POST", "faults", {**slow, "endless": False, "size": 0}).ok
+        assert store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights").json()["value"]
+        refusals = [
+            {"kind": "trickle", "endless": True},
+            {"stream": {"pattern": "zip_bomb", "count": 1}},
+            {"stream": {"pattern": "filler", "count": 1}, "body": "x"},
+            {"kind": "delay", "seconds": -1},
+            {"size": 1.5},
+        ]
+        for refused in refusals:
+            assert control("POST", "faults", refused).status_code == 400
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
