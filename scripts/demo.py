@@ -16,9 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ActionRun, run_action
+from store_emulator.demo import APP_ID, FLIGHT_ID
 
-APP_ID = "9NBLGGH4R315"
-FLIGHT_ID = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
 RULE = "─" * 78
 
 

@@ -6,8 +6,14 @@ One HTTPS server on loopback plays three services:
   and ``POST /{tenant}/oauth2/v2.0/token`` (client credentials with a secret, or with a
   GitHub OIDC token as client assertion), with Entra's error bodies.
 * GitHub Actions' OIDC token endpoint: ``GET /github-oidc/token?audience=...``.
-* The Store submission API under ``/v1.0/my/``: apps, flights, package rollouts and the
-  halt state machine, behind a bearer-token check.
+* The Store submission API under ``/v1.0/my/``: apps, flights (``listflights`` with paging),
+  package rollouts and the halt state machine, behind a bearer-token check.
+
+The Store behaves as it has been seen to in the field, switchable on ``emu.knobs``
+(``knobs.Knobs``): JSON-only POSTs, integer percentages, the account-service 503, foreign
+app IDs, slow halts, listflights page caps. Faults (``faults.Fault``) script misbehaviour of
+any endpoint, down to the byte: resets, hangs, truncation, delays, trickled and huge or
+hostile bodies (``bodies``). The demo's IDs are in ``demo``.
 
 Usage::
 
@@ -19,15 +25,17 @@ Usage::
 
 ``python -m store_emulator`` runs it as a process (see ``__main__``). For that use it has a
 control API on the same port, under ``/_emulator/``: ``POST faults``, ``DELETE faults``,
-``POST apps``, ``POST flights``, ``POST rollout``, ``GET rollout``, ``GET requests`` and
-``POST reset-requests``. The control API takes no token: this is a loopback test tool, and
-anyone who can reach it can rewrite its state. Control requests are not recorded and no
-fault applies to them.
+``POST apps``, ``POST flights``, ``POST rollout``, ``GET rollout``, ``GET knobs``,
+``POST knobs``, ``POST seed``, ``GET requests`` and ``POST reset-requests``. The control
+API takes no token: this is a loopback test tool, and anyone who can reach it can rewrite
+its state. Control requests are not recorded and no fault applies to them.
 """
 
+from .bodies import Stream
 from .emulator import Emulator
 from .faults import Fault
+from .knobs import Knobs
 from .records import Headers, Recorded
 from .state import StoreError
 
-__all__ = ["Emulator", "Fault", "Headers", "Recorded", "StoreError"]
+__all__ = ["Emulator", "Fault", "Headers", "Knobs", "Recorded", "StoreError", "Stream"]

@@ -41,7 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m store_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
-    parser.add_argument("--seed", choices=["demo"], help="load the documented examples")
+    parser.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        choices=["demo", "whole-app"],
+        help="load the documented examples (demo) or the app with 23 flights (whole-app); "
+        "repeatable",
+    )
     parser.add_argument(
         "--extra-host",
         action="append",
@@ -70,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         emulator.start()
-        if args.seed == "demo":
+        if "demo" in args.seed:
             emulator.seed_demo()
+        if "whole-app" in args.seed:
+            emulator.seed_whole_app()
         facts = emulator.facts()
         if args.env_file is not None:
             _write_env_file(args.env_file, facts)

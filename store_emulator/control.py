@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from . import bodies
 from .faults import Fault
+from .knobs import Knobs
 from .records import Recorded
 from .responses import Response, json_response
 from .state import StoreError
@@ -56,13 +58,37 @@ class _Fields:
             raise _BadRequest(f"{key} must be a number")
         return float(value)
 
+    def integer(self, key: str, default: int) -> int:
+        value = self._get(key, (int,), default)
+        if isinstance(value, bool):
+            raise _BadRequest(f"{key} must be an integer")
+        return int(value)
+
+    def opt_flag(self, key: str) -> bool | None:
+        value = self._get(key, (bool, type(None)), None)
+        return None if value is None else bool(value)
+
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        value = self._get(key, (list,), default)
+        if not all(isinstance(v, str) for v in value):
+            raise _BadRequest(f"{key} must be a list of strings")
+        return [str(v) for v in value]
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        return dict(self._get(key, (dict,), {}))
+
     def raw(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
 
-_LISTING_FIELDS = {"app_id", "last_published", "pending", "null_style", "name"}
+_LISTING_FIELDS = {"app_id", "last_published", "pending", "null_style", "name", "extra"}
+_FLIGHT_FIELDS = _LISTING_FIELDS | {"flight_id", "group_ids", "rank_higher_than"}
 _ROLLOUT_FIELDS = {"app_id", "submission_id", "flight_id"}
-_FAULT_FIELDS = {"method", "path", "times", "kind", "status", "body", "headers", "seconds"}
+_FAULT_FIELDS = {
+    *("method", "path", "times", "kind", "status", "body", "headers", "seconds"),
+    *("interval", "size", "framing", "endless", "stream"),
+}
+_SEEDS = ("demo", "whole-app")
 
 
 def handle(emu: Emulator, req: Recorded) -> Response:
@@ -96,10 +122,11 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
             pending=f.opt_text("pending"),
             null_style=f.flag("null_style", False),
             name=f.opt_text("name") or "ApiTestApp",
+            extra=f.mapping("extra"),
         )
         return json_response(201, emu.state.app_resource(f.text("app_id")))
     if route == ("POST", "flights"):
-        f = _Fields(data, _LISTING_FIELDS | {"flight_id"})
+        f = _Fields(data, _FLIGHT_FIELDS)
         app_id, flight_id = f.text("app_id"), f.text("flight_id")
         emu.add_flight(
             app_id,
@@ -108,11 +135,16 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
             pending=f.opt_text("pending"),
             null_style=f.flag("null_style", False),
             name=f.opt_text("name") or "myflight",
+            extra=f.mapping("extra"),
+            group_ids=f.strings("group_ids", ["1152921504606962205"]),
+            rank_higher_than=f.opt_text("rank_higher_than") or "Non-flighted submission",
         )
         return json_response(201, emu.state.flight_resource(app_id, flight_id))
     if route == ("POST", "rollout"):
         f = _Fields(
-            data, _ROLLOUT_FIELDS | {"is_package_rollout", "percentage", "status", "fallback"}
+            data,
+            _ROLLOUT_FIELDS
+            | {"is_package_rollout", "percentage", "status", "fallback", "integer_percentage"},
         )
         rollout = emu.set_rollout(
             f.text("app_id"),
@@ -122,18 +154,54 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
             percentage=f.number("percentage", 25.0),
             status=f.opt_text("status") or "PackageRolloutInProgress",
             fallback=f.opt_text("fallback") or "1212922684621243058",
+            integer_percentage=f.opt_flag("integer_percentage"),
         )
         return json_response(200, rollout)
     if route == ("GET", "rollout"):
         f = _Fields(query, _ROLLOUT_FIELDS)
         rollout = emu.rollout(f.text("app_id"), f.text("submission_id"), f.opt_text("flight_id"))
         return json_response(200, rollout)
+    if route == ("GET", "knobs"):
+        return json_response(200, emu.knobs.to_json())
+    if route == ("POST", "knobs"):
+        _set_knobs(emu.knobs, data)
+        return json_response(200, emu.knobs.to_json())
+    if route == ("POST", "seed"):
+        name = _Fields(data, {"name"}).text("name")
+        if name not in _SEEDS:
+            raise _BadRequest(f"name must be one of {list(_SEEDS)}")
+        (emu.seed_demo if name == "demo" else emu.seed_whole_app)()
+        return json_response(200, {"seeded": name})
     if route == ("GET", "requests"):
         return json_response(200, [r.to_json() for r in emu.requests])
     if route == ("POST", "reset-requests"):
         emu.reset_requests()
         return json_response(200, {"requests": 0})
     return json_response(404, {"error": f"no control endpoint {route[0]} {PREFIX}{route[1]}"})
+
+
+def _set_knobs(knobs: Knobs, data: Any) -> None:
+    """Set the knobs named, all or none: each is checked before any is set."""
+    f = _Fields(data, set(Knobs.__dataclass_fields__))
+    checked = Knobs()
+    for name, default in checked.to_json().items():
+        if name not in data:
+            continue
+        if name == "foreign_apps":
+            value: Any = set(f.strings(name, []))
+        elif name == "listflights_page_cap":
+            value = f.raw(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise _BadRequest(f"{name} must be an integer or null")
+        elif isinstance(default, bool):
+            value = f.flag(name, default)
+        elif isinstance(default, float):
+            value = f.number(name, default)
+        else:
+            value = f.text(name)
+        setattr(checked, name, value)  # raises ValueError on a value out of range
+    for name in data:
+        setattr(knobs, name, getattr(checked, name))
 
 
 def _fault(f: _Fields) -> Fault:
@@ -143,6 +211,12 @@ def _fault(f: _Fields) -> Fault:
     body = f.raw("body")
     if body is not None and not isinstance(body, str | dict):
         raise _BadRequest("body must be a string, an object or null")
+    stream = f.raw("stream")
+    if stream is not None:
+        if body is not None:
+            raise _BadRequest("give body or stream, not both")
+        s = _Fields(stream, {"pattern", "count"})
+        body = bodies.make(s.text("pattern"), s.integer("count", 0))
     headers = f.raw("headers", {})
     if not isinstance(headers, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
@@ -157,4 +231,8 @@ def _fault(f: _Fields) -> Fault:
         body=body,
         headers=headers,
         seconds=f.number("seconds", 3600.0),
+        interval=f.number("interval", 1.0),
+        size=f.integer("size", 0),
+        framing=f.opt_text("framing") or "length",
+        endless=f.flag("endless", False),
     )

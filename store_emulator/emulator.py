@@ -5,21 +5,29 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import control
+from . import control, demo
 from .certs import server_context
 from .entra import Entra
 from .faults import Fault, FaultQueue
 from .github_oidc import PATH as OIDC_PATH
 from .github_oidc import GitHubOidc
+from .knobs import Knobs
 from .records import Recorded
 from .responses import Response, json_response
 from .server import HttpsServer
-from .state import IN_PROGRESS, NOT_STARTED, StoreState
+from .state import (
+    DEFAULT_FALLBACK,
+    DEFAULT_GROUP_IDS,
+    DEFAULT_RANK,
+    IN_PROGRESS,
+    NOT_STARTED,
+    StoreState,
+)
 from .store import PREFIX as STORE_PREFIX
 from .store import StoreApi
 
@@ -45,8 +53,9 @@ class Emulator:
         self._extra_hosts = [*extra_hosts, *([url_host] if url_host else [])]
         self.github = GitHubOidc()
         self.entra = Entra(self.github)
-        self.state = StoreState()
-        self._store = StoreApi(self.state, self.entra.is_access_token)
+        self.knobs = Knobs()  # field behaviours; see knobs.Knobs
+        self.state = StoreState(self.knobs)
+        self._store = StoreApi(self.state, self.entra.is_access_token, self.knobs)
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
@@ -170,9 +179,17 @@ class Emulator:
         pending: str | None = None,
         null_style: bool = False,
         name: str = "ApiTestApp",
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
+        """A missing submission is an absent key (`null` with `null_style`). `extra` adds keys
+        to the resource, e.g. a PascalCase `PackageFamilyName` as captures show."""
         self.state.add_app(
-            app_id, last_published=last_published, pending=pending, null_style=null_style, name=name
+            app_id,
+            last_published=last_published,
+            pending=pending,
+            null_style=null_style,
+            name=name,
+            extra=extra,
         )
 
     def add_flight(
@@ -184,7 +201,11 @@ class Emulator:
         pending: str | None = None,
         null_style: bool = False,
         name: str = "myflight",
+        extra: Mapping[str, Any] | None = None,
+        group_ids: Iterable[str] = DEFAULT_GROUP_IDS,
+        rank_higher_than: str = DEFAULT_RANK,
     ) -> None:
+        """Flights are listed (listflights) in the order added."""
         self.state.add_flight(
             app_id,
             flight_id,
@@ -192,6 +213,9 @@ class Emulator:
             pending=pending,
             null_style=null_style,
             name=name,
+            extra=extra,
+            group_ids=group_ids,
+            rank_higher_than=rank_higher_than,
         )
 
     def set_rollout(
@@ -203,8 +227,11 @@ class Emulator:
         is_package_rollout: bool = True,
         percentage: float = 25.0,
         status: str = IN_PROGRESS,
-        fallback: str = "1212922684621243058",
+        fallback: str = DEFAULT_FALLBACK,
+        integer_percentage: bool | None = None,
     ) -> dict[str, Any]:
+        """`integer_percentage`: render a whole percentage as an int for this rollout (None:
+        as knobs.integer_percentages says)."""
         return self.state.set_rollout(
             app_id,
             submission_id,
@@ -213,6 +240,7 @@ class Emulator:
             percentage=percentage,
             status=status,
             fallback=fallback,
+            integer_percentage=integer_percentage,
         )
 
     def rollout(
@@ -221,29 +249,97 @@ class Emulator:
         """The current rollout object; raises state.StoreError when there is none."""
         return self.state.rollout(app_id, submission_id, flight_id)
 
+    def add_foreign_app(self, app_id: str) -> None:
+        """An app ID of another Partner Center account: every call about it gets 403, empty."""
+        self.knobs.foreign_apps.add(app_id)
+
     def seed_demo(self) -> None:
-        """The examples of docs/store-api.md and docs/contract.md."""
-        app, flight = "9NBLGGH4R315", "43e448df-97c9-4a43-a0bc-2a445e736bcd"
-        published, fallback = "1152921504621086517", "1212922684621243058"
-        self.add_app(app, last_published=published, pending="1152921504621243487")
-        self.set_rollout(app, published, percentage=25.0, fallback=fallback)
-        self.set_rollout(
-            app, "1152921504621243487", percentage=0.0, status=NOT_STARTED, fallback=published
+        """The examples of docs/store-api.md and docs/contract.md (IDs in store_emulator.demo)."""
+        self.add_app(
+            demo.APP_ID,
+            last_published=demo.PUBLISHED,
+            pending=demo.PENDING,
+            name=demo.APP_NAME,
+            extra={"PackageFamilyName": demo.PACKAGE_FAMILY_NAME},
         )
-        self.add_flight(app, flight, last_published=published, pending="1152921504621243647")
-        self.set_rollout(app, published, flight_id=flight, percentage=25.0, fallback=fallback)
+        self.set_rollout(demo.APP_ID, demo.PUBLISHED, percentage=25.0, fallback=demo.FALLBACK)
         self.set_rollout(
-            app,
-            "1152921504621243647",
-            flight_id=flight,
+            demo.APP_ID, demo.PENDING, percentage=0.0, status=NOT_STARTED, fallback=demo.PUBLISHED
+        )
+        self.add_flight(
+            demo.APP_ID,
+            demo.FLIGHT_ID,
+            last_published=demo.PUBLISHED,
+            pending=demo.FLIGHT_PENDING,
+            name=demo.FLIGHT_NAME,
+        )
+        self.set_rollout(
+            demo.APP_ID,
+            demo.PUBLISHED,
+            flight_id=demo.FLIGHT_ID,
+            percentage=25.0,
+            fallback=demo.FALLBACK,
+        )
+        self.set_rollout(
+            demo.APP_ID,
+            demo.FLIGHT_PENDING,
+            flight_id=demo.FLIGHT_ID,
             percentage=0.0,
             status=NOT_STARTED,
-            fallback=published,
+            fallback=demo.PUBLISHED,
         )
-        self.add_app("9WZDNCRFJ3PS", last_published="1152921504621243680", name="ContosoTools")
+        self.add_app(demo.OTHER_APP, last_published=demo.OTHER_SUBMISSION, name=demo.OTHER_APP_NAME)
         self.set_rollout(
-            "9WZDNCRFJ3PS", "1152921504621243680", percentage=10.0, fallback="1152921504621243001"
+            demo.OTHER_APP, demo.OTHER_SUBMISSION, percentage=10.0, fallback=demo.OTHER_FALLBACK
         )
+
+    def seed_whole_app(self) -> None:
+        """The whole-app case (demo.WHOLE_APP_ID): the app's published submission rolling out,
+        a pending draft, and the 23 flights of demo.WHOLE_FLIGHTS with their rollouts."""
+        self.add_app(
+            demo.WHOLE_APP_ID,
+            last_published=demo.WHOLE_PUBLISHED,
+            pending=demo.WHOLE_PENDING,
+            name=demo.WHOLE_APP_NAME,
+            extra={"PackageFamilyName": demo.WHOLE_PACKAGE_FAMILY_NAME},
+        )
+        self.set_rollout(
+            demo.WHOLE_APP_ID, demo.WHOLE_PUBLISHED, percentage=20.0, fallback=demo.WHOLE_FALLBACK
+        )
+        self.set_rollout(
+            demo.WHOLE_APP_ID,
+            demo.WHOLE_PENDING,
+            percentage=0.0,
+            status=NOT_STARTED,
+            fallback=demo.WHOLE_PUBLISHED,
+        )
+        for flight in demo.WHOLE_FLIGHTS:
+            self.add_flight(
+                demo.WHOLE_APP_ID,
+                flight.flight_id,
+                last_published=flight.published,
+                pending=flight.pending,
+                name=flight.name,
+            )
+            if flight.published is not None:
+                self.set_rollout(
+                    demo.WHOLE_APP_ID,
+                    flight.published,
+                    flight_id=flight.flight_id,
+                    is_package_rollout=flight.is_package_rollout,
+                    percentage=flight.percentage,
+                    status=flight.status,
+                    fallback=flight.fallback,
+                )
+            if flight.pending is not None:
+                self.set_rollout(
+                    demo.WHOLE_APP_ID,
+                    flight.pending,
+                    flight_id=flight.flight_id,
+                    percentage=0.0,
+                    status=NOT_STARTED,
+                    fallback=flight.published or "0",
+                )
 
     # -- faults and records --------------------------------------------------------------
 

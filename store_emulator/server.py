@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import socketserver
 import ssl
@@ -11,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -143,15 +144,29 @@ class _Handler(BaseHTTPRequestHandler):
     def _apply(self, req: Recorded, fault: Fault | None, dispatch: Callable[[], Response]) -> None:
         kind = fault.kind if fault is not None else None
         if fault is None:
-            self._answer(req, dispatch())
+            self._send(req, dispatch())
         elif kind == "reset_before":
             self._reset()
         elif kind == "hang":
             self._hang(fault.seconds)
         elif kind == "respond":
-            self._answer(req, fault.response())
+            self._send(req, fault.response(), fault.framing)
+        elif kind == "respond_after":
+            dispatch()  # the request takes effect; the answer says otherwise
+            self._send(req, fault.response(), fault.framing)
         elif kind == "truncate" and fault.body is not None:
             self._answer(req, fault.response(), truncate=True)
+        elif kind == "delay":
+            if self.server.stopping.wait(fault.seconds):
+                self.close_connection = True
+                return
+            response = fault.response() if fault.body is not None else dispatch()
+            self._send(req, response, fault.framing)
+        elif kind == "trickle":
+            response = fault.response() if fault.body is not None else dispatch()
+            self._send(req, response, fault.framing, fault.endless, fault.interval)
+        elif kind == "huge":
+            self._send(req, fault.huge_response(), fault.framing, fault.endless)
         else:
             response = dispatch()  # the request takes effect before the connection misbehaves
             if kind == "reset_after":
@@ -177,12 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = len(body)
         if truncate:
             length, body = max(length, 16), body[: length // 2]
-        headers = {"MS-CorrelationId": req.correlation_id}
-        for name, value in response.headers.items():
-            for existing in [h for h in headers if h.lower() == name.lower()]:
-                del headers[existing]
-            if name.lower() != "content-length":
-                headers[name] = value
+        headers = self._fields(req, response)
         if truncate:
             self.close_connection = True  # the normal teardown closes after the part sent
         else:
@@ -193,6 +203,70 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         self.end_headers()
         self.wfile.write(body)
+
+    def _send(
+        self,
+        req: Recorded,
+        response: Response,
+        framing: str = "length",
+        endless: bool = False,
+        interval: float | None = None,
+    ) -> None:
+        """Answer at once, or stream, or trickle: whatever the answer and the fault ask."""
+        if response.stream is None and framing == "length" and not endless and interval is None:
+            self._answer(req, response)
+            return
+        headers = {
+            name: value
+            for name, value in self._fields(req, response).items()
+            if name.lower() not in ("transfer-encoding", "connection")  # the framing's own
+        }
+        if response.stream is not None:
+            length, body = len(response.stream), response.stream.chunks(endless)
+        else:
+            length = len(response.body)
+            body = iter([response.body] if response.body else [])
+            if endless:  # JSON allows trailing whitespace: the body stays valid, and never ends
+                body = itertools.chain(body, itertools.repeat(b" " * 1024))
+        if framing == "length":
+            headers["Content-Length"] = str(length)
+        elif framing == "chunked":
+            headers["Transfer-Encoding"] = "chunked"
+            body = _chunked(body, endless)
+        else:
+            headers["Connection"] = "close"
+        if framing == "close":
+            self.close_connection = True  # only the close tells the client the body ended
+        phrase = self.responses.get(response.status, ("",))[0]
+        head = [f"{self.protocol_version} {response.status} {phrase}".rstrip()]
+        head.append(f"Server: {self.version_string()}")
+        head.append(f"Date: {self.date_time_string()}")
+        head.extend(f"{name}: {value}" for name, value in headers.items())
+        parts = itertools.chain([("\r\n".join(head) + "\r\n\r\n").encode("latin-1")], body)
+        try:
+            for part in parts:
+                if interval is None:
+                    self.wfile.write(part)
+                    continue
+                for i in range(len(part)):
+                    self.wfile.write(part[i : i + 1])
+                    if self.server.stopping.wait(interval):
+                        raise ConnectionAbortedError("the emulator is stopping")
+        except OSError:
+            self.close_connection = True  # the client left, or the emulator stops
+            return
+        req.status = response.status  # only a complete answer counts
+
+    def _fields(self, req: Recorded, response: Response) -> dict[str, str]:
+        """The answer's header fields but Content-Length (the server sets it), and the
+        correlation ID unless the answer names its own."""
+        headers = {"MS-CorrelationId": req.correlation_id}
+        for name, value in response.headers.items():
+            for existing in [h for h in headers if h.lower() == name.lower()]:
+                del headers[existing]
+            if name.lower() != "content-length":
+                headers[name] = value
+        return headers
 
     def _reset(self) -> None:
         """Drop the connection with a TCP RST: linger 0, then close without TLS close_notify."""
@@ -206,3 +280,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _hang(self, seconds: float) -> None:
         self.server.stopping.wait(seconds)
         self.close_connection = True
+
+
+def _chunked(body: Iterator[bytes], endless: bool) -> Iterator[bytes]:
+    for chunk in body:
+        if chunk:
+            yield f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    if not endless:
+        yield b"0\r\n\r\n"

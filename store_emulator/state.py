@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from .knobs import Knobs
 
 NOT_STARTED = "PackageRolloutNotStarted"
 IN_PROGRESS = "PackageRolloutInProgress"
 COMPLETE = "PackageRolloutComplete"
 STOPPED = "PackageRolloutStopped"
+
+DEFAULT_FALLBACK = "1212922684621243058"
+DEFAULT_GROUP_IDS = ("1152921504606962205",)
+DEFAULT_RANK = "Non-flighted submission"
 
 
 class StoreError(Exception):
@@ -36,11 +44,17 @@ class Rollout:
     percentage: float = 0.0
     status: str = NOT_STARTED
     fallback: str = "0"
+    integer: bool | None = None  # None: the emulator-wide knob decides
+    halting: bool = False  # a halt is being applied (Knobs.halt_seconds)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, integer_default: bool = False) -> dict[str, Any]:
+        integer = integer_default if self.integer is None else self.integer
+        percentage: float | int = self.percentage
+        if integer and self.percentage.is_integer():
+            percentage = int(self.percentage)
         return {
             "isPackageRollout": self.is_package_rollout,
-            "packageRolloutPercentage": self.percentage,
+            "packageRolloutPercentage": percentage,
             "packageRolloutStatus": self.status,
             "fallbackSubmissionId": self.fallback,
         }
@@ -48,12 +62,15 @@ class Rollout:
 
 @dataclass
 class _Listing:
-    """An app or a flight: a name and its two submission pointers."""
+    """An app or a flight: a name, its two submission pointers and what else it shows."""
 
     name: str
     last_published: str | None
     pending: str | None
     null_style: bool  # True: a missing submission is `null`; False: the key is absent
+    extra: dict[str, Any] = field(default_factory=dict)
+    group_ids: tuple[str, ...] = DEFAULT_GROUP_IDS
+    rank_higher_than: str = DEFAULT_RANK
 
 
 # A rollout lives on (app, flight or None, submission).
@@ -61,10 +78,11 @@ _Key = tuple[str, str | None, str]
 
 
 class StoreState:
-    def __init__(self) -> None:
+    def __init__(self, knobs: Knobs | None = None) -> None:
         self._lock = threading.Lock()
+        self._knobs = knobs if knobs is not None else Knobs()
         self._apps: dict[str, _Listing] = {}
-        self._flights: dict[tuple[str, str], _Listing] = {}
+        self._flights: dict[tuple[str, str], _Listing] = {}  # in the order added
         self._rollouts: dict[_Key, Rollout] = {}
 
     # -- set-up --------------------------------------------------------------------------
@@ -77,9 +95,14 @@ class StoreState:
         pending: str | None = None,
         null_style: bool = False,
         name: str = "ApiTestApp",
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
+        """`extra`: more keys for the resource (e.g. a PascalCase `PackageFamilyName`); a
+        documented key named there is replaced, for hostile shapes."""
         with self._lock:
-            self._apps[app_id] = _Listing(name, last_published, pending, null_style)
+            self._apps[app_id] = _Listing(
+                name, last_published, pending, null_style, dict(extra or {})
+            )
             for submission in (last_published, pending):
                 if submission is not None:
                     self._rollouts.setdefault((app_id, None, submission), Rollout())
@@ -93,11 +116,23 @@ class StoreState:
         pending: str | None = None,
         null_style: bool = False,
         name: str = "myflight",
+        extra: Mapping[str, Any] | None = None,
+        group_ids: Iterable[str] = DEFAULT_GROUP_IDS,
+        rank_higher_than: str = DEFAULT_RANK,
     ) -> None:
         flight = flight_id.lower()  # flight IDs are GUIDs: compare them case-insensitively
+        listing = _Listing(
+            name,
+            last_published,
+            pending,
+            null_style,
+            dict(extra or {}),
+            tuple(group_ids),
+            rank_higher_than,
+        )
         with self._lock:
             self._apps.setdefault(app_id, _Listing("ApiTestApp", None, None, False))
-            self._flights[(app_id, flight)] = _Listing(name, last_published, pending, null_style)
+            self._flights[(app_id, flight)] = listing
             for submission in (last_published, pending):
                 if submission is not None:
                     self._rollouts.setdefault((app_id, flight, submission), Rollout())
@@ -111,17 +146,21 @@ class StoreState:
         is_package_rollout: bool = True,
         percentage: float = 25.0,
         status: str = IN_PROGRESS,
-        fallback: str = "1212922684621243058",
+        fallback: str = DEFAULT_FALLBACK,
+        integer_percentage: bool | None = None,
     ) -> dict[str, Any]:
-        """Create or replace a rollout; a missing app or flight is created, empty."""
+        """Create or replace a rollout; a missing app or flight is created, empty.
+        `integer_percentage`: render a whole percentage as an int (None: the knob decides)."""
         flight = flight_id.lower() if flight_id else None
         with self._lock:
             self._apps.setdefault(app_id, _Listing("ApiTestApp", None, None, False))
             if flight is not None:
                 self._flights.setdefault((app_id, flight), _Listing("myflight", None, None, False))
-            rollout = Rollout(is_package_rollout, float(percentage), status, fallback)
+            rollout = Rollout(
+                is_package_rollout, float(percentage), status, fallback, integer_percentage
+            )
             self._rollouts[(app_id, flight, submission_id)] = rollout
-            return rollout.to_json()
+            return self._render(rollout)
 
     # -- Store API -----------------------------------------------------------------------
 
@@ -129,29 +168,48 @@ class StoreState:
         with self._lock:
             app = self._app(app_id)
             resource: dict[str, Any] = {"id": app_id, "primaryName": app.name}
+            resource.update(app.extra)
             base = f"applications/{app_id}/submissions"
             self._pointer(
                 resource, "lastPublishedApplicationSubmission", app, app.last_published, base
             )
             self._pointer(resource, "pendingApplicationSubmission", app, app.pending, base)
+            resource.update(app.extra)  # again: an extra may replace a pointer
             return resource
 
     def flight_resource(self, app_id: str, flight_id: str) -> dict[str, Any]:
         with self._lock:
-            flight = self._flight(app_id, flight_id)
-            resource: dict[str, Any] = {"flightId": flight_id.lower(), "friendlyName": flight.name}
-            base = f"flights/{flight_id.lower()}/submissions"
-            self._pointer(
-                resource, "lastPublishedFlightSubmission", flight, flight.last_published, base
-            )
-            self._pointer(resource, "pendingFlightSubmission", flight, flight.pending, base)
-            return resource
+            return self._flight_json(flight_id.lower(), self._flight(app_id, flight_id))
+
+    def list_flights(self, app_id: str, skip: int, top: int | None) -> dict[str, Any]:
+        """A page of the app's flights: `top` of them (all when None, at most the page cap)
+        after the first `skip`, in the order they were added."""
+        with self._lock:
+            self._app(app_id)
+            flights = [(f, listing) for (a, f), listing in self._flights.items() if a == app_id]
+            if not flights and self._knobs.listflights_empty_404:
+                raise StoreError(
+                    404, "ResourceNotFound", "No package flights were found.", "flight"
+                )
+            size = len(flights) if top is None else top
+            cap = self._knobs.listflights_page_cap
+            if cap is not None:
+                size = min(size, cap)
+            page = flights[skip : skip + size]
+            result: dict[str, Any] = {}
+            after = skip + len(page)
+            if page and after < len(flights) and self._knobs.listflights_next_link:
+                asked = size if top is None else top
+                result["@nextLink"] = f"applications/{app_id}/listflights?skip={after}&top={asked}"
+            result["value"] = [self._flight_json(f, listing) for f, listing in page]
+            result["totalCount"] = len(flights)
+            return result
 
     def rollout(
         self, app_id: str, submission_id: str, flight_id: str | None = None
     ) -> dict[str, Any]:
         with self._lock:
-            return self._rollout(app_id, flight_id, submission_id).to_json()
+            return self._render(self._rollout(app_id, flight_id, submission_id))
 
     def halt(self, app_id: str, submission_id: str, flight_id: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -171,12 +229,38 @@ class StoreState:
                 raise self._invalid_state(submission_id, "the submission is not published")
             if not rollout.is_package_rollout:
                 raise self._invalid_state(submission_id, "gradual package rollout is not enabled")
+            if rollout.halting:
+                raise self._invalid_state(submission_id, "a halt of it is already under way")
             if rollout.status != IN_PROGRESS:
                 raise self._invalid_state(submission_id, f"its status is {rollout.status}")
+            seconds = self._knobs.halt_seconds
+            if seconds <= 0:
+                rollout.status, rollout.percentage = STOPPED, 0.0
+                return self._render(rollout)
+            # Checked and claimed under the lock: a second halt meanwhile sees `halting`.
+            rollout.halting = True
+        time.sleep(seconds)
+        with self._lock:
+            rollout.halting = False
             rollout.status, rollout.percentage = STOPPED, 0.0
-            return rollout.to_json()
+            return self._render(rollout)
 
     # -- helpers (callers hold the lock) ---------------------------------------------------
+
+    def _render(self, rollout: Rollout) -> dict[str, Any]:
+        return rollout.to_json(self._knobs.integer_percentages)
+
+    def _flight_json(self, flight_id: str, flight: _Listing) -> dict[str, Any]:
+        resource: dict[str, Any] = {"flightId": flight_id, "friendlyName": flight.name}
+        base = f"flights/{flight_id}/submissions"
+        self._pointer(
+            resource, "lastPublishedFlightSubmission", flight, flight.last_published, base
+        )
+        self._pointer(resource, "pendingFlightSubmission", flight, flight.pending, base)
+        resource["groupIds"] = list(flight.group_ids)
+        resource["rankHigherThan"] = flight.rank_higher_than
+        resource.update(flight.extra)
+        return resource
 
     @staticmethod
     def _invalid_state(submission_id: str, why: str) -> StoreError:

@@ -10,15 +10,29 @@ import pytest
 
 from store_emulator import Emulator
 from store_emulator.actions_runner import ActionRun, run_action
+from store_emulator.demo import (
+    APP_ID,
+    FALLBACK,
+    FLIGHT_ID,
+    FLIGHT_PENDING,
+    OTHER_APP,
+    OTHER_SUBMISSION,
+    PENDING,
+    PUBLISHED,
+)
 
-APP_ID = "9NBLGGH4R315"
-PUBLISHED = "1152921504621086517"
-PENDING = "1152921504621243487"
-FLIGHT_ID = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
-FLIGHT_PENDING = "1152921504621243647"
-FALLBACK = "1212922684621243058"
-OTHER_APP = "9WZDNCRFJ3PS"
-OTHER_SUBMISSION = "1152921504621243680"
+# The demo IDs are defined in store_emulator.demo; re-exported for `from .conftest import`.
+__all__ = [
+    "APP_ID",
+    "FALLBACK",
+    "FLIGHT_ID",
+    "FLIGHT_PENDING",
+    "OTHER_APP",
+    "OTHER_SUBMISSION",
+    "PENDING",
+    "PUBLISHED",
+]
+
 GUID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 # Inputs that pass validation, for tests that call read_settings directly.

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,13 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, bodies, demo
+from store_emulator.demo import APP_ID as APP
+from store_emulator.demo import FLIGHT_ID as FLIGHT
+from store_emulator.demo import FLIGHT_PENDING, OTHER_SUBMISSION, PENDING, PUBLISHED
 
 SCOPE = "https://manage.devcenter.microsoft.com/.default"
-APP = "9NBLGGH4R315"
-FLIGHT = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
-PUBLISHED = "1152921504621086517"
-PENDING = "1152921504621243487"
+JSON = {"Content-Type": "application/json"}  # what known-good clients send on every call
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -63,11 +64,14 @@ class Client:
         tenant = form.pop("tenant", self.emu.tenant_id)
         return self.call("POST", f"/{tenant}/oauth2/v2.0/token", data=form)
 
-    def store(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def store(
+        self, method: str, path: str, headers: Mapping[str, str | None] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """A Store call with the token and, unless `headers` say otherwise, JSON's type."""
         if not self.token:
             self.token = self.sign_in().json()["access_token"]
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return self.call(method, "/v1.0/my/" + path, headers=headers, **kwargs)
+        sent = {"Authorization": f"Bearer {self.token}", **JSON, **(headers or {})}
+        return self.call(method, "/v1.0/my/" + path, headers=sent, **kwargs)
 
     def oidc(self, audience: str = "api://AzureADTokenExchange") -> str:
         response = self.session.get(
@@ -303,7 +307,9 @@ def test_app_and_flight_resources(emu: Emulator, client: Client) -> None:
     assert flight["flightId"] == FLIGHT
     assert flight["friendlyName"] == "myflight"
     assert flight["lastPublishedFlightSubmission"]["id"] == PUBLISHED
-    assert flight["pendingFlightSubmission"]["id"] == "1152921504621243647"
+    assert flight["pendingFlightSubmission"]["id"] == FLIGHT_PENDING
+    assert flight["groupIds"] == [demo.GROUP_ID]
+    assert flight["rankHigherThan"] == "Non-flighted submission"
 
 
 @pytest.mark.parametrize("null_style", [False, True])
@@ -401,7 +407,7 @@ def test_halt_refuses_a_pending_submission_even_in_progress(emu: Emulator, clien
 
 
 def test_halt_refuses_another_apps_submission(client: Client) -> None:
-    response = client.store("POST", rollout_path("1152921504621243680") + "/haltpackagerollout")
+    response = client.store("POST", rollout_path(OTHER_SUBMISSION) + "/haltpackagerollout")
     assert response.status_code == 409
 
 
@@ -462,6 +468,394 @@ def test_extra_hosts_are_in_the_certificate() -> None:
         ca_path = emu.ca_path
         assert os.path.exists(ca_path)
     assert not os.path.exists(ca_path)
+
+
+# -- seen in the field ------------------------------------------------------------------------
+
+HALT = f"applications/{APP}/submissions/{PUBLISHED}/haltpackagerollout"
+MEDIA_TYPE_REFUSAL = {
+    "code": "InvalidParameterValue",
+    "data": [],
+    "details": [],
+    "message": "Only JSON content is accepted.",
+    "source": "Ingestion Api",
+    "target": "mediaType",
+}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"],
+)
+def test_a_post_must_declare_json(emu: Emulator, client: Client, content_type: str | None) -> None:
+    response = client.store("POST", HALT, headers={"Content-Type": content_type})
+    assert response.request.headers.get("Content-Type") == content_type
+    assert response.status_code == 400
+    assert response.json() == MEDIA_TYPE_REFUSAL
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutInProgress"
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "Application/JSON"])
+def test_json_in_any_spelling_is_accepted(client: Client, content_type: str) -> None:
+    response = client.store("POST", HALT, headers={"Content-Type": content_type})
+    assert response.status_code == 200
+
+
+def test_a_get_needs_no_content_type(client: Client) -> None:
+    # StoreBroker declares JSON on POST and PUT only; its GETs work.
+    response = client.store("GET", f"applications/{APP}", headers={"Content-Type": None})
+    assert "Content-Type" not in response.request.headers
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("rule", "absent", "form"), [("strict", 400, 400), ("declared", 200, 400), ("off", 200, 200)]
+)
+def test_content_type_rule_knob(
+    emu: Emulator, client: Client, rule: str, absent: int, form: int
+) -> None:
+    emu.knobs.content_type_rule = rule
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.store("POST", HALT, headers=form_type).status_code == form
+    emu.set_rollout(APP, PUBLISHED)
+    assert client.store("POST", HALT, headers={"Content-Type": None}).status_code == absent
+    with pytest.raises(ValueError, match="content_type_rule"):
+        emu.knobs.content_type_rule = "lenient"
+
+
+def test_integer_percentages_emulator_wide(emu: Emulator, client: Client) -> None:
+    emu.knobs.integer_percentages = True
+    read = client.store("GET", rollout_path() + "/packagerollout")
+    assert '"packageRolloutPercentage": 25,' in read.text
+    assert type(read.json()["packageRolloutPercentage"]) is int
+    halted = client.store("POST", HALT).json()
+    assert halted["packageRolloutPercentage"] == 0
+    assert type(halted["packageRolloutPercentage"]) is int
+    emu.set_rollout(APP, PUBLISHED, percentage=12.5)
+    assert client.store("GET", rollout_path() + "/packagerollout").json()[
+        "packageRolloutPercentage"
+    ] == pytest.approx(12.5)
+
+
+@pytest.mark.parametrize("knob", [False, True])
+def test_integer_percentage_per_rollout_wins(emu: Emulator, client: Client, knob: bool) -> None:
+    emu.knobs.integer_percentages = knob
+    emu.set_rollout(APP, PUBLISHED, percentage=25.0, integer_percentage=not knob)
+    value = client.store("GET", rollout_path() + "/packagerollout").json()[
+        "packageRolloutPercentage"
+    ]
+    assert type(value) is (float if knob else int)
+    assert value == 25
+
+
+def test_key_casing_is_not_uniform(client: Client) -> None:
+    app = client.store("GET", f"applications/{APP}").json()
+    assert app["PackageFamilyName"] == demo.PACKAGE_FAMILY_NAME
+    assert app["id"] == APP
+    assert app["primaryName"] == demo.APP_NAME
+    assert app["lastPublishedApplicationSubmission"]["id"] == PUBLISHED
+    assert "packageFamilyName" not in app
+
+
+def test_extra_keys_may_replace_documented_ones(emu: Emulator, client: Client) -> None:
+    hostile = {"lastPublishedFlightSubmission": {"id": 42}, "FlightId": "x"}
+    emu.add_flight(APP, FLIGHT, last_published=PUBLISHED, extra=hostile)
+    flight = client.store("GET", f"applications/{APP}/flights/{FLIGHT}").json()
+    assert flight["lastPublishedFlightSubmission"] == {"id": 42}
+    assert (flight["flightId"], flight["FlightId"]) == (FLIGHT, "x")
+
+
+ACCOUNT_MESSAGE = "Account service is experiencing issue. Please try again later."
+
+
+@pytest.mark.parametrize(
+    ("shape", "body"),
+    [
+        ("gateway", {"statusCode": 503, "message": ACCOUNT_MESSAGE}),
+        (
+            "ingestion",
+            {
+                "code": "ServiceUnavailable",
+                "data": [],
+                "details": [],
+                "message": ACCOUNT_MESSAGE,
+                "source": "Ingestion Api",
+                "target": "account",
+            },
+        ),
+        ("text", ACCOUNT_MESSAGE),
+    ],
+)
+def test_account_not_added_is_a_503_forever(
+    emu: Emulator, client: Client, shape: str, body: Any
+) -> None:
+    emu.knobs.account_not_added = True
+    emu.knobs.account_not_added_shape = shape
+    calls = [
+        ("GET", f"applications/{APP}"),
+        ("GET", f"applications/{APP}/flights/{FLIGHT}"),
+        ("GET", f"applications/{APP}/listflights"),
+        ("GET", rollout_path() + "/packagerollout"),
+        *[("POST", HALT)] * 5,
+    ]
+    for method, path in calls:
+        response = client.store(method, path)
+        assert response.status_code == 503
+        assert (response.json() if shape != "text" else response.text) == body
+        assert "Retry-After" not in response.headers
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutInProgress"
+    # Sign-in still works, and the gateway still refuses a bad token first.
+    assert client.sign_in().status_code == 200
+    unsigned = client.call("GET", f"/v1.0/my/applications/{APP}")
+    assert unsigned.status_code == 401
+    emu.knobs.account_not_added = False
+    assert client.store("POST", HALT).status_code == 200
+
+
+def test_a_foreign_app_is_a_403_with_an_empty_body(emu: Emulator, client: Client) -> None:
+    emu.add_foreign_app(demo.OTHER_APP)
+    other = f"applications/{demo.OTHER_APP}"
+    for method, path in [
+        ("GET", other),
+        ("GET", f"{other}/submissions/{OTHER_SUBMISSION}/packagerollout"),
+        ("POST", f"{other}/submissions/{OTHER_SUBMISSION}/haltpackagerollout"),
+        ("POST", f"{other}/submissions/{OTHER_SUBMISSION}/haltpackagerollout"),
+    ]:
+        response = client.store(method, path)
+        assert (response.status_code, response.content) == (403, b"")
+        assert response.headers["Content-Length"] == "0"
+        assert "Content-Type" not in response.headers
+        assert response.headers["MS-CorrelationId"]
+    rollout = emu.rollout(demo.OTHER_APP, OTHER_SUBMISSION)
+    assert rollout["packageRolloutStatus"] == "PackageRolloutInProgress"
+    assert client.store("GET", f"applications/{APP}").status_code == 200
+
+
+def _race(emu: Emulator, responders: int) -> list[requests.Response]:
+    """`responders` clients, signed in beforehand, halt the app rollout at the same moment."""
+    clients = [Client(emu) for _ in range(responders)]
+    for c in clients:
+        c.token = c.sign_in().json()["access_token"]
+    start = threading.Barrier(responders)
+    answers: list[requests.Response] = []
+    lock = threading.Lock()
+
+    def halt(c: Client) -> None:
+        start.wait(timeout=5)
+        answer = c.store("POST", HALT)
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=halt, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == responders
+    return sorted(answers, key=lambda a: a.status_code)
+
+
+def test_two_responders_at_once_one_halt_wins(emu: Emulator, client: Client) -> None:
+    # While the Store applies a halt, the other responder's halt arrives.
+    emu.knobs.halt_seconds = 0.3
+    reading: list[str] = []
+    reader = threading.Timer(
+        0.15,
+        lambda: reading.append(
+            client.store("GET", rollout_path() + "/packagerollout").json()["packageRolloutStatus"]
+        ),
+    )
+    client.sign_in()
+    reader.start()
+    first, second = _race(emu, 2)
+    reader.join(5)
+    assert first.status_code == 200
+    assert first.json()["packageRolloutStatus"] == "PackageRolloutStopped"
+    assert second.status_code == 409
+    assert second.json()["code"] == "InvalidState"
+    assert reading == ["PackageRolloutInProgress"]  # not stopped until the halt is applied
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutStopped"
+
+
+def test_many_responders_at_once_exactly_one_halt_wins(emu: Emulator) -> None:
+    emu.knobs.halt_seconds = 0.05
+    for _ in range(3):
+        emu.set_rollout(APP, PUBLISHED)
+        statuses = [a.status_code for a in _race(emu, 6)]
+        assert statuses == [200, 409, 409, 409, 409, 409]
+
+
+# -- listing an app's flights ------------------------------------------------------------------
+
+WHOLE = demo.WHOLE_APP_ID
+LIST = f"applications/{WHOLE}/listflights"
+
+
+@pytest.fixture
+def whole(emu: Emulator) -> Emulator:
+    emu.seed_whole_app()
+    return emu
+
+
+def pages(client: Client, first: str) -> list[dict[str, Any]]:
+    """Every page, following @nextLink as a path relative to the API root."""
+    result = [client.store("GET", first).json()]
+    while "@nextLink" in result[-1]:
+        assert len(result) < 50, "the links never end"
+        result.append(client.store("GET", result[-1]["@nextLink"]).json())
+    return result
+
+
+def test_listflights_as_documented(whole: Emulator, client: Client) -> None:
+    response = client.store("GET", LIST, params={"top": 1})
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["@nextLink", "value", "totalCount"]
+    assert body["@nextLink"] == f"applications/{WHOLE}/listflights?skip=1&top=1"
+    assert body["totalCount"] == 23
+    (flight,) = body["value"]
+    first = demo.WHOLE_FLIGHTS[0]
+    assert list(flight) == [
+        "flightId",
+        "friendlyName",
+        "lastPublishedFlightSubmission",
+        "pendingFlightSubmission" if first.pending else "groupIds",
+        *(["groupIds"] if first.pending else []),
+        "rankHigherThan",
+    ]
+    assert flight == client.store("GET", f"applications/{WHOLE}/flights/{first.flight_id}").json()
+    assert flight["lastPublishedFlightSubmission"] == {
+        "id": first.published,
+        "resourceLocation": f"flights/{first.flight_id}/submissions/{first.published}",
+    }
+
+
+def test_listflights_without_parameters_lists_all(whole: Emulator, client: Client) -> None:
+    body = client.store("GET", LIST).json()
+    assert "@nextLink" not in body
+    assert [f["flightId"] for f in body["value"]] == [f.flight_id for f in demo.WHOLE_FLIGHTS]
+    assert body["totalCount"] == 23
+
+
+def test_listflights_pages_follow_next_links(whole: Emulator, client: Client) -> None:
+    got = pages(client, f"{LIST}?top=10")
+    assert [len(p["value"]) for p in got] == [10, 10, 3]
+    assert got[0]["@nextLink"] == f"applications/{WHOLE}/listflights?skip=10&top=10"
+    assert {p["totalCount"] for p in got} == {23}
+    flights = [f for p in got for f in p["value"]]
+    assert [f["flightId"] for f in flights] == [f.flight_id for f in demo.WHOLE_FLIGHTS]
+    assert len({f["friendlyName"] for f in flights}) == 23
+    # StoreBroker's form: a trailing slash, skip and top in the other order.
+    slash = client.store("GET", f"{LIST}/?top=100&skip=0").json()
+    assert slash["value"] == flights
+
+
+def test_listflights_page_cap_below_top(whole: Emulator, client: Client) -> None:
+    whole.knobs.listflights_page_cap = 7
+    got = pages(client, f"{LIST}?top=10")
+    assert [len(p["value"]) for p in got] == [7, 7, 7, 2]
+    # The next page starts after what was sent, not after what was asked for.
+    assert got[0]["@nextLink"] == f"applications/{WHOLE}/listflights?skip=7&top=10"
+    flights = [f["flightId"] for p in got for f in p["value"]]
+    assert flights == [f.flight_id for f in demo.WHOLE_FLIGHTS]
+    unasked = client.store("GET", LIST).json()
+    assert len(unasked["value"]) == 7
+    assert unasked["@nextLink"] == f"applications/{WHOLE}/listflights?skip=7&top=7"
+    with pytest.raises(ValueError, match="page_cap"):
+        whole.knobs.listflights_page_cap = 0
+
+
+def test_listflights_without_next_links(whole: Emulator, client: Client) -> None:
+    whole.knobs.listflights_next_link = False
+    body = client.store("GET", f"{LIST}?top=10").json()
+    assert "@nextLink" not in body
+    assert (len(body["value"]), body["totalCount"]) == (10, 23)
+    rest = client.store("GET", f"{LIST}?top=10&skip=20").json()
+    assert len(rest["value"]) == 3
+
+
+def test_listflights_past_the_end(whole: Emulator, client: Client) -> None:
+    body = client.store("GET", f"{LIST}?skip=23&top=10").json()
+    assert body == {"value": [], "totalCount": 23}
+
+
+@pytest.mark.parametrize(
+    ("query", "target"),
+    [
+        ("top=0", "top"),
+        ("top=-1", "top"),
+        ("top=ten", "top"),
+        ("skip=-1", "skip"),
+        ("skip=", "skip"),
+    ],
+)
+def test_listflights_refuses_bad_paging(
+    whole: Emulator, client: Client, query: str, target: str
+) -> None:
+    response = client.store("GET", f"{LIST}?{query}")
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["target"]) == (
+        "InvalidParameterValue",
+        target,
+    )
+
+
+def test_listflights_of_an_unknown_app(client: Client) -> None:
+    response = client.store("GET", "applications/9XXXXXXXXXXX/listflights")
+    assert response.status_code == 404
+    assert (response.json()["code"], response.json()["target"]) == (
+        "ResourceNotFound",
+        "application",
+    )
+
+
+def test_listflights_of_an_app_without_flights(emu: Emulator, client: Client) -> None:
+    path = f"applications/{demo.OTHER_APP}/listflights"
+    assert client.store("GET", path).json() == {"value": [], "totalCount": 0}
+    emu.knobs.listflights_empty_404 = True
+    response = client.store("GET", path)
+    assert response.status_code == 404
+    assert response.json()["message"] == "No package flights were found."
+
+
+def test_the_whole_app_seed(whole: Emulator, client: Client) -> None:
+    assert len(WHOLE) == 12
+    assert WHOLE.isascii()
+    assert WHOLE.isalnum()
+    app = client.store("GET", f"applications/{WHOLE}").json()
+    assert app["lastPublishedApplicationSubmission"]["id"] == demo.WHOLE_PUBLISHED
+    assert app["pendingApplicationSubmission"]["id"] == demo.WHOLE_PENDING
+    app_rollout = whole.rollout(WHOLE, demo.WHOLE_PUBLISHED)
+    assert app_rollout["packageRolloutStatus"] == "PackageRolloutInProgress"
+    flights = demo.WHOLE_FLIGHTS
+    assert len(flights) == 23
+    assert len({f.flight_id for f in flights}) == len({f.name for f in flights}) == 23
+    assert sum(f.in_progress for f in flights) == 20
+    assert sum(f.pending is not None for f in flights) >= 3
+    assert [f.index for f in flights if f.published is None] == [demo.NO_PUBLISHED_INDEX]
+    assert [f.index for f in flights if f.status == "PackageRolloutStopped"] == [demo.STOPPED_INDEX]
+    assert [f.index for f in flights if not f.is_package_rollout] == [
+        demo.NOT_PACKAGE_ROLLOUT_INDEX
+    ]
+    assert any(not f.percentage.is_integer() for f in flights)
+    for flight in flights:
+        path = f"applications/{WHOLE}/flights/{flight.flight_id}/submissions"
+        if flight.published is None:
+            assert (
+                "lastPublishedFlightSubmission"
+                not in client.store(
+                    "GET", f"applications/{WHOLE}/flights/{flight.flight_id}"
+                ).json()
+            )
+            continue
+        rollout = client.store("GET", f"{path}/{flight.published}/packagerollout").json()
+        assert rollout["packageRolloutStatus"] == flight.status
+        assert rollout["isPackageRollout"] is flight.is_package_rollout
+        halt = client.store("POST", f"{path}/{flight.published}/haltpackagerollout")
+        assert halt.status_code == (200 if flight.in_progress else 409)
+        if flight.pending is not None:
+            draft = client.store("POST", f"{path}/{flight.pending}/haltpackagerollout")
+            assert draft.status_code == 409
 
 
 # -- faults -----------------------------------------------------------------------------------
@@ -580,6 +974,310 @@ def test_faults_match_method_and_are_validated(emu: Emulator, client: Client) ->
         Fault(path="x", times=0)
 
 
+def test_respond_after_hides_a_success(emu: Emulator, client: Client) -> None:
+    gateway = {"statusCode": 504, "message": "Gateway Timeout"}
+    emu.add_fault(
+        Fault(path=r"/haltpackagerollout$", kind="respond_after", status=504, body=gateway)
+    )
+    response = client.store("POST", HALT)
+    assert (response.status_code, response.json()) == (504, gateway)
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutStopped"
+    assert emu.halt_requests[0].fault == "respond_after"
+    assert client.store("POST", HALT).status_code == 409
+
+
+def test_respond_after_on_the_token_endpoint(emu: Emulator, client: Client) -> None:
+    emu.add_fault(Fault(path=r"/oauth2/v2\.0/token$", kind="respond_after", status=500))
+    assert client.sign_in().status_code == 500
+    assert len(emu.issued_access_tokens) == 1  # issued, but the answer was lost
+
+
+ENDPOINTS = {
+    "store": ("GET", r"/packagerollout$"),
+    "discovery": ("GET", r"/openid-configuration$"),
+    "token": ("POST", r"/token$"),
+    "oidc": ("GET", r"^/github-oidc/token$"),
+}
+
+
+def call_endpoint(emu: Emulator, client: Client, which: str) -> requests.Response:
+    if which == "store":
+        return client.store("GET", rollout_path() + "/packagerollout")
+    if which == "discovery":
+        return client.call("GET", f"/{emu.tenant_id}/v2.0/.well-known/openid-configuration")
+    if which == "token":
+        return client.sign_in()
+    return client.call(
+        "GET",
+        "/github-oidc/token?audience=api://AzureADTokenExchange",
+        headers={"Authorization": f"Bearer {emu.oidc_request_token}"},
+    )
+
+
+@pytest.mark.parametrize("which", ENDPOINTS)
+def test_delay_answers_normally_but_late(emu: Emulator, client: Client, which: str) -> None:
+    client.sign_in()
+    method, path = ENDPOINTS[which]
+    emu.add_fault(Fault(method=method, path=path, kind="delay", seconds=0.4))
+    started = time.monotonic()
+    response = call_endpoint(emu, client, which)
+    assert time.monotonic() - started >= 0.4
+    assert response.status_code == 200
+    assert response.json()
+    assert emu.requests[-1].fault == "delay"
+
+
+def test_delay_with_its_own_answer_leaves_the_state(emu: Emulator, client: Client) -> None:
+    client.sign_in()
+    emu.add_fault(
+        Fault(path=r"/haltpackagerollout$", kind="delay", seconds=0.3, status=503, body="")
+    )
+    emu.add_fault(Fault(path=r"/haltpackagerollout$", kind="delay", seconds=0.3, body={"x": 1}))
+    started = time.monotonic()
+    assert client.store("POST", HALT).status_code == 503
+    second = client.store("POST", HALT)
+    assert time.monotonic() - started >= 0.6
+    assert (second.status_code, second.json()) == (500, {"x": 1})
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutInProgress"
+
+
+def test_delay_applies_the_request_after_waiting(emu: Emulator, client: Client) -> None:
+    client.sign_in()
+    emu.add_fault(Fault(path=r"/haltpackagerollout$", kind="delay", seconds=5))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.store("POST", HALT, timeout=0.3)
+    # A slow Store is still working on it: not stopped yet.
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutInProgress"
+
+
+def tls_connection(emu: Emulator) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=emu.ca_path)
+    host, port = emu.url.removeprefix("https://").split(":")
+    raw = socket.create_connection((host, int(port)), timeout=5)
+    return context.wrap_socket(raw, server_hostname=host)
+
+
+def raw_request(tls: ssl.SSLSocket, method: str, path: str, token: str = "") -> None:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if method == "POST":
+        lines.append("Content-Length: 0")
+    tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+def test_trickle_sends_one_byte_at_a_time(emu: Emulator, client: Client) -> None:
+    token = client.sign_in().json()["access_token"]
+    emu.add_fault(Fault(path=r"/packagerollout$", kind="trickle", interval=0.002))
+    with tls_connection(emu) as tls:
+        raw_request(tls, "GET", "/v1.0/my/" + rollout_path() + "/packagerollout", token)
+        started = time.monotonic()
+        pieces: list[bytes] = []
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < int(
+            data.lower().partition(b"content-length: ")[2].split(b"\r\n")[0] or b"1"
+        ):
+            piece = tls.recv(4096)
+            assert piece, "closed early"
+            pieces.append(piece)
+            data += piece
+        elapsed = time.monotonic() - started
+    assert {len(p) for p in pieces} == {1}
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"MS-CorrelationId: " in head
+    assert json.loads(body)["packageRolloutStatus"] == "PackageRolloutInProgress"
+    assert elapsed >= (len(data) - 1) * 0.002
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(None, "Stopped"), ({"statusCode": 200}, "InProgress")]
+)
+def test_trickle_of_a_halt(
+    emu: Emulator, client: Client, body: dict[str, int] | None, status: str
+) -> None:
+    emu.add_fault(
+        Fault(path=r"/haltpackagerollout$", kind="trickle", interval=0, status=200, body=body)
+    )
+    response = client.store("POST", HALT)
+    assert response.status_code == 200
+    assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == f"PackageRollout{status}"
+    assert emu.halt_requests[0].status == 200
+
+
+@pytest.mark.parametrize("framing", ["close", "chunked"])
+def test_trickle_without_end(emu: Emulator, client: Client, framing: str) -> None:
+    token = client.sign_in().json()["access_token"]
+    emu.add_fault(
+        Fault(path=r"/packagerollout$", kind="trickle", interval=0, endless=True, framing=framing)
+    )
+    with tls_connection(emu) as tls:
+        raw_request(tls, "GET", "/v1.0/my/" + rollout_path() + "/packagerollout", token)
+        data = b""
+        while len(data) < 3000:
+            piece = tls.recv(4096)
+            assert piece, "the endless answer ended"
+            data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Content-Length" not in head
+    if framing == "chunked":
+        assert b"Transfer-Encoding: chunked" in head
+        size, _, rest = body.partition(b"\r\n")
+        answer, rest = rest[: int(size, 16)], rest[int(size, 16) :]
+        assert rest.startswith(b"\r\n400\r\n" + b" " * 100)  # chunks of spaces follow
+    else:
+        assert b"Connection: close" in head
+        answer = body.rstrip(b" ")
+        assert body.endswith(b" " * 100)
+    assert json.loads(answer)["packageRolloutStatus"] == "PackageRolloutInProgress"
+    assert emu.requests[-1].status is None  # never a complete answer
+
+
+APP_PATH = rf"/applications/{APP}$"
+
+
+def test_huge_is_streamed_not_held(emu: Emulator, client: Client) -> None:
+    size = 64 * 1024 * 1024
+    emu.add_fault(Fault(path=r"/packagerollout$", kind="huge", status=200, size=size))
+    client.sign_in()
+    tracemalloc.start()
+    try:
+        response = client.store("GET", rollout_path() + "/packagerollout", stream=True)
+        received = sum(len(chunk) for chunk in response.iter_content(256 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received == size
+    assert response.headers["Content-Length"] == str(size)
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert peak < 16 * 1024 * 1024
+    assert emu.requests[-1].status == 200
+
+
+def test_huge_chunked_and_of_a_unit(emu: Emulator, client: Client) -> None:
+    emu.add_fault(
+        Fault(path=APP_PATH, kind="huge", status=502, size=10, body="abc", framing="chunked")
+    )
+    response = client.store("GET", f"applications/{APP}")
+    assert (response.status_code, response.text) == (502, "abcabcabca")
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in response.headers
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.parametrize("framing", ["close", "chunked"])
+def test_huge_without_end(emu: Emulator, client: Client, framing: str) -> None:
+    emu.add_fault(
+        Fault(path=APP_PATH, kind="huge", status=200, size=10, endless=True, framing=framing)
+    )
+    response = client.store("GET", f"applications/{APP}", stream=True)
+    received = 0
+    for chunk in response.iter_content(1024 * 1024):
+        received += len(chunk)
+        if received > 8 * 1024 * 1024:
+            break
+    response.close()
+    assert received > 8 * 1024 * 1024
+    assert "Content-Length" not in response.headers
+
+
+def test_deep_json(emu: Emulator, client: Client) -> None:
+    emu.add_fault(Fault(path=r"/packagerollout$", status=200, body=bodies.deep_json()))
+    response = client.store("GET", rollout_path() + "/packagerollout")
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.content == b'{"a":' * 100_000 + b"0" + b"}" * 100_000
+    with pytest.raises(RecursionError):
+        response.json()
+
+
+def test_unclosed_titles(emu: Emulator, client: Client) -> None:
+    stream = bodies.unclosed_titles(200_000)
+    emu.add_fault(Fault(path=APP_PATH, kind="huge", status=502, body=stream))
+    response = client.store("GET", f"applications/{APP}")
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert response.text.startswith("<!DOCTYPE html><html><head><title<title")
+    assert response.text.count("<title") == 200_000
+    assert "</title" not in response.text
+    assert len(response.content) == len(stream)
+
+
+def test_whitespace_message(emu: Emulator, client: Client) -> None:
+    spaces = 4 * 1024 * 1024
+    emu.add_fault(
+        Fault(path=APP_PATH, status=503, body=bodies.whitespace_message(spaces, status=503))
+    )
+    response = client.store("GET", f"applications/{APP}")
+    assert response.status_code == 503
+    assert response.json() == {"statusCode": 503, "message": " " * spaces}
+
+
+def test_an_endless_stream_grows_its_hostile_part(emu: Emulator, client: Client) -> None:
+    emu.add_fault(
+        Fault(
+            path=APP_PATH,
+            kind="huge",
+            status=200,
+            body=bodies.deep_json(3),
+            endless=True,
+            framing="close",
+        )
+    )
+    response = client.store("GET", f"applications/{APP}", stream=True)
+    start = next(response.iter_content(len(b'{"a":') * 1000))
+    response.close()
+    assert start == b'{"a":' * 1000
+
+
+def test_streams_and_new_faults_are_validated() -> None:
+    with pytest.raises(ValueError, match="grow"):
+        bodies.Stream(((b"x", 1),), "text/plain", grow=1)
+    with pytest.raises(ValueError, match="pattern"):
+        bodies.make("zip_bomb", 1)
+    with pytest.raises(ValueError, match="endless"):
+        Fault(kind="huge", endless=True)
+    with pytest.raises(ValueError, match="huge"):
+        Fault(kind="huge", body={"a": 1})
+    with pytest.raises(ValueError, match="stream"):
+        Fault(kind="truncate", body=bodies.deep_json(2))
+    with pytest.raises(ValueError, match="framing"):
+        Fault(kind="huge", framing="gzip")
+    with pytest.raises(ValueError, match="interval"):
+        Fault(kind="trickle", interval=float("nan"))
+    assert len(bodies.filler(10, b"abc")) == 10
+    assert b"".join(bodies.filler(10, b"abc").chunks()) == b"abcabcabca"
+
+
+@pytest.mark.parametrize("kind", ["delay", "trickle", "huge"])
+def test_stop_ends_slow_answers_at_once(kind: str) -> None:
+    emu = Emulator().start()
+    emu.add_fault(
+        Fault(kind=kind, seconds=3600, interval=3600, size=10, endless=True, framing="close")
+    )
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            with requests.get(emu.url + "/x", verify=emu.ca_path, timeout=30, stream=True) as r:
+                for _ in r.iter_content(1024):
+                    pass
+                outcome.append(r.status_code)
+        except requests.RequestException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not emu.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    started = time.monotonic()
+    emu.stop()
+    thread.join(5)
+    assert time.monotonic() - started < 2
+    assert not thread.is_alive()
+    assert outcome
+
+
 # -- command line and control API -------------------------------------------------------------
 
 
@@ -649,6 +1347,67 @@ def test_command_line(tmp_path: Path) -> None:
         assert [r["status"] for r in recorded] == [200, 502, 200]
         assert control("POST", "reset-requests").ok
         assert control("GET", "requests").json() == []
+
+        def store(method: str, path: str) -> requests.Response:
+            return requests.request(
+                method,
+                f"{facts['url']}/v1.0/my/{path}",
+                headers={"Authorization": f"Bearer {token}", **JSON},
+                verify=facts["ca_path"],
+                timeout=5,
+            )
+
+        # Knobs, seeds and the new fault kinds, as a separate process sets them.
+        knobs = {"integer_percentages": True, "listflights_page_cap": 2}
+        assert control("POST", "knobs", knobs).json()["listflights_page_cap"] == 2
+        refusals: list[dict[str, Any]] = [
+            {"content_type_rule": "lenient"},
+            {"halt_seconds": -1, "integer_percentages": False},
+            {"listflights_page_cap": True},
+            {"nope": 1},
+        ]
+        for refused in refusals:
+            assert control("POST", "knobs", refused).status_code == 400
+        assert control("GET", "knobs").json()["integer_percentages"] is True  # all or none
+        assert store("GET", rollout_path() + "/packagerollout").json() == {
+            "isPackageRollout": True,
+            "packageRolloutPercentage": 50,
+            "packageRolloutStatus": "PackageRolloutInProgress",
+            "fallbackSubmissionId": "1212922684621243058",
+        }
+        assert control("POST", "seed", {"name": "whole-app"}).ok
+        assert control("POST", "seed", {"name": "everything"}).status_code == 400
+        page = store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights?top=5").json()
+        assert (len(page["value"]), page["totalCount"]) == (2, 23)
+        assert page["@nextLink"].endswith("?skip=2&top=5")
+        assert control("POST", "knobs", {"foreign_apps": [demo.OTHER_APP]}).ok
+        assert store("GET", f"applications/{demo.OTHER_APP}").status_code == 403
+        flight = {"app_id": APP, "flight_id": FLIGHT, "last_published": PUBLISHED}
+        flight |= {"extra": {"FlightId": FLIGHT.upper()}, "group_ids": ["1", "2"]}
+        assert control("POST", "flights", flight).json()["groupIds"] == ["1", "2"]
+        float_rollout = {**rollout, "integer_percentage": False}
+        assert control("POST", "rollout", float_rollout).json()["packageRolloutPercentage"] == 25.0
+        halt_504 = {"path": "/haltpackagerollout$", "kind": "respond_after", "status": 504}
+        assert control("POST", "faults", halt_504).ok
+        assert store("POST", rollout_path() + "/haltpackagerollout").status_code == 504
+        stopped = control("GET", "rollout?" + "&".join(f"{k}={v}" for k, v in query.items()))
+        assert stopped.json()["packageRolloutStatus"] == "PackageRolloutStopped"
+        deep = {"kind": "huge", "status": 200, "stream": {"pattern": "deep_json", "count": 1000}}
+        assert control("POST", "faults", {"path": "/listflights$", **deep}).ok
+        listed = store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights")
+        assert listed.content == b'{"a":' * 1000 + b"0" + b"}" * 1000
+        slow = {"path": "/listflights$", "kind": "trickle", "interval": 0, "framing": "chunked"}
+        assert control("POST", "faults", {**slow, "endless": False, "size": 0}).ok
+        assert store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights").json()["value"]
+        refusals = [
+            {"kind": "trickle", "endless": True},
+            {"stream": {"pattern": "zip_bomb", "count": 1}},
+            {"stream": {"pattern": "filler", "count": 1}, "body": "x"},
+            {"kind": "delay", "seconds": -1},
+            {"size": 1.5},
+        ]
+        for refused in refusals:
+            assert control("POST", "faults", refused).status_code == 400
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
