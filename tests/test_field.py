@@ -1,0 +1,209 @@
+"""The Store as it has been seen in the field (docs/store-api.md, "Seen in the field"),
+and the whole-app stop (all-flights) against an app with 23 package flights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from store_emulator import Emulator, Fault, demo
+
+from .conftest import APP_ID, PUBLISHED, RunAction
+
+STOPPED = "PackageRolloutStopped"
+HALT = r"/haltpackagerollout$"
+
+
+def test_every_call_says_it_sends_json(emulator: Emulator, action: RunAction) -> None:
+    # The emulator is as strict as the Store: a POST without it is a 400.
+    assert emulator.knobs.content_type_rule == "strict"
+    run = action()
+    assert run.exit_code == 0, run.stdout
+    store_calls = [r for r in emulator.requests if r.path.startswith("/v1.0/my/")]
+    assert store_calls
+    assert all(r.headers.get("content-type") == "application/json" for r in store_calls)
+
+
+def test_integer_percentages_are_taken_and_shown_as_floats(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.knobs.integer_percentages = True
+    run = action({"dry-run": "true"})
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["rollout-percentage"] == "25.0"
+    run = action()
+    assert run.outputs["result"] == "halted"
+    assert run.outputs["rollout-percentage"] == "0.0"
+
+
+def test_a_gateway_504_that_hid_a_successful_halt_is_reported_halted(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.add_fault(Fault(method="POST", path=HALT, kind="respond_after", status=504))
+    run = action()
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["result"] == "halted"
+    assert "the halt had taken effect although its answer was lost" in run.stdout
+    assert sum(r.path.endswith("haltpackagerollout") for r in emulator.requests) == 1
+
+
+def test_a_409_because_someone_else_halted_meanwhile_is_already_halted(
+    emulator: Emulator, action: RunAction
+) -> None:
+    # Another responder's halt lands between our read and our halt: the Store says 409.
+    emulator.add_fault(
+        Fault(
+            method="POST",
+            path=HALT,
+            kind="respond_after",
+            status=409,
+            body={"code": "InvalidState", "message": "The package rollout cannot be halted."},
+        )
+    )
+    run = action()
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["result"] == "already-halted"
+    assert run.outputs["status"] == STOPPED
+    assert "someone else" in run.stdout
+    assert run.errors == []
+
+
+def test_the_account_service_503_fails_within_about_30_seconds_with_the_hint(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.knobs.account_not_added = True
+    run = action({"timeout-seconds": "170"}, timeout=120)
+    assert run.exit_code == 1
+    assert run.seconds < 60, "it must not wait for the deadline"
+    [error] = run.errors
+    assert "Partner Center" in error
+    assert "never added" in error
+
+
+def test_a_403_with_an_empty_body_names_a_foreign_app(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.knobs.foreign_apps.add(APP_ID)
+    run = action()
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "HTTP 403" in error
+    assert "not one of this account's apps" in error
+
+
+def test_a_slow_answer_within_the_deadline_is_waited_for(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.add_fault(
+        Fault(method="GET", path=rf"applications/{APP_ID}$", kind="delay", seconds=4)
+    )
+    run = action({"timeout-seconds": "30"})
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["result"] == "halted"
+
+
+def test_a_slow_answer_past_the_deadline_ends_at_the_deadline(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.add_fault(
+        Fault(method="GET", path=rf"applications/{APP_ID}$", kind="delay", seconds=16, times=None)
+    )
+    run = action({"timeout-seconds": "4"})
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
+    assert run.seconds < 10
+
+
+def test_absent_and_differently_cased_keys_resolve_the_published_submission(
+    emulator: Emulator, action: RunAction
+) -> None:
+    body = {
+        "id": APP_ID,
+        "PackageFamilyName": demo.PACKAGE_FAMILY_NAME,
+        "LastPublishedApplicationSubmission": {"Id": PUBLISHED},
+    }
+    emulator.add_fault(Fault(method="GET", path=rf"applications/{APP_ID}$", status=200, body=body))
+    run = action()
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["submission-id"] == PUBLISHED
+
+
+# -- all-flights ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def whole_app(emulator: Emulator) -> Emulator:
+    emulator.seed_whole_app()
+    emulator.knobs.listflights_page_cap = 10  # several pages to follow
+    return emulator
+
+
+def test_all_flights_halts_the_app_and_every_flight_in_one_run(
+    whole_app: Emulator, action: RunAction
+) -> None:
+    run = action({"app-id": demo.WHOLE_APP_ID, "all-flights": "true"})
+    assert run.exit_code == 0, run.stdout
+    records = json.loads(run.outputs["results"])
+    assert len(records) == 1 + len(demo.WHOLE_FLIGHTS)
+    by_flight = {record["flight-id"]: record for record in records}
+    assert by_flight[None]["result"] == "halted"
+    for index, flight in enumerate(demo.WHOLE_FLIGHTS):
+        record = by_flight[flight.flight_id]
+        assert record["name"] == flight.name
+        expected = {
+            demo.NO_PUBLISHED_INDEX: "nothing-to-halt",
+            demo.STOPPED_INDEX: "already-halted",
+            demo.NOT_PACKAGE_ROLLOUT_INDEX: "nothing-to-halt",
+        }.get(index, "halted")
+        assert record["result"] == expected, record
+    assert run.outputs["result"] == "halted"
+    # One summary row per rollout, and every page of listflights was asked for.
+    assert sum(line.startswith("| `") for line in run.summary.splitlines()) == len(records)
+    pages = [r for r in whole_app.requests if r.path.endswith("/listflights")]
+    assert len(pages) >= 3
+
+
+def test_all_flights_dry_run_sends_no_halt(whole_app: Emulator, action: RunAction) -> None:
+    run = action({"app-id": demo.WHOLE_APP_ID, "all-flights": "true", "dry-run": "true"})
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["result"] == "dry-run"
+    assert not [r for r in whole_app.requests if r.method == "POST" and "halt" in r.path]
+    records = json.loads(run.outputs["results"])
+    assert sum(record["result"] == "dry-run" for record in records) == len(records) - 3
+
+
+def test_all_flights_fails_only_for_a_rollout_in_progress_that_was_not_halted(
+    whole_app: Emulator, action: RunAction
+) -> None:
+    flight = demo.WHOLE_FLIGHTS[0]
+    whole_app.add_fault(
+        Fault(
+            method="POST",
+            path=rf"/flights/{flight.flight_id}/.*haltpackagerollout$",
+            status=404,
+            body={"code": "ResourceNotFound", "message": "gone"},
+        )
+    )
+    run = action({"app-id": demo.WHOLE_APP_ID, "all-flights": "true"})
+    assert run.exit_code == 1
+    records = json.loads(run.outputs["results"])
+    failed = [record for record in records if record["result"] == "failed"]
+    assert [record["name"] for record in failed] == [flight.name]
+    assert len(run.errors) == 1
+
+
+def test_all_flights_is_refused_with_a_flight_id(emulator: Emulator, action: RunAction) -> None:
+    run = action({"all-flights": "true", "flight-id": "43e448df-97c9-4a43-a0bc-2a445e736bcd"})
+    assert run.exit_code == 1
+    assert "all-flights" in run.errors[0]
+    assert emulator.requests == []
+
+
+def test_all_flights_in_a_targets_file(whole_app: Emulator, action: RunAction) -> None:
+    targets = f"targets:\n  - name: Fleet\n    app-id: {demo.WHOLE_APP_ID}\n    all-flights: true\n"
+    run = action({"app-id": None, "targets": "t.yml"}, files={"t.yml": targets})
+    assert run.exit_code == 0, run.stdout
+    records = json.loads(run.outputs["results"])
+    assert records[0]["name"] == "Fleet"
+    assert len(records) == 1 + len(demo.WHOLE_FLIGHTS)
