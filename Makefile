@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Installs are --no-deps over complete, hashed locks (see requirements-overrides.txt).
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes
 
-.PHONY: help venv demo test lint container-test bench lock clean
+.PHONY: help venv demo test lint container-test bench bench-render fault-table lock clean
 
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
@@ -13,6 +13,8 @@ help:
 	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
 	@echo "make bench           measure time-to-halt and friends; writes docs/benchmarks.md"
+	@echo "make bench-render    write docs/benchmarks.md again from the last bench's record"
+	@echo "make fault-table     run tests/test_faults.py; writes its table in docs/reliability.md"
 
 venv: $(VENV)/.installed
 
@@ -41,6 +43,12 @@ container-test: venv
 bench: venv
 	$(BIN)/python scripts/bench.py
 
+bench-render: venv
+	$(BIN)/python scripts/bench.py --render
+
+fault-table: venv
+	$(BIN)/python scripts/fault_table.py
+
 # Re-pin after editing requirements*.in (needs network access to PyPI).
 lock: venv
 	$(BIN)/python -m pip install --quiet uv==0.13.8
@@ -50,4 +58,4 @@ lock: venv
 		--override requirements-overrides.txt requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench

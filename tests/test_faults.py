@@ -11,10 +11,12 @@ endpoints, GitHub's OIDC endpoint). Each row ends in the contract's outcome:
 * never a Python traceback, never a second halt after one took effect, and never a halt
   that took effect reported as failed. Every row says how many halts the Store saw.
 
-Most of a row's time is spent waiting (backoff, Retry-After, hangs up to timeout-seconds),
-so the rows run a few at a time: the module fixture `outcomes` starts every selected row
-concurrently, each against its own emulator and in its own subprocess as GitHub's runner
-runs it, and each test then checks its row. docs/reliability.md has the table of a run.
+Each row runs against its own emulator and in its own subprocess as GitHub's runner runs
+it. Most of a row's time is spent waiting (backoff, Retry-After, hangs up to
+timeout-seconds), so pytest-xdist runs several at a time. With HALT_ROLLOUT_FAULT_RESULTS
+set to a folder, each row also writes what it saw there as a JSON line:
+scripts/fault_table.py (`make fault-table`) runs this module so and writes the table of
+docs/reliability.md from those lines.
 """
 
 from __future__ import annotations
@@ -23,10 +25,8 @@ import itertools
 import json
 import os
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
@@ -43,7 +43,6 @@ from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, base_inputs
 # Rows that clear get plenty of time; rows that never clear end at a short deadline.
 CLEARS_TIMEOUT = 8.0
 NEVER_TIMEOUT = 2.0
-PARALLEL_RUNS = 5
 # Stands for "an HTTP date three seconds from now", computed as the fault answers.
 HTTP_DATE_SOON = "<http-date now+3s>"
 HTTP_DATE_SECONDS = 3
@@ -453,74 +452,50 @@ def run_row(row: Row, workdir: Path) -> Outcome:
         return Outcome(run, emu.requests, str(status))
 
 
-# Set to a file name to have the table of this run written there, as Markdown (the rows
-# of docs/reliability.md): HALT_ROLLOUT_FAULT_TABLE=/tmp/faults.md pytest tests/test_faults.py
-TABLE_ENV = "HALT_ROLLOUT_FAULT_TABLE"
-VERDICTS: dict[str, str] = {}
+# Set to a folder to have each row's outcome written there as a JSON line, for
+# scripts/fault_table.py: HALT_ROLLOUT_FAULT_RESULTS=/tmp/rows pytest tests/test_faults.py
+RESULTS_ENV = "HALT_ROLLOUT_FAULT_RESULTS"
+ROWS = TRANSIENT + PERMANENT + HALT  # in the table's order
 
 
-@pytest.fixture(scope="module")
-def outcomes(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[Outcome]]]:
-    """Every row selected in this session, started at once, a few runs at a time."""
-    rows: dict[str, Row] = {}
-    for item in request.session.items:
-        callspec = getattr(item, "callspec", None)
-        if getattr(item, "module", None) is request.module and callspec is not None:
-            row = callspec.params.get("row")
-            if isinstance(row, Row):
-                rows[row.id] = row
-    with (
-        tempfile.TemporaryDirectory(prefix="halt-rollout-faults-") as scratch,
-        ThreadPoolExecutor(PARALLEL_RUNS) as pool,
-    ):
-        futures = {}
-        for number, (key, row) in enumerate(rows.items()):
-            workdir = Path(scratch) / f"row{number}"
-            workdir.mkdir()
-            futures[key] = pool.submit(run_row, row, workdir)
-        yield futures
-    table = os.environ.get(TABLE_ENV)
-    if table:
-        Path(table).write_text(markdown_table(rows.values(), futures), encoding="utf-8")
-
-
-def observed(outcome: Outcome) -> str:
-    """What the run did, in a few words: its result, and its error or its first wait."""
-    run = outcome.run
-    words = f"{run.outputs.get('result', '(no outputs)')}, exit {run.exit_code}"
-    if "Traceback" in run.stdout + run.stderr:
-        crash = next((e for e in run.errors if "crashed" in e), "")
-        return f"{words}; **crashed**: {crash.split('::', 2)[-1][:90]}"
-    if run.errors:
-        return f"{words}; {_error(run.errors[0])}"
+def logged_wait(run: ActionRun) -> str | None:
+    """The first wait the run logged, without the target's name in front."""
     wait = re.search(
         rf"^(?:{re.escape(APP_ID)}(?: flight {FLIGHT_ID})?: )?(.*{WAIT})$", run.stdout, re.M
     )
-    return f"{words}; logged “{wait.group(1)}”" if wait else words
+    return wait.group(1) if wait else None
 
 
-def _error(line: str) -> str:
-    title, _, message = line.removeprefix("::error title=").partition("::")
-    title = title.replace("%3A", ":").replace("%2C", ",")
-    short = message if len(message) <= 110 else message[:109] + "…"
-    return f"error “{title}”: {short}"
-
-
-def markdown_table(rows: Iterable[Row], futures: Mapping[str, Future[Outcome]]) -> str:
-    lines = [
-        "| call | fault | expected | halts expected | observed | halts seen | s | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in rows:
-        outcome = futures[row.id].result()
-        least, most = row.halts
-        expected_halts = str(least) if least == most else f"{least}–{most}"
-        lines.append(
-            f"| {row.where} | {row.fault} | {row.expect} | {expected_halts} "
-            f"| {observed(outcome).replace('|', '/')} | {len(outcome.halts)} "
-            f"| {outcome.run.seconds:.1f} | {VERDICTS.get(row.id, 'not checked')} |"
-        )
-    return "\n".join(lines) + "\n"
+def note(row: Row, outcome: Outcome | None, verdict: str) -> None:
+    """Write the row's outcome as a JSON line, when RESULTS_ENV asks for it."""
+    folder = os.environ.get(RESULTS_ENV)
+    if not folder:
+        return
+    run = outcome.run if outcome else None
+    log = run.stdout + run.stderr if run else ""
+    errors = run.errors if run else []
+    line = {
+        "order": ROWS.index(row),
+        "id": row.id,
+        "call": row.where,
+        "fault": row.fault,
+        "expect": row.expect,
+        "halts_expected": list(row.halts),
+        "ran": run is not None,
+        "result": run.outputs.get("result") if run else None,
+        "exit_code": run.exit_code if run else None,
+        "traceback": "Traceback" in log,
+        "crash": next((e for e in errors if "crashed" in e), None),
+        "error": errors[0] if errors else None,
+        "wait": logged_wait(run) if run else None,
+        "halts": len(outcome.halts) if outcome else None,
+        "seconds": run.seconds if run else None,
+        "verdict": verdict,
+    }
+    # One file per xdist worker, so that lines from parallel processes never interleave.
+    name = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with (Path(folder) / f"{name}.jsonl").open("a", encoding="utf-8") as results:
+        results.write(json.dumps(line) + "\n")
 
 
 # The checks ----------------------------------------------------------------------------
@@ -611,40 +586,42 @@ def readable(pattern: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def verify(row: Row, outcomes: Mapping[str, Future[Outcome]], *, waits: bool) -> Outcome:
-    """Check a row's outcome, and note the verdict for the table."""
-    outcome = outcomes[row.id].result()
+def verify(row: Row, workdir: Path, *, waits: bool) -> Outcome:
+    """Run a row and check its outcome; note what it saw and the verdict for the table."""
+    try:
+        outcome = run_row(row, workdir)
+    except Exception as error:
+        note(row, None, f"error: {type(error).__name__}: {error}")
+        raise
     try:
         check(row, outcome)
         if waits:
             check_waits(row, outcome)
-    except AssertionError as failure:
-        first_line = str(failure).splitlines()[0].rstrip(": ")
-        VERDICTS[row.id] = "**FAILS**: " + first_line[:120].replace("|", "/")
+    except Exception as failure:
+        words = (str(failure).splitlines() or [""])[0].rstrip(": ")
+        if not isinstance(failure, AssertionError):
+            words = f"{type(failure).__name__}: {words}"
+        note(row, outcome, f"fails: {words}")
         raise
-    VERDICTS[row.id] = "pass"
+    note(row, outcome, "pass")
     return outcome
 
 
 @pytest.mark.parametrize("row", params(TRANSIENT))
-def test_a_fault_that_clears_ends_halted(row: Row, outcomes: dict[str, Future[Outcome]]) -> None:
-    verify(row, outcomes, waits=True)
+def test_a_fault_that_clears_ends_halted(row: Row, tmp_path: Path) -> None:
+    verify(row, tmp_path, waits=True)
 
 
 @pytest.mark.parametrize("row", params(PERMANENT))
-def test_a_fault_that_never_clears_fails_once_and_says_what(
-    row: Row, outcomes: dict[str, Future[Outcome]]
-) -> None:
-    outcome = verify(row, outcomes, waits=False)
+def test_a_fault_that_never_clears_fails_once_and_says_what(row: Row, tmp_path: Path) -> None:
+    outcome = verify(row, tmp_path, waits=False)
     # Deadline-bound rows end near timeout-seconds, not at the runner's own limit.
     assert outcome.run.seconds < row.timeout + 10
 
 
 @pytest.mark.parametrize("row", params(HALT))
-def test_a_halt_is_sent_again_only_when_it_did_not_take_effect(
-    row: Row, outcomes: dict[str, Future[Outcome]]
-) -> None:
-    outcome = verify(row, outcomes, waits=row.wait is not None)
+def test_a_halt_is_sent_again_only_when_it_did_not_take_effect(row: Row, tmp_path: Path) -> None:
+    outcome = verify(row, tmp_path, waits=row.wait is not None)
     if row.unknowable:
         assert outcome.rollout_status == "PackageRolloutStopped"
         assert len(outcome.halts) == 1
@@ -652,7 +629,7 @@ def test_a_halt_is_sent_again_only_when_it_did_not_take_effect(
 
 def test_the_table_covers_every_call_and_fault() -> None:
     """Each call has each kind of fault, and every 5xx is tried with every kind of body."""
-    rows = TRANSIENT + PERMANENT + HALT
+    rows = ROWS
     for where in ENDPOINTS:
         faults = {row.fault for row in rows if row.where == where}
         for words in (

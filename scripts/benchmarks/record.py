@@ -1,0 +1,144 @@
+"""The record `make bench` measures and renders from: plain JSON, in .bench/record.json.
+
+Raw samples only (seconds, counts, request lists); medians, ratios and verdicts are
+the renderer's. Times are seconds, sizes bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypedDict, cast
+
+VERSION = 2
+
+
+class Sample(TypedDict):
+    """One run of an arm: wall time, and its three phases seen from the emulator's clock."""
+
+    seconds: float
+    startup: float  # process start → first request received
+    http: float  # first request received → halt request received
+    tail: float  # halt request received → process exited
+    requests: int
+    cpu: float  # user + system time of the process
+
+
+class ImportRuns(TypedDict):
+    """`python -c "import sys, <modules>"` in a new process, once per round."""
+
+    modules: str
+    wall: list[float]
+    cpu: list[float]
+    loaded: int  # len(sys.modules) after the import
+
+
+class TimeToHalt(TypedDict):
+    rounds: int
+    arms: dict[str, list[Sample]]  # arm name → one sample per round
+    imports: dict[str, ImportRuns]  # what a process of each arm loads, same rotation
+
+
+class Group(TypedDict):
+    name: str  # a top-level package, or "standard library"
+    seconds: float  # -X importtime self time
+
+
+class Unshared(TypedDict):
+    """A module the entrypoint imports on its common path and the same-stack arm does not."""
+
+    module: str
+    importer: str  # the module whose import pulled it in ("(at run time)": a call did)
+    # -X importtime, medians over the runs. `beyond`: what it costs that the same stack
+    # does not pay (foreign: cumulative; halt_rollout's own: self + foreign imports).
+    beyond: float
+    cumulative: float
+    own: float
+
+
+class ImportProfile(TypedDict):
+    runs: int
+    groups: list[Group]  # `import halt_rollout.main` by top-level package, median run
+    unshared: list[Unshared]  # biggest `beyond` first
+    beyond: float  # all the entrypoint imports beyond the same stack, median run
+    entrypoint_modules: int  # modules imported by a common-path run of the entrypoint
+    same_stack_modules: int
+
+
+class Throttled(TypedDict):
+    retry_after: int
+    waited: float  # the 429 answered → the halt that landed
+    run_seconds: float
+    logged: bool  # the wait was logged as it started
+
+
+class Targets(TypedDict):
+    count: int
+    seconds: list[float]
+    http: list[float]
+    requests: int
+    store_requests: int  # those the Store's rate limit counts (not Entra's)
+
+
+class Several(TypedDict):
+    rounds: int
+    parallel: int  # targets worked on at a time (halt_rollout.run)
+    targets: list[Targets]
+
+
+class Distribution(TypedDict):
+    name: str
+    bytes: int
+
+
+class Size(TypedDict):
+    total: int
+    by_distribution: list[Distribution]  # biggest first
+    seconds: float  # to create the venv and install
+    excluded: list[str]  # the venv's own tools, left out
+    error: str  # why it was not measured; "" when it was
+
+
+class Image(TypedDict):
+    path: str  # relative to the repository
+    data: dict[str, Any]  # the container test's record as it is
+
+
+class Machine(TypedDict):
+    cpu: str
+    cores: int
+    system: str
+    python: str
+    interpreter: str  # relative to the repository when inside it
+    date: str
+    commit: str
+    dirty: bool  # uncommitted changes to the measured code
+    load_start: float  # 1-minute load average
+    load_end: float
+    bench_seconds: float
+
+
+class Record(TypedDict):
+    version: int
+    machine: Machine
+    time_to_halt: TimeToHalt
+    imports: ImportProfile
+    round_trips: dict[str, list[str]]  # case → "METHOD last-path-segment" per request
+    retry_after: list[Throttled]
+    several: Several
+    size: Size
+    image: Image | None
+
+
+def write(record: Record, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Local state, like .pytest_cache: the folder keeps itself out of git.
+    (path.parent / ".gitignore").write_text("*\n", encoding="utf-8")
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def read(path: Path) -> Record:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise ValueError(f"{path} is not a version {VERSION} bench record: run `make bench`")
+    return cast(Record, data)
