@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import InputError
+from .github_event import fork_problem
 
 INPUT_NAMES = (
     "app-id",
@@ -128,7 +129,8 @@ def read_settings(
         problems.append(f"client-id {client_id!r} is not a GUID")
     if not client_secret and not oidc_available:
         problems.append(
-            "no client-secret was given and this job cannot request a GitHub OIDC token: "
+            fork_problem()  # a fork's pull request can have neither: say so instead
+            or "no client-secret was given and this job cannot request a GitHub OIDC token: "
             "add `permissions: id-token: write` to the job (with a federated credential on "
             "the Entra application), or pass client-secret from a repository secret"
         )

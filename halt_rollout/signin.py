@@ -32,6 +32,7 @@ from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
 from .errors import HaltRolloutError, SignInError, one_line
 from .inputs import Settings
+from .oidc_claims import RememberedToken, explain_refusal
 from .retry import Pauser, TransientError, parse_retry_after
 from .store import RETRIED_STATUSES
 
@@ -120,8 +121,12 @@ def get_access_token(
 
     def attempt() -> str:
         answer = LastAnswer()
-        credential = build_credential(settings, oidc_token, answer)
-        return _token_once(credential, answer, pauser, via_oidc=not settings.client_secret)
+        token = RememberedToken(oidc_token) if oidc_token is not None else None
+        credential = build_credential(settings, token, answer)
+        try:
+            return _token_once(credential, answer, pauser, via_oidc=not settings.client_secret)
+        except SignInError as error:  # no federated credential matched: show the claims
+            raise explain_refusal(error, token) from None
 
     return pauser.run(attempt)
 
