@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 # Installs are --no-deps over complete, hashed locks (see requirements-overrides.txt).
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes
 
-.PHONY: help venv demo test lint container-test bench bench-render fault-table lock clean
+.PHONY: help venv demo test lint container-test release-rehearsal bench bench-render fault-table lock clean
 
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
 	@echo "make test            run the whole test suite"
 	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
+	@echo "make release-rehearsal  the release's work here: image as an OCI layout and the"
+	@echo "                     release action.yml under dist/, checked and run"
 	@echo "make bench           measure time-to-halt and friends; writes docs/benchmarks.md"
 	@echo "make bench-render    write docs/benchmarks.md again from the last bench's record"
 	@echo "make fault-table     run tests/test_faults.py; writes its table in docs/reliability.md"
@@ -40,6 +42,10 @@ lint: venv
 container-test: venv
 	bash scripts/container-test.sh
 
+# The release's work, here: dist/image (OCI layout), dist/action.yml, dist/rehearsal.json.
+release-rehearsal: venv
+	bash scripts/release-rehearsal.sh
+
 bench: venv
 	$(BIN)/python scripts/bench.py
 
@@ -58,4 +64,4 @@ lock: venv
 		--override requirements-overrides.txt requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench dist build

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import InputError
+from .github_event import fork_problem
 from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID
 from .targets_file import Entry, read_targets_file, shown
 
@@ -124,7 +125,8 @@ def read_settings(
         problems.append(f"client-id {shown(client_id)} is not a GUID")
     if not client_secret and not oidc_available:
         problems.append(
-            "no client-secret was given and this job cannot request a GitHub OIDC token: "
+            fork_problem()  # a fork's pull request can have neither: say so instead
+            or "no client-secret was given and this job cannot request a GitHub OIDC token: "
             "add `permissions: id-token: write` to the job (with a federated credential on "
             "the Entra application), or pass client-secret from a repository secret"
         )

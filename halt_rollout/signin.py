@@ -34,6 +34,7 @@ from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
 from .errors import HaltRolloutError, SignInError, one_line
 from .inputs import Settings
+from .oidc_claims import RememberedToken, explain_refusal
 from .policy import RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after
 
@@ -133,13 +134,17 @@ def get_access_token(
 
     def attempt() -> str:
         answer = LastAnswer()
-        credential = build_credential(settings, oidc_token, answer, session)
+        token = RememberedToken(oidc_token) if oidc_token is not None else None
+        credential = build_credential(settings, token, answer, session)
         try:
             return credential.get_token(STORE_SCOPE).token
         except Exception as error:  # classified: expected failures become ours
             if pauser.deadline.expired():
                 raise _out_of_time(pauser, via_oidc=via_oidc) from None
-            raise _classify(error, answer) from None
+            failure = _classify(error, answer)
+            if isinstance(failure, SignInError):  # no federated credential matched: the claims
+                raise explain_refusal(failure, token) from None
+            raise failure from None
 
     return pauser.run(attempt)
 

@@ -1,21 +1,43 @@
-"""Plays GitHub's runner for a container action: its environment in, its files out.
+"""Plays GitHub's runner for one Docker container action step: its environment in, its files out.
 
-Used by the tests, the demo and the benchmarks to run `entrypoint.py` exactly
-as the runner does: every input declared in action.yml is present as
-`INPUT_<NAME>` (upper case, hyphens kept), unset ones get action.yml's
-default, and the outputs and job summary come back through files.
+Used by the tests, the demo, the benchmarks and the container test to run the action exactly
+as actions/runner's ContainerActionHandler does. What it copies, and from where in
+actions/runner (src/Runner.Worker/):
+
+* ActionRunner.cs: a step's inputs are its `with:` keys plus, for an action with an
+  action.yml, every declared input that `with:` left out, at its default ("" without one).
+  A `uses: docker://` step has no action.yml, so only its `with:` keys arrive.
+* Handler.cs (AddInputsToEnvironment): `INPUT_<NAME>`, upper-cased, spaces to `_`, hyphens kept.
+* Handlers/ContainerActionHandler.cs: the container's environment is built from scratch: the
+  step's env context, the inputs, HOME, the github context's allow-list (GitHubContext.cs) as
+  GITHUB_*, the runner context (RunnerContext.cs) as RUNNER_*, and the ACTIONS_* runtime
+  variables; nothing of the runner machine's own environment. Host paths in values become
+  /github/workspace, /github/file_commands, /github/workflow, /github/home and
+  /github/runner_temp (ContainerInfo.TranslateToContainerPath, most specific mapping first).
+* Container/DockerCommandManager.cs (DockerRun): `--workdir /github/workspace`, and
+  GITHUB_ACTIONS=true and CI=true (unless the step set CI) added on the command line.
+* FileCommandManager.cs: one new GUID per step names every file command (set_output_<guid>,
+  step_summary_<guid>, ...), each created empty; after the step GITHUB_OUTPUT is read by
+  EnvFileKeyValuePairs, and a job summary over 1 MiB is refused.
+* ExecutionContext.cs (WriteWebhookPayload): the event payload is _github_workflow/event.json.
+
+The entrypoint runs either on this machine (`run_action`, paths kept on the host side of the
+mapping) or in a container with `buildah run` (`python -m store_emulator.actions_runner`),
+where the same environment arrives with the /github/* paths, bind-mounted.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +46,167 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 ACTION_YML = REPO / "action.yml"
 ENTRYPOINT = REPO / "entrypoint.py"
-# The runner on Linux splits file commands on "\n" only: a "\r" is part of a value.
-_HEREDOC = re.compile(r"^([^\n=<]+)<<(\S+)\n(.*?)\n\2$", re.M | re.S)
-_SIMPLE = re.compile(r"^([^\n=<]+)=(.*)$", re.M)
+
+# FileCommandManager.cs and its extensions: the github context name of each file command
+# (GITHUB_<NAME> in the environment) and the prefix of its per-step file.
+FILE_COMMANDS = {
+    "path": "add_path_",
+    "env": "set_env_",
+    "step_summary": "step_summary_",
+    "state": "save_state_",
+    "output": "set_output_",
+    "artifacts": "artifacts_",
+    "artifacts_list": "artifacts_list_",
+}
+SUMMARY_LIMIT = 1024 * 1024  # CreateStepSummaryCommand.AttachmentSizeLimit
+
+# What the image's own ENV gives the process (the Dockerfile's and its Python base's), for
+# runs on this machine; in a container the image supplies it. The runner's variables win.
+IMAGE_ENV = {
+    "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
 
 
-def declared_inputs() -> dict[str, Any]:
-    action = yaml.safe_load(ACTION_YML.read_text(encoding="utf-8"))
-    inputs: dict[str, Any] = action["inputs"]
-    return inputs
+class FileCommandError(ValueError):
+    """A file command the runner could not process: it fails the step with this message."""
 
 
-def parse_file_command(text: str) -> dict[str, str]:
-    """Parse GITHUB_OUTPUT as the runner does: `name<<DELIMITER` blocks and `name=value` lines."""
-    values: dict[str, str] = {}
-    rest = text
-    for match in _HEREDOC.finditer(text):
-        values[match.group(1)] = match.group(3)
-    rest = _HEREDOC.sub("", text)
-    for match in _SIMPLE.finditer(rest):
-        values.setdefault(match.group(1), match.group(2))
-    return values
+@dataclass(frozen=True)
+class Job:
+    """What the github context says about the run: a hand-dispatched workflow by default."""
+
+    event_name: str = "workflow_dispatch"
+    event: Mapping[str, Any] | None = None  # the webhook payload; a minimal one when None
+    repository: str = "octo-org/octo-repo"
+    ref: str = "refs/heads/main"
+    sha: str = "ffac537e6cbbf934b08745a378932722df287a53"
+    workflow: str = "Emergency stop"
+    workflow_file: str = ".github/workflows/emergency-stop.yml"
+    job: str = "halt"
+    actor: str = "octocat"
+    # (ACTIONS_ID_TOKEN_REQUEST_URL, the job's access token) when it has `id-token: write`.
+    id_token_request: tuple[str, str] | None = None
+
+    def payload(self) -> Mapping[str, Any]:
+        if self.event is not None:
+            return self.event
+        return {
+            "inputs": {},
+            "ref": self.ref,
+            "repository": {"full_name": self.repository, "fork": False},
+            "sender": {"login": self.actor},
+            "workflow": self.workflow_file,
+        }
+
+    def github_context(self) -> dict[str, str]:
+        """The allow-listed github context values that become GITHUB_* (but paths)."""
+        owner = self.repository.split("/", 1)[0]
+        ref_type = "tag" if self.ref.startswith("refs/tags/") else "branch"
+        return {
+            "actor": self.actor,
+            "actor_id": "583231",
+            "api_url": "https://api.github.com",
+            "base_ref": "",
+            "event_name": self.event_name,
+            "graphql_url": "https://api.github.com/graphql",
+            "head_ref": "",
+            "job": self.job,
+            "ref": self.ref,
+            "ref_name": self.ref.rsplit("/", 1)[-1],
+            "ref_protected": "false",
+            "ref_type": ref_type,
+            "repository": self.repository,
+            "repository_id": "123456789",
+            "repository_owner": owner,
+            "repository_owner_id": "9919",
+            "retention_days": "90",
+            "run_attempt": "1",
+            "run_id": "1",
+            "run_number": "1",
+            "server_url": "https://github.com",
+            "sha": self.sha,
+            "triggering_actor": self.actor,
+            "workflow": self.workflow,
+            "workflow_ref": f"{self.repository}/{self.workflow_file}@{self.ref}",
+            "workflow_sha": self.sha,
+        }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The runner's folders for one job, on this machine, and where a container sees them."""
+
+    root: Path
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def temp(self) -> Path:
+        return self.root / "_temp"
+
+    @property
+    def home(self) -> Path:
+        return self.temp / "_github_home"
+
+    @property
+    def workflow(self) -> Path:
+        return self.temp / "_github_workflow"
+
+    @property
+    def file_commands(self) -> Path:
+        return self.temp / "_runner_file_commands"
+
+    def mounts(self) -> list[tuple[Path, str]]:
+        """(host, container) pairs, most specific first, as the runner's path mappings are."""
+        return [
+            (self.workspace, "/github/workspace"),
+            (self.file_commands, "/github/file_commands"),
+            (self.workflow, "/github/workflow"),
+            (self.home, "/github/home"),
+            (self.temp, "/github/runner_temp"),
+        ]
+
+    def create(self) -> None:
+        for host, _ in self.mounts():
+            host.mkdir(parents=True, exist_ok=True)
+
+    def to_container(self, value: str) -> str:
+        """ContainerInfo.TranslateToContainerPath: the first mapping the value is under."""
+        for host, container in self.mounts():
+            if value == str(host):
+                return container
+            if value.startswith(f"{host}{os.sep}"):
+                return container + value[len(str(host)) :]
+        return value
+
+    def to_host(self, value: str) -> str:
+        """The reverse, for a run on this machine that must see the same files."""
+        for host, container in self.mounts():
+            if value == container:
+                return str(host)
+            if value.startswith(f"{container}/"):
+                return str(host) + value[len(container) :]
+        return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step's file commands: every file named with the same new GUID, created empty."""
+
+    layout: Layout
+    guid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def path(self, command: str) -> Path:
+        return self.layout.file_commands / f"{FILE_COMMANDS[command]}{self.guid}"
+
+    def create(self) -> None:
+        for command in FILE_COMMANDS:
+            self.path(command).write_bytes(b"")
 
 
 @dataclass(frozen=True)
@@ -55,6 +217,8 @@ class ActionRun:
     outputs: dict[str, str]
     summary: str
     seconds: float
+    # What the runner would report after the step, e.g. an unreadable GITHUB_OUTPUT.
+    file_command_errors: tuple[str, ...] = ()
 
     @property
     def errors(self) -> list[str]:
@@ -62,48 +226,209 @@ class ActionRun:
         return [line for line in self.stdout.splitlines() if line.startswith("::error")]
 
 
-def runner_environment(
-    inputs: Mapping[str, str], workdir: Path, *, extra: Mapping[str, str | None] | None = None
-) -> dict[str, str]:
-    """The environment the runner gives the action's container, files created in workdir.
+def declared_inputs(action_yml: Path = ACTION_YML) -> dict[str, Any]:
+    action = yaml.safe_load(action_yml.read_text(encoding="utf-8"))
+    inputs: dict[str, Any] = action.get("inputs") or {}
+    return inputs
 
-    `extra` adds variables last; a None value removes one.
+
+def step_inputs(with_: Mapping[str, str], action_yml: Path | None = ACTION_YML) -> dict[str, str]:
+    """The inputs the runner hands the step: `with:`, then action.yml's defaults.
+
+    `action_yml=None` is a `uses: docker://` step: `with:` alone. A `with:` key that the
+    action does not declare is refused here (the runner only warns): in a test it is a typo.
     """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("INPUT_", "GITHUB_", "ACTIONS_", "RUNNER_"))
-        and key not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AZURE_CLIENT_SECRET")
-    }
-    workspace = workdir / "workspace"
-    workspace.mkdir(parents=True, exist_ok=True)
-    output, summary = workdir / "set_output", workdir / "step_summary"
-    output.touch()
-    summary.touch()
-    env |= {
-        "CI": "true",
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_WORKSPACE": str(workspace),
-        "GITHUB_OUTPUT": str(output),
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "GITHUB_REPOSITORY": "octo-org/octo-repo",
-        "GITHUB_RUN_ID": "1",
-        "RUNNER_OS": "Linux",
-        "RUNNER_TEMP": str(workdir),
-        "HOME": str(workdir),
-    }
-    for name, spec in declared_inputs().items():
-        default = str((spec or {}).get("default", ""))
-        env[f"INPUT_{name.upper()}"] = inputs.get(name, default)
-    unknown = set(inputs) - set(declared_inputs())
+    inputs = dict(with_)
+    if action_yml is None:
+        return inputs
+    declared = declared_inputs(action_yml)
+    unknown = sorted(set(inputs) - set(declared))
     if unknown:
-        raise ValueError(f"not inputs of action.yml: {sorted(unknown)}")
+        raise ValueError(f"not inputs of {action_yml.name}: {unknown}")
+    for name, spec in declared.items():
+        if name in inputs:
+            continue
+        default = (spec or {}).get("default")
+        text = "" if default is None else str(default)
+        if "${{" in text:
+            raise ValueError(f"input {name}: expressions in defaults are not emulated")
+        inputs[name] = text
+    return inputs
+
+
+def input_variable(name: str) -> str:
+    return f"INPUT_{name.replace(' ', '_').upper()}"
+
+
+def container_environment(
+    inputs: Mapping[str, str],
+    layout: Layout,
+    step: Step,
+    *,
+    env: Mapping[str, str] | None = None,
+    job: Job = Job(),
+    step_id: str = "halt",
+) -> dict[str, str]:
+    """The variables the container gets, as ContainerActionHandler builds them, in order.
+
+    `env` is the step's env context (workflow, job and step `env:`). The runner's own
+    variables are laid over it; the inputs are not (a step cannot set INPUT_* itself).
+    """
+    environment = dict(env or {})
+    for name, value in inputs.items():
+        environment[input_variable(name)] = value
+    environment["HOME"] = str(layout.home)
+    github = job.github_context() | {
+        "action": step_id,
+        "workspace": str(layout.workspace),
+        "event_path": str(layout.workflow / "event.json"),
+    }
+    github |= {command: str(step.path(command)) for command in FILE_COMMANDS}
+    for key, value in github.items():
+        environment[f"GITHUB_{key.upper()}"] = value
+    runner = {
+        "os": "Linux",
+        "arch": "X64",
+        "name": "GitHub Actions 1",
+        "environment": "github-hosted",
+        "tool_cache": "/opt/hostedtoolcache",
+        "temp": str(layout.temp),
+        "workspace": str(layout.workspace.parent),
+    }
+    for key, value in runner.items():
+        environment[f"RUNNER_{key.upper()}"] = value
+    environment["ACTIONS_RUNTIME_URL"] = "https://pipelines.actions.githubusercontent.com/x/"
+    environment["ACTIONS_RUNTIME_TOKEN"] = "runtime-access-token"
+    environment["ACTIONS_CACHE_URL"] = "https://artifactcache.actions.githubusercontent.com/x/"
+    environment["ACTIONS_RESULTS_URL"] = "https://results-receiver.actions.githubusercontent.com/"
+    if job.id_token_request is not None:
+        # The request token is the job's access token itself, as the runner hands it over.
+        url, token = job.id_token_request
+        environment["ACTIONS_ID_TOKEN_REQUEST_URL"] = url
+        environment["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = token
+        environment["ACTIONS_RUNTIME_TOKEN"] = token
+    translated = {key: layout.to_container(value) for key, value in environment.items()}
+    translated["GITHUB_ACTIONS"] = "true"
+    translated.setdefault("CI", "true")
+    return translated
+
+
+def prepare(
+    layout: Layout, *, job: Job = Job(), files: Mapping[str, str | bytes] | None = None
+) -> Step:
+    """Lay out the job's folders, the event payload and any workspace files; a new step."""
+    layout.create()
+    (layout.workflow / "event.json").write_text(json.dumps(job.payload()), encoding="utf-8")
+    for relative, content in (files or {}).items():
+        target = layout.workspace / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    step = Step(layout)
+    step.create()
+    return step
+
+
+def file_command_pairs(text: str) -> Iterator[tuple[str, str]]:
+    """EnvFileKeyValuePairs on Linux: `NAME=VALUE` lines and `NAME<<DELIMITER` blocks.
+
+    Lines end at "\\n" only (a "\\r" is part of a value). Raises FileCommandError with the
+    runner's message where it would stop; the pairs before that have been yielded.
+    """
+    index = 0
+
+    def read_line() -> tuple[str | None, bool]:
+        nonlocal index
+        if index >= len(text):
+            return None, False
+        end = text.find("\n", index)
+        if end < 0:
+            line, index = text[index:], len(text)
+            return line, False
+        line, index = text[index:end], end + 1
+        return line, True
+
+    line, _ = read_line()
+    while line is not None:
+        if line:
+            equals, heredoc = line.find("="), line.find("<<")
+            if equals >= 0 and (heredoc < 0 or equals < heredoc):
+                key, value = line.split("=", 1)
+            elif heredoc >= 0 and (equals < 0 or heredoc < equals):
+                key, delimiter = line.split("<<", 1)
+                if not key or not delimiter:
+                    raise FileCommandError(
+                        f"Invalid format '{line}'. Name must not be empty and delimiter must "
+                        "not be empty"
+                    )
+                start = end = index
+                value_line, newline = read_line()
+                while value_line != delimiter:
+                    if value_line is None:
+                        raise FileCommandError(
+                            f"Invalid value. Matching delimiter not found '{delimiter}'"
+                        )
+                    if not newline:
+                        raise FileCommandError("Invalid value. EOF marker missing new line.")
+                    end = index - 1
+                    value_line, newline = read_line()
+                value = text[start:end] if end > start else ""
+            else:
+                raise FileCommandError(f"Invalid format '{line}'")
+            yield key, value
+        line, _ = read_line()
+
+
+def parse_file_command(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner reads it; a later value for a name replaces an earlier one."""
+    return dict(file_command_pairs(text))
+
+
+def collect(step: Step, completed: subprocess.CompletedProcess[str], seconds: float) -> ActionRun:
+    """What the runner takes from the step once it ended: exit code, log, outputs, summary."""
+    errors: list[str] = []
+    outputs: dict[str, str] = {}
+    try:
+        for key, value in file_command_pairs(_read_exactly(step.path("output"))):
+            outputs[key] = value
+    except FileCommandError as error:
+        errors.append(f"Unable to process file command 'output' successfully. {error}")
+    summary_path = step.path("step_summary")
+    if summary_path.stat().st_size > SUMMARY_LIMIT:
+        errors.append(
+            f"$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of "
+            f"{SUMMARY_LIMIT // 1024}k, got {summary_path.stat().st_size // 1024}k."
+        )
+    return ActionRun(
+        exit_code=completed.returncode,
+        stdout=completed.stdout,
+        stderr=completed.stderr,
+        outputs=outputs,
+        summary=_read_exactly(summary_path),
+        seconds=seconds,
+        file_command_errors=tuple(errors),
+    )
+
+
+def host_environment(
+    container_env: Mapping[str, str],
+    layout: Layout,
+    *,
+    extra: Mapping[str, str | None] | None = None,
+) -> dict[str, str]:
+    """The container's variables with paths on this machine's side, over the image's ENV.
+
+    `extra` is a test's own hand on the result, applied last; a None value removes one.
+    """
+    environment = IMAGE_ENV | {key: layout.to_host(v) for key, v in container_env.items()}
     for key, value in (extra or {}).items():
         if value is None:
-            env.pop(key, None)
+            environment.pop(key, None)
         else:
-            env[key] = value
-    return env
+            environment[key] = value
+    return environment
 
 
 def run_action(
@@ -113,35 +438,163 @@ def run_action(
     workdir: Path | None = None,
     timeout: float = 120,
     files: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    job: Job = Job(),
+    docker_step: bool = False,
+    command: Sequence[str] | None = None,
 ) -> ActionRun:
-    """Run entrypoint.py as a subprocess under the runner's environment."""
+    """Run entrypoint.py on this machine as a subprocess, as the runner runs the container.
+
+    `inputs` are the step's `with:` keys; `env` its env context; `docker_step` makes it a
+    `uses: docker://` step (no action.yml defaults). `extra_env` overrides the result.
+    `command` runs something else in entrypoint.py's place (a probe, in tests).
+    """
     with tempfile.TemporaryDirectory(prefix="halt-rollout-run-") as scratch:
-        where = workdir or Path(scratch)
-        env = runner_environment(inputs, where, extra=extra_env)
-        for relative, content in (files or {}).items():
-            (Path(env["GITHUB_WORKSPACE"]) / relative).write_text(content, encoding="utf-8")
+        layout = Layout(workdir or Path(scratch))
+        step = prepare(layout, job=job, files=files)
+        with_inputs = step_inputs(inputs, None if docker_step else ACTION_YML)
+        container_env = container_environment(with_inputs, layout, step, env=env, job=job)
+        environment = host_environment(container_env, layout, extra=extra_env)
         started = time.monotonic()
         completed = subprocess.run(
-            [sys.executable, str(ENTRYPOINT)],
-            env=env,
-            cwd=env["GITHUB_WORKSPACE"],
+            list(command or [sys.executable, str(ENTRYPOINT)]),
+            env=environment,
+            cwd=layout.workspace,
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
-        seconds = time.monotonic() - started
-        return ActionRun(
-            exit_code=completed.returncode,
-            stdout=completed.stdout,
-            stderr=completed.stderr,
-            outputs=parse_file_command(_read_exactly(Path(env["GITHUB_OUTPUT"]))),
-            summary=_read_exactly(Path(env["GITHUB_STEP_SUMMARY"])),
-            seconds=seconds,
+        return collect(step, completed, time.monotonic() - started)
+
+
+def buildah_run(
+    image: str,
+    with_inputs: Mapping[str, str],
+    layout: Layout,
+    *,
+    env: Mapping[str, str] | None = None,
+    docker_step: bool = False,
+    action_yml: Path = ACTION_YML,
+    files: Mapping[str, str | bytes] | None = None,
+    job: Job = Job(),
+    timeout: float = 300,
+) -> ActionRun:
+    """Run the image as the runner's `docker run` would, with `buildah run --isolation chroot`.
+
+    The entry point is the image's ENTRYPOINT and CMD (the action declares no args), the
+    environment is exactly container_environment's, and the /github/* folders are bind mounts.
+    """
+    step = prepare(layout, job=job, files=files)
+    inputs = step_inputs(with_inputs, None if docker_step else action_yml)
+    environment = container_environment(inputs, layout, step, env=env, job=job)
+    config = json.loads(_buildah("inspect", "--type", "image", image, capture=True) or "{}")[
+        "OCIv1"
+    ]["config"]
+    argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+    if not argv:
+        raise ValueError(f"{image} has neither ENTRYPOINT nor CMD")
+    container = _buildah("from", "--pull=false", "--quiet", image, capture=True).strip()
+    try:
+        command = ["buildah", "run", "--isolation", "chroot", "--workingdir", "/github/workspace"]
+        for host, inside in layout.mounts():
+            command += ["--volume", f"{host}:{inside}"]
+        for key, value in environment.items():
+            command += ["--env", f"{key}={value}"]
+        command += [container, "--", *argv]
+        started = time.monotonic()
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
+        seconds = time.monotonic() - started
+    finally:
+        _buildah("rm", container, capture=True)
+    # buildah's own closing lines on stderr are not the action's.
+    stderr = "".join(
+        line
+        for line in completed.stderr.splitlines(keepends=True)
+        if not line.startswith(("subprocess exited with status", "Error: exit status"))
+    )
+    completed = subprocess.CompletedProcess(
+        completed.args, completed.returncode, completed.stdout, stderr
+    )
+    return collect(step, completed, seconds)
+
+
+def _buildah(*args: str, capture: bool) -> str:
+    # buildah from PATH, where the container test installs it.
+    done = subprocess.run(
+        ["buildah", *args],  # noqa: S607
+        capture_output=capture,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout or ""
 
 
 def _read_exactly(path: Path) -> str:
     """The file's text with its line ends as written (no universal-newline translation)."""
     with path.open(encoding="utf-8", newline="") as stream:
         return stream.read()
+
+
+def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise SystemExit(f"{what} {item!r}: expected NAME=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run an image as one action step; write what the runner would show into --out."""
+    parser = argparse.ArgumentParser(
+        prog="python -m store_emulator.actions_runner",
+        description="Run a container action's image as GitHub's runner does, with buildah.",
+    )
+    parser.add_argument("--image", required=True, help="buildah image to run")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the run's files")
+    parser.add_argument("--with", dest="with_", action="append", default=[], metavar="K=V")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V", help="step env:")
+    parser.add_argument(
+        "--file", action="append", default=[], metavar="REL=PATH", help="copy into workspace"
+    )
+    parser.add_argument(
+        "--docker-step", action="store_true", help="a `uses: docker://` step: `with:` only"
+    )
+    parser.add_argument("--action-yml", type=Path, default=ACTION_YML)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args(argv)
+    files: dict[str, str | bytes] = {
+        relative: Path(source).read_bytes()
+        for relative, source in _pairs(args.file, "--file").items()
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    run = buildah_run(
+        args.image,
+        _pairs(args.with_, "--with"),
+        Layout(args.out / "runner"),
+        env=_pairs(args.env, "--env"),
+        docker_step=args.docker_step,
+        action_yml=args.action_yml,
+        files=files,
+        timeout=args.timeout,
+    )
+    (args.out / "stdout").write_text(run.stdout, encoding="utf-8")
+    (args.out / "stderr").write_text(run.stderr, encoding="utf-8")
+    (args.out / "summary.md").write_text(run.summary, encoding="utf-8")
+    (args.out / "outputs.json").write_text(json.dumps(run.outputs), encoding="utf-8")
+    (args.out / "run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

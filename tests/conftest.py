@@ -134,3 +134,11 @@ def visible_text(run: ActionRun) -> str:
     """Everything a person or a later step can read, but for the mask commands themselves."""
     log = "\n".join(line for line in run.stdout.splitlines() if not line.startswith("::add-mask::"))
     return "\n".join([log, run.stderr, run.summary, *run.outputs.values()])
+
+
+@pytest.fixture(autouse=True)
+def _no_workflow_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process code reads no workflow event: the CI run's own (a fork's pull request,
+    say) is not the test's. Runs in a subprocess get only the event a test gives them."""
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from store_emulator import Emulator
-from store_emulator.actions_runner import parse_file_command, runner_environment
+from store_emulator.actions_runner import run_action
 from store_emulator.demo import APP_ID, PUBLISHED
 
 from .common import (
@@ -93,22 +92,14 @@ def as_the_runner(
     script: Path, emulator: Emulator, inputs: Mapping[str, str], *flags: str
 ) -> Process:
     """`python *flags script` under the runner's environment (its inputs, its files)."""
-    with tempfile.TemporaryDirectory(prefix="halt-rollout-bench-") as scratch:
-        env = runner_environment(
-            inputs, Path(scratch), extra={"REQUESTS_CA_BUNDLE": emulator.ca_path}
-        )
-        started = time.monotonic()
-        completed = subprocess.run(
-            [sys.executable, *flags, str(script)],
-            env=env,
-            cwd=env["GITHUB_WORKSPACE"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        seconds = time.monotonic() - started
-        outputs = parse_file_command(Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
+    command = [sys.executable, *flags, str(script)]
+    started = time.monotonic()
+    run = run_action(
+        inputs, extra_env={"REQUESTS_CA_BUNDLE": emulator.ca_path}, timeout=60, command=command
+    )
+    seconds = run.seconds
+    completed = subprocess.CompletedProcess(command, run.exit_code, run.stdout, run.stderr)
+    outputs = run.outputs
     if completed.returncode != 0 or outputs.get("result") != "halted" or not _halted(emulator):
         raise RuntimeError(f"{script.name} did not halt:\n{completed.stdout}\n{completed.stderr}")
     return Process(completed, outputs, started, seconds)

@@ -1,0 +1,88 @@
+"""The claims of the job's GitHub OIDC token that a federated credential must match.
+
+When Entra finds no federated credential for the token (AADSTS70021, 700211, 700212,
+700213, 700223), the fix is to copy the token's issuer, subject and audience into one. Those
+three claims are not secret (the token's signature is what makes it one), so they are shown.
+The payload is decoded without checking the signature: it is only read back to a person.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+
+from .errors import SignInError
+
+# Entra's "no matching federated identity record" family.
+FEDERATION_CODES = frozenset(
+    {"AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213", "AADSTS700223"}
+)
+CLAIMS = ("iss", "sub", "aud")
+_CODE = re.compile(r"\bAADSTS\d+\b")
+# A claim longer than this is not one a person should copy from a log line.
+MAX_CLAIM_LENGTH = 400
+
+
+def claims(token: str | None) -> dict[str, str] | None:
+    """iss, sub and aud of a JWT's payload, or None when the token is not a readable JWT."""
+    if not token:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    found: dict[str, str] = {}
+    for name in CLAIMS:
+        value = data.get(name)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = " ".join(value)
+        if isinstance(value, str) and value.isprintable() and len(value) <= MAX_CLAIM_LENGTH:
+            found[name] = value
+    return found or None
+
+
+def describe(token: str | None) -> str:
+    """A sentence giving the token's claims for the federated credential, or ""."""
+    found = claims(token)
+    if not found:
+        return ""
+    shown = ", ".join(
+        f"{label} {found[name]!r}"
+        for name, label in (("iss", "issuer"), ("sub", "subject"), ("aud", "audience"))
+        if name in found
+    )
+    return (
+        f"This job's GitHub OIDC token has {shown}: a federated credential needs exactly "
+        "these values."
+    )
+
+
+class RememberedToken:
+    """An OIDC token source that keeps the last token it gave, to explain a refusal."""
+
+    def __init__(self, source: Callable[[], str]) -> None:
+        self._source = source
+        self.last: str | None = None
+
+    def __call__(self) -> str:
+        token = self._source()
+        self.last = token
+        return token
+
+
+def explain_refusal(error: SignInError, token: RememberedToken | None) -> SignInError:
+    """The error, with the token's claims added when Entra found no federated credential."""
+    codes = set(_CODE.findall(error.message))
+    sentence = describe(token.last) if token is not None and codes & FEDERATION_CODES else ""
+    if not sentence:
+        return error
+    return SignInError(f"{error.message} {sentence}", title=error.title)
