@@ -319,7 +319,7 @@ def test_retry_after_as_an_http_date(emulator: Emulator, action: RunAction) -> N
             method="GET",
             path=ROLLOUT,
             status=429,
-            headers={"Retry-After": formatdate(time.time() + 4, usegmt=True)},
+            headers={"Retry-After": formatdate(time.time() + 8, usegmt=True)},
         )
     )
     run = action()
