@@ -74,3 +74,8 @@ def one_line(text: str, limit: int = 300) -> str:
     """Text fit for a single log or annotation line: whitespace folded, length capped."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + TRUNCATED
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """A value quoted for an error message, cut short: it may be huge or hostile."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + TRUNCATED)

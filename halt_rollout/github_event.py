@@ -58,7 +58,7 @@ def _read_event(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as stream:
             data = json.loads(stream.read(MAX_EVENT_BYTES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

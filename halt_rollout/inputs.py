@@ -12,12 +12,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .errors import InputError
+from .errors import InputError, shown
 from .github_event import fork_problem
 from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID
-from .targets_file import Entry, read_targets_file, shown
+
+if TYPE_CHECKING:
+    from .targets_file import Entry
 
 INPUT_NAMES = (
     "app-id",
@@ -139,6 +142,9 @@ def read_settings(
                 "not both"
             )
         else:
+            # Only a targets file needs YAML: the common run does not import it.
+            from .targets_file import read_targets_file  # noqa: PLC0415
+
             entries = read_targets_file(targets_path, workspace, problems)
             targets = _check_targets(entries, source=shown(targets_path), problems=problems)
     elif not app_id:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from .errors import shown
+
 # A hundred short entries fit in a few kilobytes; anything much bigger is a mistake.
 MAX_TARGETS_FILE_BYTES = 256 * 1024
 MAX_TARGETS = 100
@@ -32,11 +34,6 @@ _TRUE_TEXT = frozenset({"true", "True", "TRUE"})
 _FALSE_TEXT = frozenset({"false", "False", "FALSE"})
 
 Entry = dict[str, str | bool]
-
-
-def shown(text: str, limit: int = 60) -> str:
-    """A value quoted for an error message, cut short: it may be huge or hostile."""
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def read_targets_file(path_text: str, workspace: Path | None, problems: list[str]) -> list[Entry]:
