@@ -1,9 +1,11 @@
 """`make demo`: the real entrypoint, end to end, against the local Store emulator.
 
-Four runs of the action, as GitHub's runner would run them: a dry run, the
-halt, the same halt again (idempotent: already halted, nothing sent), and a
+Five runs of the action, as GitHub's runner would run them: a dry run, the
+halt, the same halt again (idempotent: already halted, nothing sent), a
 flight's halt that the Store throttles once (the wait is logged, then the halt
-lands). Each shows the log, the outputs and the job summary a user would see.
+lands), and the whole-app stop (all-flights) of an app with 23 package flights,
+listed over several pages. Each shows the log, the outputs and the job summary
+a user would see.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, demo
 from store_emulator.actions_runner import ActionRun, run_action
 from store_emulator.demo import APP_ID, FLIGHT_ID
 
@@ -81,19 +83,36 @@ def main() -> int:
                 run_action(inputs | {"flight-id": FLIGHT_ID}, extra_env=env),
             )
         )
+        halts = len(emulator.halt_requests)
+        emulator.seed_whole_app()
+        emulator.knobs.listflights_page_cap = 10  # the listing comes in pages of ten
+        whole = run_action(
+            inputs | {"app-id": demo.WHOLE_APP_ID, "all-flights": "true"}, extra_env=env
+        )
+        runs.append((f"5. The whole app: {demo.WHOLE_APP_NAME} and its 23 flights", whole))
         for title, run in runs:
             show(title, run)
-        halts = len(emulator.halt_requests)
+        records = json.loads(whole.outputs.get("results") or "[]")
+        halted = sum(record["result"] == "halted" for record in records)
         print(
-            f"\n{RULE}\nThe Store received {halts} halt requests in 4 runs "
-            "(the app's once; the flight's twice, the first throttled)."
+            f"\n{RULE}\nThe Store received {halts} halt requests in runs 1–4 (the app's once; "
+            f"the flight's twice, the first throttled). Run 5 reported {len(records)} rollouts "
+            f"and halted {halted}; the others were not in progress and were left alone."
         )
-    expected = ["dry-run", "halted", "already-halted", "halted"]
+    expected = ["dry-run", "halted", "already-halted", "halted", "halted"]
     got = [run.outputs.get("result") for _, run in runs]
-    if got != expected or halts != 3 or any(run.exit_code for _, run in runs):
+    if (
+        got != expected
+        or halts != 3
+        or len(records) != 1 + len(demo.WHOLE_FLIGHTS)
+        or any(run.exit_code for _, run in runs)
+    ):
         print(f"Demo did not go as expected: results {got}, {halts} halt request(s).")
         return 1
-    print("Demo finished as expected: dry-run, halted, already-halted, halted after a wait.")
+    print(
+        "Demo finished as expected: dry-run, halted, already-halted, halted after a wait, "
+        "and the whole app halted."
+    )
     return 0
 
 
