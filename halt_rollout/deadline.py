@@ -106,10 +106,10 @@ class _Exchange:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._connections: list[_Watched] = []
+        self._connections: list[_WatchedHTTPConnection] = []
         self.cut = False
 
-    def watch(self, connection: _Watched) -> None:
+    def watch(self, connection: _WatchedHTTPConnection) -> None:
         with self._lock:
             if self.cut:
                 connection.shut()
@@ -131,43 +131,19 @@ class _Current(threading.local):
 _CURRENT = _Current()
 
 
-class _Watched:
-    """Mixed into urllib3's connections: each keeps a duplicate of its socket's
-    descriptor, through which the socket can be shut from another thread even while
-    TLS is being set up on it (the TLS wrapper detaches the original)."""
+class _WatchedHTTPConnection(HTTPConnection):
+    """urllib3's connection, watched: it keeps a duplicate of its socket's descriptor,
+    through which the socket can be shut from another thread, even while TLS is being
+    set up on it (the TLS wrapper detaches the original)."""
 
     _watch_socket: socket.socket | None = None
 
-    def _register(self, sock: socket.socket) -> None:
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
         self._drop_watch()
         with contextlib.suppress(OSError):
             self._watch_socket = sock.dup()
-        exchange = _CURRENT.exchange
-        if exchange is not None:
-            exchange.watch(self)
-
-    def _watch_current(self) -> None:
-        exchange = _CURRENT.exchange
-        if exchange is not None and self._watch_socket is not None:
-            exchange.watch(self)
-
-    def shut(self) -> None:
-        sock = self._watch_socket
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def _drop_watch(self) -> None:
-        sock, self._watch_socket = self._watch_socket, None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self._register(sock)
+        self._watch_current()
         return sock
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
@@ -178,21 +154,26 @@ class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
         super().close()
         self._drop_watch()
 
+    def shut(self) -> None:
+        sock = self._watch_socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
-    # Plain HTTP only for a proxy's first leg; the action refuses http:// URLs.
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self._register(sock)
-        return sock
+    def _watch_current(self) -> None:
+        exchange = _CURRENT.exchange
+        if exchange is not None and self._watch_socket is not None:
+            exchange.watch(self)
 
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        self._watch_current()
-        return super().getresponse(*args, **kwargs)
+    def _drop_watch(self) -> None:
+        sock, self._watch_socket = self._watch_socket, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
-    def close(self) -> None:
-        super().close()
-        self._drop_watch()
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """The same watch over TLS: HTTPSConnection's connect() calls the watched _new_conn."""
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
