@@ -148,7 +148,8 @@ def _flight(item: Any) -> Flight | None:
 def _is_flights_page(link: str, app_id: str) -> bool:
     """A relative link to another page of this app's listflights, with paging only."""
     path, _, query = link.lstrip("/").partition("?")
-    if path.lower() != f"applications/{app_id}/listflights".lower():
+    # Microsoft's own page writes it both with and without a slash before the query.
+    if path.rstrip("/").lower() != f"applications/{app_id}/listflights".lower():
         return False
     return all(
         name in ("top", "skip") and value.isdigit() and value.isascii()
