@@ -11,7 +11,7 @@ from .faults import Fault
 from .knobs import Knobs
 from .records import Recorded
 from .responses import Response, json_response
-from .state import StoreError
+from .state import DEFAULT_FALLBACK, DEFAULT_GROUP_IDS, DEFAULT_RANK, IN_PROGRESS, StoreError
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -136,8 +136,8 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
             null_style=f.flag("null_style", False),
             name=f.opt_text("name") or "myflight",
             extra=f.mapping("extra"),
-            group_ids=f.strings("group_ids", ["1152921504606962205"]),
-            rank_higher_than=f.opt_text("rank_higher_than") or "Non-flighted submission",
+            group_ids=f.strings("group_ids", list(DEFAULT_GROUP_IDS)),
+            rank_higher_than=f.opt_text("rank_higher_than") or DEFAULT_RANK,
         )
         return json_response(201, emu.state.flight_resource(app_id, flight_id))
     if route == ("POST", "rollout"):
@@ -152,8 +152,8 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
             flight_id=f.opt_text("flight_id"),
             is_package_rollout=f.flag("is_package_rollout", True),
             percentage=f.number("percentage", 25.0),
-            status=f.opt_text("status") or "PackageRolloutInProgress",
-            fallback=f.opt_text("fallback") or "1212922684621243058",
+            status=f.opt_text("status") or IN_PROGRESS,
+            fallback=f.opt_text("fallback") or DEFAULT_FALLBACK,
             integer_percentage=f.opt_flag("integer_percentage"),
         )
         return json_response(200, rollout)

@@ -6,14 +6,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from .state import IN_PROGRESS, NOT_STARTED, STOPPED
+from .state import (
+    DEFAULT_FALLBACK,
+    DEFAULT_GROUP_IDS,
+    DEFAULT_RANK,
+    IN_PROGRESS,
+    NOT_STARTED,
+    STOPPED,
+)
 
 # The documented examples (seed_demo).
 APP_ID = "9NBLGGH4R315"
 APP_NAME = "ApiTestApp"
 PUBLISHED = "1152921504621086517"
 PENDING = "1152921504621243487"
-FALLBACK = "1212922684621243058"
+FALLBACK = DEFAULT_FALLBACK  # the emulator's defaults are the documented examples
 FLIGHT_ID = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
 FLIGHT_NAME = "myflight"
 FLIGHT_PENDING = "1152921504621243647"
@@ -22,8 +29,8 @@ OTHER_APP_NAME = "ContosoTools"
 OTHER_SUBMISSION = "1152921504621243680"
 OTHER_FALLBACK = "1152921504621243001"
 # The documented flight resource's group and rank.
-GROUP_ID = "1152921504606962205"
-RANK_HIGHER_THAN = "Non-flighted submission"
+(GROUP_ID,) = DEFAULT_GROUP_IDS
+RANK_HIGHER_THAN = DEFAULT_RANK
 # Seen in captures beside the documented camelCase keys of an app resource.
 PACKAGE_FAMILY_NAME = "30481DevCenterAPITester.ApiTestAppForDevbox_ng6try80pwt52"
 

@@ -1285,7 +1285,7 @@ def test_command_line(tmp_path: Path) -> None:
     env_file = tmp_path / "emulator.env"
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "store_emulator", "--seed", "demo"),
+            *(sys.executable, "-m", "store_emulator", "--seed", "demo", "--seed", "whole-app"),
             *("--url-host", "localhost", "--env-file", str(env_file)),
         ],
         cwd=REPO,
@@ -1375,6 +1375,8 @@ def test_command_line(tmp_path: Path) -> None:
             "packageRolloutStatus": "PackageRolloutInProgress",
             "fallbackSubmissionId": "1212922684621243058",
         }
+        seeded = store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights")
+        assert seeded.json()["totalCount"] == 23
         assert control("POST", "seed", {"name": "whole-app"}).ok
         assert control("POST", "seed", {"name": "everything"}).status_code == 400
         page = store("GET", f"applications/{demo.WHOLE_APP_ID}/listflights?top=5").json()
