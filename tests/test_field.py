@@ -207,3 +207,36 @@ def test_all_flights_in_a_targets_file(whole_app: Emulator, action: RunAction) -
     records = json.loads(run.outputs["results"])
     assert records[0]["name"] == "Fleet"
     assert len(records) == 1 + len(demo.WHOLE_FLIGHTS)
+
+
+@pytest.mark.parametrize(
+    ("next_link", "followed"),
+    [
+        (f"applications/{demo.WHOLE_APP_ID}/listflights/?skip=10&top=10", True),
+        (f"applications/{demo.WHOLE_APP_ID}/listflights?skip=10&top=10", True),
+        ("https://evil.example/v1.0/my/applications/x/listflights?skip=1", False),
+        (f"applications/{APP_ID}/listflights?skip=10&top=10", False),
+        (f"applications/{demo.WHOLE_APP_ID}/listflights?skip=10&top=10&$filter=x", False),
+    ],
+)
+def test_only_a_next_page_of_this_apps_listflights_is_followed(
+    whole_app: Emulator, action: RunAction, next_link: str, followed: bool
+) -> None:
+    first = {
+        "@nextLink": next_link,
+        "value": [
+            {"flightId": flight.flight_id, "friendlyName": flight.name}
+            for flight in demo.WHOLE_FLIGHTS[:10]
+        ],
+        "totalCount": len(demo.WHOLE_FLIGHTS),
+    }
+    whole_app.add_fault(Fault(method="GET", path=r"/listflights/?$", status=200, body=first))
+    run = action({"app-id": demo.WHOLE_APP_ID, "all-flights": "true", "dry-run": "true"})
+    pages = [r for r in whole_app.requests if "/listflights" in r.path]
+    if followed:
+        assert run.exit_code == 0, run.stdout
+        assert len(pages) >= 2
+    else:
+        assert run.exit_code == 1
+        assert "@nextLink" in run.errors[0]
+        assert len(pages) == 1
