@@ -2,7 +2,9 @@
 
 import sys
 
+from halt_rollout import STARTED
 from halt_rollout.main import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # timeout-seconds counts from when halt-rollout began to load, imports included.
+    sys.exit(main(started=STARTED))

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from . import __version__, report
+from . import STARTED, __version__, report
 from .errors import InputError
 from .github_oidc import oidc_available
 from .halt import TargetResult, describe_rollout
@@ -74,8 +74,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    started = time.monotonic()
+def console() -> int:
+    """The `halt-rollout` command and `python -m halt_rollout`: the deadline counts from
+    when the package began to load."""
+    return main(started=STARTED)
+
+
+def main(argv: Sequence[str] | None = None, *, started: float | None = None) -> int:
+    """The command line; `started` is when the run began (default: now)."""
+    started = time.monotonic() if started is None else started
     args = parser().parse_args(argv)
     secret = os.environ.get(SECRET_VARIABLE, "").strip()
     redact = Redactor()

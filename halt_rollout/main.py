@@ -14,17 +14,18 @@ from .run import run
 from .runner import ActionsRunner
 
 
-def main() -> int:
+def main(*, started: float | None = None) -> int:
     """Run the action; the exit code is 0 when every target ended well.
 
-    With arguments (`docker run IMAGE --app-id …`) the image acts as the
-    command line instead: the runner never passes any to this action.
+    `started` is when the run began (entrypoint.py: when the package began to load),
+    by default now. With arguments (`docker run IMAGE --app-id …`) the image acts as
+    the command line instead: the runner never passes any to this action.
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     if len(sys.argv) > 1:
         from . import cli  # noqa: PLC0415 (only the command line needs argparse)
 
-        return cli.main(sys.argv[1:])
+        return cli.main(sys.argv[1:], started=started)
     runner = ActionsRunner()
     raw = runner.read_inputs(INPUT_NAMES)
     # Masks go out before anything else is printed.

@@ -49,7 +49,7 @@ def test_the_wheel_has_the_project_page_and_the_command(dists: Path) -> None:
     assert "License-Expression: MIT" in headers
     assert "Description-Content-Type: text/markdown" in headers
     assert description.startswith("# halt-rollout")
-    assert "halt-rollout = halt_rollout.cli:main" in entry_points
+    assert "halt-rollout = halt_rollout.cli:console" in entry_points
     # What runs, and nothing of the tests or the emulator.
     assert not [n for n in names if n.startswith(("tests/", "store_emulator/", "scripts/"))]
 

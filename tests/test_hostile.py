@@ -25,6 +25,7 @@ from store_emulator.actions_runner import ActionRun
 
 from .conftest import (
     APP_ID,
+    DEADLINE_ALLOWANCE,
     FALLBACK,
     FLIGHT_ID,
     PUBLISHED,
@@ -39,9 +40,7 @@ IN_PROGRESS = "PackageRolloutInProgress"
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
 APP = rf"^/v1\.0/my/applications/{APP_ID}$"
-# Python's start-up and imports come on top of timeout-seconds; a run may end this
-# much later on a loaded machine, never minutes later.
-STARTUP_ALLOWANCE = 6.0
+STARTUP_ALLOWANCE = DEADLINE_ALLOWANCE
 
 
 def rollout_body(status: str, percentage: float | int = 25.0) -> dict[str, object]:
