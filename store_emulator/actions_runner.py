@@ -15,7 +15,8 @@ actions/runner (src/Runner.Worker/):
   /github/workspace, /github/file_commands, /github/workflow, /github/home and
   /github/runner_temp (ContainerInfo.TranslateToContainerPath, most specific mapping first).
 * Container/DockerCommandManager.cs (DockerRun): `--workdir /github/workspace`, and
-  GITHUB_ACTIONS=true and CI=true (unless the step set CI) added on the command line.
+  GITHUB_ACTIONS=true and CI=true (unless the step set CI) added on the command line. (The
+  runner also mounts /var/run/docker.sock; the action never uses Docker, so that is left out.)
 * FileCommandManager.cs: one new GUID per step names every file command (set_output_<guid>,
   step_summary_<guid>, ...), each created empty; after the step GITHUB_OUTPUT is read by
   EnvFileKeyValuePairs, and a job summary over 1 MiB is refused.
