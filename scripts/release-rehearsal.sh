@@ -34,7 +34,7 @@ PRESERVE_ENV=RELEASE_IMAGE,REHEARSAL_BASE_IMAGE,REHEARSAL_REVISION
 [[ -n "${REHEARSAL_BASE_IMAGE:-}" ]] && NEED_DEBOOTSTRAP=0
 # shellcheck source=scripts/buildah-common.sh
 source scripts/buildah-common.sh
-buildah_setup "$0" "$@" || exit 0
+buildah_setup "$ROOT/scripts/release-rehearsal.sh" "$@" || exit 0
 
 RELEASE_IMAGE=${RELEASE_IMAGE:-ghcr.io/halt-rollout/halt-rollout}
 VERSION=$("$VENV_PY" -c 'import halt_rollout; print(halt_rollout.__version__)')
