@@ -272,8 +272,8 @@ def container_environment(
 ) -> dict[str, str]:
     """The variables the container gets, as ContainerActionHandler builds them, in order.
 
-    `env` is the step's env context (workflow, job and step `env:`). The runner's own
-    variables are laid over it; the inputs are not (a step cannot set INPUT_* itself).
+    `env` is the step's env context (workflow, job and step `env:`); the inputs, HOME and
+    the runner's own variables are laid over it in that order, so `env:` cannot change them.
     """
     environment = dict(env or {})
     for name, value in inputs.items():
