@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2153
+# (SC2034, SC2153: variables this file sets for its caller, and NAME, ROOT, WORK the caller sets)
 # Sourced by container-test.sh and release-rehearsal.sh: buildah as root, installed with
 # apt-get in CI (CI=true) and skipped elsewhere when missing, a storage driver that works on
 # this file system, and the Store emulator as a background process. The caller sets NAME

@@ -29,7 +29,7 @@ PRESERVE_ENV=CONTAINER_TEST_BASE_IMAGE,CONTAINER_TEST_IMAGE,CONTAINER_TEST_KEEP
 [[ -n "${CONTAINER_TEST_BASE_IMAGE:-}" ]] && NEED_DEBOOTSTRAP=0
 # shellcheck source=scripts/buildah-common.sh
 source scripts/buildah-common.sh
-buildah_setup "$0" "$@" || exit 0
+buildah_setup "$ROOT/scripts/container-test.sh" "$@" || exit 0
 
 # --- state and cleanup -------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/halt-rollout-container-test.XXXXXX")

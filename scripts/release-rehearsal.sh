@@ -27,11 +27,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 NAME=release-rehearsal
 START=$SECONDS
-PRESERVE_ENV=RELEASE_IMAGE,REHEARSAL_BASE_IMAGE
+# The revision, read before any sudo re-run (git refuses a checkout owned by another user).
+REHEARSAL_REVISION=${REHEARSAL_REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+export REHEARSAL_REVISION
+PRESERVE_ENV=RELEASE_IMAGE,REHEARSAL_BASE_IMAGE,REHEARSAL_REVISION
 [[ -n "${REHEARSAL_BASE_IMAGE:-}" ]] && NEED_DEBOOTSTRAP=0
 # shellcheck source=scripts/buildah-common.sh
 source scripts/buildah-common.sh
-buildah_setup "$0" "$@" || exit 0
+buildah_setup "$ROOT/scripts/release-rehearsal.sh" "$@" || exit 0
 
 RELEASE_IMAGE=${RELEASE_IMAGE:-ghcr.io/halt-rollout/halt-rollout}
 VERSION=$("$VENV_PY" -c 'import halt_rollout; print(halt_rollout.__version__)')
@@ -71,7 +74,7 @@ else
     BASE_SECONDS=$(since "$t")
     say "base image: $BASE (stand-in for python:3.11-slim-bookworm, ready in $BASE_SECONDS s)"
 fi
-REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+REVISION=$REHEARSAL_REVISION
 say "building $LOCAL ($TAG, revision $REVISION) from Dockerfile, without any layer cache"
 t=$(now)
 if ! buildah bud --layers --no-cache --isolation chroot --build-arg "BASE_IMAGE=$BASE" \

@@ -15,7 +15,8 @@ actions/runner (src/Runner.Worker/):
   /github/workspace, /github/file_commands, /github/workflow, /github/home and
   /github/runner_temp (ContainerInfo.TranslateToContainerPath, most specific mapping first).
 * Container/DockerCommandManager.cs (DockerRun): `--workdir /github/workspace`, and
-  GITHUB_ACTIONS=true and CI=true (unless the step set CI) added on the command line.
+  GITHUB_ACTIONS=true and CI=true (unless the step set CI) added on the command line. (The
+  runner also mounts /var/run/docker.sock; the action never uses Docker, so that is left out.)
 * FileCommandManager.cs: one new GUID per step names every file command (set_output_<guid>,
   step_summary_<guid>, ...), each created empty; after the step GITHUB_OUTPUT is read by
   EnvFileKeyValuePairs, and a job summary over 1 MiB is refused.
@@ -271,8 +272,8 @@ def container_environment(
 ) -> dict[str, str]:
     """The variables the container gets, as ContainerActionHandler builds them, in order.
 
-    `env` is the step's env context (workflow, job and step `env:`). The runner's own
-    variables are laid over it; the inputs are not (a step cannot set INPUT_* itself).
+    `env` is the step's env context (workflow, job and step `env:`); the inputs, HOME and
+    the runner's own variables are laid over it in that order, so `env:` cannot change them.
     """
     environment = dict(env or {})
     for name, value in inputs.items():
