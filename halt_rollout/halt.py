@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from .errors import HaltRolloutError, StoreError
 from .inputs import Target
-from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE
+from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
 from .retry import Log, Pauser, TransientError
 from .store import STOPPED, Rollout, StoreClient, SubmissionRef
 
 COMPLETE = "PackageRolloutComplete"
 NOT_STARTED = "PackageRolloutNotStarted"
+IN_PROGRESS = "PackageRolloutInProgress"
 
 
 class Result(enum.StrEnum):
@@ -162,9 +163,23 @@ def _halt_confirmed(
     sent_maybe_applied = False  # a stopped rollout is then this run's doing
     attempt = 1
 
-    def last_look(why: str) -> tuple[Result, Rollout] | None:
-        rollout = store.check_rollout(ref)
-        if rollout is None or not rollout.stopped:
+    def last_look(why: str, *, patient: bool = False) -> tuple[Result, Rollout] | None:
+        """Stopped after all? `patient`: after a 409, a rollout that still reads in
+        progress may be another responder's halt under way; look a few more times."""
+        for wait in (*CONFLICT_REREAD_SECONDS, None) if patient else (None,):
+            rollout = store.check_rollout(ref)
+            if rollout is not None and rollout.stopped:
+                break
+            if rollout is None or rollout.status != IN_PROGRESS or wait is None:
+                return None
+            if wait >= deadline.remaining():
+                return None
+            log(
+                f"{why} while the rollout still reads {IN_PROGRESS}: another halt may be under "
+                f"way; reading it again in {wait:g} s"
+            )
+            deadline.sleep(wait)
+        else:
             return None
         if sent_maybe_applied:
             log(f"the halt had taken effect although {why}")
@@ -180,7 +195,8 @@ def _halt_confirmed(
             with deadline.keeping(reserve):
                 return Result.HALTED, store.send_halt(ref)
         except StoreError as error:
-            if error.status == 409 and (found := last_look("the Store refused the halt (409)")):
+            refused = "the Store refused the halt (409)"
+            if error.status == 409 and (found := last_look(refused, patient=True)):
                 return found
             raise
         except TransientError as error:

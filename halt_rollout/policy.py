@@ -16,3 +16,6 @@ ACCOUNT_SERVICE_PATIENCE_SECONDS = 30.0
 # whose answer is lost can still be confirmed by one read before time is up.
 CONFIRM_RESERVE_SECONDS = 3.0
 CONFIRM_RESERVE_SHARE = 0.2  # at most this share of timeout-seconds
+# After a 409, a rollout that still reads in progress may be another responder's
+# halt under way: read it again after these waits before calling the halt failed.
+CONFLICT_REREAD_SECONDS = (1.0, 2.0, 3.0)
