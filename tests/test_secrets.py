@@ -32,7 +32,7 @@ FOREIGN_SUBJECT = "repo:someone-else/fork:pull_request"
 # Any piece this long of a secret counts as a leak: random text does not repeat 16 characters.
 PIECE = 16
 MARK = "{secrets}"  # replaced, as the fault answers, by every secret seen so far
-SHORT_DEADLINE = "2"
+SHORT_DEADLINE = "4"  # room for the imports and sign-in on a loaded machine
 
 
 @dataclass
