@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -78,14 +79,26 @@ class Rollout:
             raise ValueError("isPackageRollout is missing or not a boolean")
         if isinstance(percentage, bool) or not isinstance(percentage, int | float):
             raise ValueError("packageRolloutPercentage is missing or not a number")
+        # A share of users: 0 to 100. Not infinite, NaN or 400 digits long (json reads
+        # all of those), which would break the results' JSON or float() itself.
+        if isinstance(percentage, int) and not 0 <= percentage <= 100:
+            raise ValueError("packageRolloutPercentage is not between 0 and 100")
+        if not (math.isfinite(percentage) and 0 <= percentage <= 100):
+            raise ValueError("packageRolloutPercentage is not between 0 and 100")
         if not isinstance(status, str) or not status:
             raise ValueError("packageRolloutStatus is missing")
-        if isinstance(fallback, bool) or not isinstance(fallback, str | int | None):
-            raise ValueError("fallbackSubmissionId is not an ID")
         if fallback is None or fallback == "":
             fallback = "0"  # "0" is the Store's own word for "no fallback"
+        if (
+            isinstance(fallback, bool)
+            or not isinstance(fallback, str | int)
+            or not SUBMISSION_ID.fullmatch(str(fallback))
+        ):
+            raise ValueError("fallbackSubmissionId is not a submission ID")
         # Integers (25) and floats (25.0) both arrive; outputs always show a float.
-        return cls(flag, float(percentage), one_line(status, 100), one_line(str(fallback), 40))
+        if len(status) > 100 or not status.isprintable():
+            raise ValueError("packageRolloutStatus is not a status")
+        return cls(flag, float(percentage), status, str(fallback))
 
     @property
     def stopped(self) -> bool:
