@@ -107,6 +107,7 @@ class _Exchange:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connections: list[_WatchedHTTPConnection] = []
+        self._closed: list[_WatchedHTTPConnection] = []
         self.cut = False
 
     def watch(self, connection: _WatchedHTTPConnection) -> None:
@@ -115,6 +116,21 @@ class _Exchange:
                 connection.shut()
             else:
                 self._connections.append(connection)
+
+    def watches(self, connection: _WatchedHTTPConnection) -> bool:
+        with self._lock:
+            return connection in self._connections
+
+    def drop_when_done(self, connection: _WatchedHTTPConnection) -> None:
+        with self._lock:
+            self._closed.append(connection)
+
+    def done(self) -> None:
+        """The request is over: let go of what connections closed during it kept."""
+        with self._lock:
+            closed, self._closed = self._closed, []
+        for connection in closed:
+            connection._drop_watch()
 
     def shut_all(self) -> None:
         with self._lock:
@@ -152,7 +168,13 @@ class _WatchedHTTPConnection(HTTPConnection):
 
     def close(self) -> None:
         super().close()
-        self._drop_watch()
+        exchange = _CURRENT.exchange
+        if exchange is not None and exchange.watches(self):
+            # An answer with `Connection: close` closes its connection once the headers are
+            # read, handing the socket to the response: the body still needs watching.
+            exchange.drop_when_done(self)
+        else:
+            self._drop_watch()
 
     def shut(self) -> None:
         sock = self._watch_socket
@@ -241,6 +263,7 @@ class _DeadlineAdapter(HTTPAdapter):
         finally:
             timer.cancel()
             _CURRENT.exchange = outer
+            exchange.done()
         response._content = body  # what `.content`, `.text` and `.json()` then read
         return response
 

@@ -76,10 +76,11 @@ class HostileServer:
                 self._answer(conn, seen)
 
 
-def trickle(data: bytes, interval: float, stop: threading.Event) -> Answer:
-    """Send `data` a byte at a time, `interval` seconds apart."""
+def trickle(data: bytes, interval: float, stop: threading.Event, *, head: bytes = b"") -> Answer:
+    """Send `head` at once, then `data` a byte at a time, `interval` seconds apart."""
 
     def answer(conn: ssl.SSLSocket, seen: Seen) -> None:
+        conn.sendall(head)
         for byte in data:
             if stop.wait(interval):
                 return

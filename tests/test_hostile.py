@@ -81,12 +81,20 @@ def _store_run(
     )
 
 
+@pytest.mark.parametrize("part", ["headers", "body after Connection: close"])
 def test_a_store_that_trickles_its_answer_cannot_outlive_the_deadline(
-    emulator: Emulator, action: RunAction, tmp_path: Path
+    emulator: Emulator, action: RunAction, tmp_path: Path, part: str
 ) -> None:
-    # A byte every 0.2 s never trips a per-read timeout: only a deadline ends it.
-    answer = http_answer(200, json.dumps(rollout_body(IN_PROGRESS)).encode() * 50)
-    with hostile(lambda stop: trickle(answer, 0.2, stop), tmp_path) as server:
+    # A byte every 0.2 s never trips a per-read timeout: only a deadline ends it. With
+    # `Connection: close`, the connection hands its socket to the answer after the headers.
+    answer = http_answer(
+        200,
+        json.dumps(rollout_body(IN_PROGRESS)).encode() + b" " * 5000,
+        {"Connection": "close"} if part != "headers" else None,
+    )
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    first, rest = (b"", answer) if part == "headers" else (head + separator, body)
+    with hostile(lambda stop: trickle(rest, 0.2, stop, head=first), tmp_path) as server:
         run = _store_run(action, emulator, tmp_path, server.url, ca=server.ca_path, timeout="4")
         seen = list(server.seen)
     assert_failed_cleanly(run)
