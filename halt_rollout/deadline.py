@@ -36,7 +36,11 @@ _CHUNK_BYTES = 64 * 1024
 
 
 class DeadlinePassed(requests.exceptions.ConnectionError):
-    """The request was cut off, or never started, because its time was up."""
+    """The request was cut off (`sent`), or never started, because its time was up."""
+
+    def __init__(self, message: str, *, sent: bool, request: requests.PreparedRequest) -> None:
+        super().__init__(message, request=request)
+        self.sent = sent
 
 
 class AnswerTooLarge(requests.exceptions.ConnectionError):
@@ -229,6 +233,7 @@ class _DeadlineAdapter(HTTPAdapter):
             raise DeadlinePassed(
                 f"timeout-seconds ({self._deadline.seconds:g}) ran out before the request to "
                 f"{_host(request)} could be sent",
+                sent=False,
                 request=request,
             )
         connect, read = _split_timeout(timeout)
@@ -257,6 +262,7 @@ class _DeadlineAdapter(HTTPAdapter):
                 raise DeadlinePassed(
                     f"timeout-seconds ({self._deadline.seconds:g}) ran out while waiting for "
                     f"{_host(request)} to answer",
+                    sent=True,
                     request=request,
                 ) from error
             raise

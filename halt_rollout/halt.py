@@ -191,8 +191,10 @@ def _halt_confirmed(
         return Result.ALREADY_HALTED, rollout
 
     while True:
+        # With too little time left for both, sending the halt comes before confirming it.
+        keep = reserve if deadline.remaining() > 2 * reserve else 0.0
         try:
-            with deadline.keeping(reserve):
+            with deadline.keeping(keep):
                 return Result.HALTED, store.send_halt(ref)
         except StoreError as error:
             refused = "the Store refused the halt (409)"

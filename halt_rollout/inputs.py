@@ -80,6 +80,8 @@ class Settings:
     timeout_seconds: float
     store_api_url: str
     authority_host: str
+    # Said at the start of the run: what was read differently from how it was written.
+    notices: tuple[str, ...] = ()
 
 
 def secrets_in(raw: Mapping[str, str]) -> list[str]:
@@ -163,7 +165,8 @@ def read_settings(
         targets = (target,) if target else ()
 
     dry_run = _read_bool("dry-run", value("dry-run"), default=False, problems=problems)
-    timeout = _read_timeout(value("timeout-seconds"), problems)
+    notices: list[str] = []
+    timeout = _read_timeout(value("timeout-seconds"), problems, notices)
     store_api_url = _read_https_url(
         "store-api-url", value("store-api-url") or DEFAULT_STORE_API_URL, problems
     )
@@ -182,6 +185,7 @@ def read_settings(
         timeout_seconds=timeout,
         store_api_url=store_api_url,
         authority_host=authority_host,
+        notices=tuple(notices),
     )
 
 
@@ -258,7 +262,7 @@ def _read_bool(name: str, text: str, *, default: bool, problems: list[str]) -> b
     return default
 
 
-def _read_timeout(text: str, problems: list[str]) -> float:
+def _read_timeout(text: str, problems: list[str], notices: list[str]) -> float:
     if not text:
         return DEFAULT_TIMEOUT_SECONDS
     try:
@@ -269,11 +273,12 @@ def _read_timeout(text: str, problems: list[str]) -> float:
         problems.append(f"timeout-seconds must be a positive number of seconds, not {shown(text)}")
         return DEFAULT_TIMEOUT_SECONDS
     if seconds > MAX_TIMEOUT_SECONDS:
-        problems.append(
-            f"timeout-seconds must be at most {MAX_TIMEOUT_SECONDS:g} (6 hours, the longest "
-            f"a job runs on GitHub's hosted runners), not {shown(text)}"
+        # "Don't give up" is a fair wish in an incident: honour it as far as a job can run.
+        notices.append(
+            f"timeout-seconds {shown(text)} is longer than a job on GitHub's hosted runners "
+            f"may run; using {MAX_TIMEOUT_SECONDS:g} (6 hours)"
         )
-        return DEFAULT_TIMEOUT_SECONDS
+        return MAX_TIMEOUT_SECONDS
     return seconds
 
 

@@ -173,9 +173,22 @@ def _cell(text: str | None) -> str:
     return _code(text).replace("|", "\\|")
 
 
+# What a Markdown renderer could make live, were data ever read outside code: links,
+# images, HTML and GFM's autolinks. A zero-width space inside each keeps the text as it
+# reads and breaks the trigger; inside code (where data always is) nothing is live anyway.
+_TRIGGERS = (("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//"))
+_WWW = re.compile(r"(?i)\b(www)\.")
+
+
+def defused(text: str) -> str:
+    for trigger, broken in _TRIGGERS:
+        text = text.replace(trigger, broken)
+    return _WWW.sub("\\1\u200b.", text)
+
+
 def _code(text: str) -> str:
     """Data as an inline code span: nothing in it is live Markdown or HTML."""
-    flat = " ".join(str(text).split())
+    flat = defused(" ".join(str(text).split()))
     if not flat:
         return "–"
     longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0)
@@ -188,4 +201,5 @@ def _fenced(text: str) -> list[str]:
     """Data as a fenced code block, its fence longer than any run of backticks in it."""
     longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return [f"{fence}text", *(line for line in text.splitlines() if line.strip()), fence]
+    lines = (defused(line) for line in text.splitlines() if line.strip())
+    return [f"{fence}text", *lines, fence]

@@ -52,6 +52,8 @@ def run(
     deadline = Deadline(settings.timeout_seconds, started=started)
     count = len(settings.targets)
     mode = " (dry run: nothing will be halted)" if settings.dry_run else ""
+    for notice in settings.notices:
+        log(notice)
     log(f"{count} target{'s' if count != 1 else ''} to work on{mode}")
     first_seen: dict[str, float] = {}  # shared: a tenant-wide answer is waited out once
     try:

@@ -305,7 +305,10 @@ class StoreClient:
                 f"time ({error}).",
                 title="Deadline reached",
             )
-            raise TransientError("timeout-seconds ran out", failure) from None
+            # Cut off, it may have reached the Store; never sent, it did not.
+            raise TransientError(
+                "timeout-seconds ran out", failure, maybe_applied=error.sent
+            ) from None
         except requests.exceptions.SSLError as error:
             raise StoreError(
                 f"Could not {what}: the TLS certificate of {urlsplit(url).netloc} could not be "

@@ -161,7 +161,7 @@ def _pairs(node: yaml.MappingNode, where: str, problems: list[str]) -> list[tupl
             continue
         key = key_node.value
         if key in seen:
-            problems.append(f"{where}{key} is given twice")
+            problems.append(f"{where}duplicate key: {key} is given twice")
             continue
         seen.add(key)
         pairs.append((key, value))

@@ -265,7 +265,9 @@ def _positive_finite(text: str) -> float | None:
         seconds = float(text)
     except ValueError:
         return None
-    return seconds if math.isfinite(seconds) and 0 < seconds <= 21600 else None
+    if not (math.isfinite(seconds) and seconds > 0):
+        return None
+    return min(seconds, 21600.0)  # longer is read as the longest a job may run
 
 
 @FEW
