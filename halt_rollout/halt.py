@@ -207,10 +207,17 @@ def _halt_confirmed(
             try:
                 with deadline.keeping(reserve):
                     pauser.pause(error, attempt)
-            except HaltRolloutError:
-                if error.maybe_applied and (found := last_look("its answer was lost")):
+            except HaltRolloutError as gave_up:
+                if not error.maybe_applied:
+                    raise
+                if found := last_look("its answer was lost"):
                     return found
-                raise
+                raise StoreError(
+                    f"The halt of {ref.describe()} was sent, but no answer came in time and the "
+                    f"rollout could not be read again: it may have taken effect. Check the "
+                    f"submission in Partner Center. ({gave_up.message})",
+                    title="Halt outcome unknown",
+                ) from None
             if not error.maybe_applied:
                 continue
             try:
