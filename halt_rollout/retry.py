@@ -130,7 +130,8 @@ class Pauser:
             why = f"waiting {_format_seconds(delay)} before trying again"
         if error.patience is not None:
             now = self.deadline.now()
-            first = self._first_seen.setdefault(error.reason, now)
+            # Keyed apart from the same status without patience (an ordinary outage).
+            first = self._first_seen.setdefault(f"{error.reason}, waited out once", now)
             left = first + error.patience - now
             if left <= 0 or delay > left:
                 raise error.failure.extended(

@@ -359,7 +359,7 @@ class StoreClient:
             if account_service:
                 text = f"the Store's account service kept failing. {ACCOUNT_SERVICE_HINT}"
             raise TransientError(
-                f"{status} from the Store" + (" (account service)" if account_service else ""),
+                f"{status} from the Store",
                 failure(f"Store answered HTTP {status}", text.rstrip(".")),
                 retry_after=_retry_after(response, message),
                 # A throttled request was never processed; a gateway error may have been.
