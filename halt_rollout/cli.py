@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import STARTED, __version__, report
 from .errors import InputError
@@ -74,10 +75,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def console() -> int:
+def console() -> NoReturn:
     """The `halt-rollout` command and `python -m halt_rollout`: the deadline counts from
-    when the package began to load."""
-    return main(started=STARTED)
+    when the package began to load, and the process ends as soon as the work is done."""
+    from .main import exit_now  # noqa: PLC0415 (main imports this module lazily)
+
+    exit_now(main(started=STARTED))
 
 
 def main(argv: Sequence[str] | None = None, *, started: float | None = None) -> int:

@@ -24,7 +24,10 @@ with requests.Session() as session:
     token.raise_for_status()
     halt = session.post(
         env["BENCH_URL"] + env["BENCH_HALT_PATH"],
-        headers={"Authorization": "Bearer " + token.json()["access_token"]},
+        headers={
+            "Authorization": "Bearer " + token.json()["access_token"],
+            "Content-Type": "application/json",  # the Store refuses a POST without it
+        },
         timeout=30,
     )
     halt.raise_for_status()
