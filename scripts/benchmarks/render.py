@@ -71,8 +71,10 @@ class Arms:
         """Where an arm's extra time goes, phase by phase, against another arm."""
         extra = self.requests(arm) - self.requests(base)
         trips = f"{extra} more round trip{'s' if extra != 1 else ''}"
+        total = self.gap(arm, base, "seconds")
         return (
-            f"{ms(self.gap(arm, base, 'seconds'))} more than the {base.replace('-', ' ')}: "
+            f"{ms(abs(total))} {'more' if total >= 0 else 'less'} than the "
+            f"{base.replace('-', ' ')} (each phase's difference, a minus for less): "
             f"{ms(self.gap(arm, base, 'startup'))} before the first request, "
             f"{ms(self.gap(arm, base, 'http'))} in {trips}, "
             f"{ms(self.gap(arm, base, 'tail'))} after the halt"
