@@ -432,6 +432,21 @@ def host_environment(
     return environment
 
 
+def runner_environment(
+    inputs: Mapping[str, str],
+    workdir: Path,
+    *,
+    extra: Mapping[str, str | None] | None = None,
+    job: Job = Job(),
+) -> dict[str, str]:
+    """The environment run_action gives entrypoint.py, laid out under `workdir`, for a
+    caller that starts the process itself (to watch its output as it comes, say)."""
+    layout = Layout(workdir)
+    step = prepare(layout, job=job)
+    container_env = container_environment(step_inputs(inputs, ACTION_YML), layout, step, job=job)
+    return host_environment(container_env, layout, extra=extra)
+
+
 def run_action(
     inputs: Mapping[str, str],
     *,

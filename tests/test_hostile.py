@@ -108,15 +108,15 @@ def test_a_body_without_end_is_cut_and_nothing_is_sent_after_the_deadline(
     emulator: Emulator, action: RunAction, tmp_path: Path
 ) -> None:
     with hostile(endless_chunks, tmp_path) as server:
-        started = time.monotonic()
         run = _store_run(action, emulator, tmp_path, server.url, ca=server.ca_path, timeout="4")
+        process_started = time.monotonic() - run.seconds  # the server shares this clock
         seen: list[Seen] = list(server.seen)
     assert_failed_cleanly(run)
     assert run.seconds < 4 + STARTUP_ALLOWANCE
-    # Each endless answer is cut at the size cap and retried, until time is up, and never after.
+    # Each endless answer is cut at the size cap and retried, until time is up, and never
+    # after (the deadline counts from when the package loads, a little after the start).
     assert len(seen) >= 2
-    assert all(request.at <= started + run.seconds for request in seen)
-    assert max(request.at for request in seen) - started < 4 + STARTUP_ALLOWANCE - 1
+    assert max(request.at for request in seen) < process_started + 4 + 0.5
 
 
 def test_a_sign_in_that_trickles_cannot_outlive_the_deadline(
