@@ -32,8 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store_emulator import Emulator
+from store_emulator.demo import APP_ID
 
-APP_ID = "9NBLGGH4R315"
 # A runner's, an Azure login's or a CA choice of this machine: never the check's.
 DROPPED = ("AZURE_", "ACTIONS_ID_TOKEN_", "GITHUB_EVENT_", "INPUT_")
 DROPPED_NAMES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
