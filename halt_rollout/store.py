@@ -223,26 +223,46 @@ class StoreClient:
         return str(submission_id)
 
     def list_flights(self, app_id: str) -> list[Flight]:
-        """Every package flight of the app, following listflights' pages to the end."""
+        """Every package flight of the app, following listflights' pages to the end.
+
+        The next page is where `@nextLink` points; without one, while `totalCount` says
+        more remain, the next `skip`. A 404 on the first page is an app without flights
+        (as Microsoft's page documents); an unknown app then fails on its own read.
+        """
         what = f"list the package flights of app {app_id}"
         path = f"applications/{app_id}/listflights?top={FLIGHTS_PAGE_SIZE}"
         flights: dict[str, Flight] = {}
-        for _ in range(MAX_FLIGHT_PAGES):
-            body = self._pauser.run(partial(self._call, "GET", path, what))
+        received = 0  # as the Store counts for `skip`, repeats included
+        for page in range(MAX_FLIGHT_PAGES):
+            try:
+                body = self._pauser.run(partial(self._call, "GET", path, what))
+            except StoreError as error:
+                if error.status == 404 and page == 0:
+                    return []
+                raise
             if not isinstance(body, dict) or not isinstance(field(body, "value"), list):
                 raise self._unusable(what, "the answer has no list of flights (value)")
             before = len(flights)
+            received += len(field(body, "value"))
             for item in field(body, "value"):
                 flight = _flight(item)
                 if flight is None:
                     raise self._unusable(what, "a flight has no usable flightId")
                 flights.setdefault(flight.flight_id.lower(), flight)
+            if len(flights) == before:
+                return list(flights.values())  # an empty page: nothing more to follow
             next_link = field(body, "@nextLink")
-            if not next_link or len(flights) == before:
+            total = field(body, "totalCount")
+            if next_link:
+                if not isinstance(next_link, str) or not _is_flights_page(next_link, app_id):
+                    raise self._unusable(what, "its @nextLink is not a further page of listflights")
+                path = next_link.lstrip("/")
+            elif isinstance(total, int) and not isinstance(total, bool) and total > len(flights):
+                path = (
+                    f"applications/{app_id}/listflights?skip={len(flights)}&top={FLIGHTS_PAGE_SIZE}"
+                )
+            else:
                 return list(flights.values())
-            if not isinstance(next_link, str) or not _is_flights_page(next_link, app_id):
-                raise self._unusable(what, "its @nextLink is not a further page of listflights")
-            path = next_link.lstrip("/")
         raise self._unusable(what, f"it kept sending further pages after {MAX_FLIGHT_PAGES}")
 
     def read_rollout(self, ref: SubmissionRef) -> Rollout:

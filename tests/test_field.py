@@ -240,3 +240,29 @@ def test_only_a_next_page_of_this_apps_listflights_is_followed(
         assert run.exit_code == 1
         assert "@nextLink" in run.errors[0]
         assert len(pages) == 1
+
+
+def test_all_flights_pages_by_total_count_when_no_next_link_is_sent(
+    whole_app: Emulator, action: RunAction
+) -> None:
+    # Microsoft's documented example has no @nextLink: only totalCount says more remain.
+    whole_app.knobs.listflights_next_link = False
+    run = action({"app-id": demo.WHOLE_APP_ID, "all-flights": "true", "dry-run": "true"})
+    assert run.exit_code == 0, run.stdout
+    assert len(json.loads(run.outputs["results"])) == 1 + len(demo.WHOLE_FLIGHTS)
+    skips = [r.query.get("skip") for r in whole_app.requests if r.path.endswith("/listflights")]
+    assert skips == [None, "10", "20"]
+
+
+def test_all_flights_of_an_app_without_flights_is_its_own_rollout(
+    emulator: Emulator, action: RunAction
+) -> None:
+    # The documented answer for an app with no flights is a 404 from listflights.
+    emulator.knobs.listflights_empty_404 = True
+    emulator.add_app(demo.OTHER_APP, last_published=demo.OTHER_SUBMISSION)
+    emulator.set_rollout(demo.OTHER_APP, demo.OTHER_SUBMISSION)
+    run = action({"app-id": demo.OTHER_APP, "all-flights": "true"})
+    assert run.exit_code == 0, run.stdout
+    [record] = json.loads(run.outputs["results"])
+    assert record["result"] == "halted"
+    assert record["flight-id"] is None
