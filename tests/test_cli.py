@@ -421,3 +421,16 @@ def test_secret_pasted_into_a_flag_is_masked_in_the_error(cli: RunCli, emulator:
     assert run.exit_code == 1
     assert "app-id '***' is not a Store ID" in run.stderr
     assert emulator.requests == []
+
+
+def test_all_flights_prints_one_line_per_rollout(cli: RunCli, emulator: Emulator) -> None:
+    from store_emulator import demo
+
+    emulator.seed_whole_app()
+    run = cli("--app-id", demo.WHOLE_APP_ID, "--all-flights", "--json")
+    assert run.exit_code == 0, run.stderr
+    results = run.json()["results"]
+    assert isinstance(results, list)
+    assert len(results) == 1 + len(demo.WHOLE_FLIGHTS)
+    assert {record["name"] for record in results} >= {f.name for f in demo.WHOLE_FLIGHTS}
+    assert "rollouts to work on" in run.stderr
