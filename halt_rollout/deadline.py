@@ -62,7 +62,7 @@ class Deadline:
         self._clock = clock
         self.end = (clock() if started is None else started) + seconds
         self._reserve = threading.local()
-        # An Event's wait() is a sleep that interrupt() can cut short.
+        # Sleeps are an Event's wait(): tests pass one that records them instead.
         self._stop = stop or threading.Event()
 
     def remaining(self) -> float:
@@ -87,11 +87,8 @@ class Deadline:
             self._reserve.seconds = outer
 
     def sleep(self, seconds: float) -> None:
-        """Sleep, but never past the deadline; `interrupt()` ends it early."""
+        """Sleep, but never past the deadline."""
         self._stop.wait(min(seconds, self.remaining(), LONGEST_WAIT_SECONDS))
-
-    def interrupt(self) -> None:
-        self._stop.set()
 
     def session(self) -> requests.Session:
         """A requests session whose every request ends by the deadline."""

@@ -166,20 +166,19 @@ def _halt_confirmed(
     def last_look(why: str, *, patient: bool = False) -> tuple[Result, Rollout] | None:
         """Stopped after all? `patient`: after a 409, a rollout that still reads in
         progress may be another responder's halt under way; look a few more times."""
-        for wait in (*CONFLICT_REREAD_SECONDS, None) if patient else (None,):
-            rollout = store.check_rollout(ref)
-            if rollout is not None and rollout.stopped:
-                break
-            if rollout is None or rollout.status != IN_PROGRESS or wait is None:
+        waits = list(CONFLICT_REREAD_SECONDS) if patient else []
+        rollout = store.check_rollout(ref)
+        while rollout is not None and not rollout.stopped:
+            if rollout.status != IN_PROGRESS or not waits or waits[0] >= deadline.remaining():
                 return None
-            if wait >= deadline.remaining():
-                return None
+            wait = waits.pop(0)
             log(
                 f"{why} while the rollout still reads {IN_PROGRESS}: another halt may be under "
                 f"way; reading it again in {wait:g} s"
             )
             deadline.sleep(wait)
-        else:
+            rollout = store.check_rollout(ref)
+        if rollout is None:
             return None
         if sent_maybe_applied:
             log(f"the halt had taken effect although {why}")

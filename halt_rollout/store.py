@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -80,10 +79,9 @@ class Rollout:
         if isinstance(percentage, bool) or not isinstance(percentage, int | float):
             raise ValueError("packageRolloutPercentage is missing or not a number")
         # A share of users: 0 to 100. Not infinite, NaN or 400 digits long (json reads
-        # all of those), which would break the results' JSON or float() itself.
-        if isinstance(percentage, int) and not 0 <= percentage <= 100:
-            raise ValueError("packageRolloutPercentage is not between 0 and 100")
-        if not (math.isfinite(percentage) and 0 <= percentage <= 100):
+        # all of those, which would break the results' JSON or float() itself); NaN and
+        # infinities fail this comparison too.
+        if not 0 <= percentage <= 100:
             raise ValueError("packageRolloutPercentage is not between 0 and 100")
         if not isinstance(status, str) or not status:
             raise ValueError("packageRolloutStatus is missing")

@@ -86,7 +86,7 @@ EOF
 
 # start_emulator WORK: the Store emulator in the background on loopback (buildah's chroot
 # isolation shares this host's network); sets EMULATOR_PID, EMU_URL, EMU_CA, TENANT_ID,
-# CLIENT_ID and CLIENT_SECRET. The caller stops EMULATOR_PID.
+# CLIENT_ID and CLIENT_SECRET. end_run stops EMULATOR_PID.
 start_emulator() {
     local work=$1
     "$VENV_PY" -m store_emulator --seed demo --env-file "$work/emulator.env" \
@@ -162,4 +162,24 @@ print(value if isinstance(value, (str, int)) else json.dumps(value))' "$WORK/$1/
 output() {
     "$VENV_PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["outputs"].get(sys.argv[2], ""))' \
         "$WORK/$1/run.json" "$2"
+}
+
+# The EXIT trap of a script that sets START, WORK and EMULATOR_PID: stops the emulator,
+# removes WORK unless $1 is non-empty (then says where it is), and says how the run went.
+end_run() {
+    local rc=$? keep=${1:-}
+    if [[ -n "${EMULATOR_PID:-}" ]] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
+        kill "$EMULATOR_PID" 2>/dev/null || true
+        wait "$EMULATOR_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$keep" ]]; then
+        say "kept the run's files in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    if ((rc == 0)); then
+        say "passed in $((SECONDS - START)) s"
+    else
+        say "failed (exit $rc) after $((SECONDS - START)) s" >&2
+    fi
 }

@@ -34,24 +34,7 @@ buildah_setup "$ROOT/scripts/container-test.sh" "$@" || exit 0
 # --- state and cleanup -------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/halt-rollout-container-test.XXXXXX")
 EMULATOR_PID=""
-cleanup() {
-    local rc=$?
-    if [[ -n "$EMULATOR_PID" ]] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
-        kill "$EMULATOR_PID" 2>/dev/null || true
-        wait "$EMULATOR_PID" 2>/dev/null || true
-    fi
-    if [[ -n "${CONTAINER_TEST_KEEP:-}" ]]; then
-        say "kept the run's files in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    if ((rc == 0)); then
-        say "passed in $((SECONDS - START)) s"
-    else
-        say "failed (exit $rc) after $((SECONDS - START)) s" >&2
-    fi
-}
-trap cleanup EXIT
+trap 'end_run "${CONTAINER_TEST_KEEP:-}"' EXIT
 trap 'exit 130' INT TERM
 
 buildah_storage "$WORK"

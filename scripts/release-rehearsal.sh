@@ -45,20 +45,7 @@ LAYOUT=$DIST/image
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/halt-rollout-rehearsal.XXXXXX")
 EMULATOR_PID=""
-cleanup() {
-    local rc=$?
-    if [[ -n "$EMULATOR_PID" ]] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
-        kill "$EMULATOR_PID" 2>/dev/null || true
-        wait "$EMULATOR_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-    if ((rc == 0)); then
-        say "passed in $((SECONDS - START)) s"
-    else
-        say "failed (exit $rc) after $((SECONDS - START)) s" >&2
-    fi
-}
-trap cleanup EXIT
+trap end_run EXIT
 trap 'exit 130' INT TERM
 
 buildah_storage "$WORK"
