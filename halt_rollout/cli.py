@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import STARTED, __version__, report
+from .cancel import Cancellation
+from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
 from .halt import TargetResult, describe_rollout
@@ -26,7 +28,7 @@ from .inputs import (
     DEFAULT_TIMEOUT_SECONDS,
     read_settings,
 )
-from .redact import Redactor, inert
+from .redact import Redactor, inert, json_visible, visible
 from .run import run
 
 SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
@@ -83,9 +85,19 @@ def console() -> NoReturn:
     exit_now(main(started=STARTED))
 
 
-def main(argv: Sequence[str] | None = None, *, started: float | None = None) -> int:
-    """The command line; `started` is when the run began (default: now)."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    started: float | None = None,
+    cancellation: Cancellation | None = None,
+) -> int:
+    """The command line; `started` is when the run began (default: now). Ctrl-C (or
+    SIGTERM) cancels as in the action: what is known is printed, then exit 1."""
     started = time.monotonic() if started is None else started
+    if cancellation is None:
+        cancellation = Cancellation()
+        cancellation.install()
+    cancellation.log_descriptor = 2  # standard output is for the results
     args = parser().parse_args(argv)
     secret = os.environ.get(SECRET_VARIABLE, "").strip()
     redact = Redactor()
@@ -96,7 +108,7 @@ def main(argv: Sequence[str] | None = None, *, started: float | None = None) -> 
     def log(line: str) -> None:
         with lock:
             # Inside a workflow step this is the runner's log too: data stays data.
-            print(inert(redact(line)), file=sys.stderr, flush=True)
+            print(inert(visible(redact(line))), file=sys.stderr, flush=True)
 
     raw = {
         "app-id": args.app_id.strip(),
@@ -125,7 +137,12 @@ def main(argv: Sequence[str] | None = None, *, started: float | None = None) -> 
         if args.json:
             print(_json_text(json.dumps(_json_outputs(report.failed_outputs()), indent=2)))
         return 1
-    results = run(settings, log=log, protect=redact.add, started=started)
+    deadline = Deadline(settings.timeout_seconds, started=started)
+    cancellation.watch(deadline)
+    results = run(settings, log=log, protect=redact.add, deadline=deadline)
+    if cancellation.why:
+        title, message = report.cancelled_annotation(results, cancellation.why)
+        log(f"error: {title}: {message}")
     for result in results:
         if result.failure:
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
@@ -139,8 +156,8 @@ def main(argv: Sequence[str] | None = None, *, started: float | None = None) -> 
         )
     else:
         for result in results:
-            print(inert(redact(_line(result))))
-    return 0 if all(result.ok for result in results) else 1
+            print(inert(visible(redact(_line(result)))))
+    return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
 
 
 def _line(result: TargetResult) -> str:
@@ -159,5 +176,6 @@ def _json_outputs(outputs: dict[str, str]) -> dict[str, object]:
 
 def _json_text(text: str) -> str:
     """JSON that the runner's log will not take for a command: `##[` only occurs inside
-    strings, where `\\u005b` is the same `[`; no line starts with `::`."""
-    return text.replace("##[", "##\\u005b")
+    strings, where `\\u005b` is the same `[`; no line starts with `::`. Invisible
+    characters are written as escapes: the same data, visibly."""
+    return json_visible(text.replace("##[", "##\\u005b"))

@@ -64,6 +64,9 @@ class Deadline:
         self._reserve = threading.local()
         # Sleeps are an Event's wait(): tests pass one that records them instead.
         self._stop = stop or threading.Event()
+        self.cancelled: str | None = None  # why the deadline was made to arrive early
+        self._live: set[_Exchange] = set()
+        self._live_lock = threading.Lock()
 
     def remaining(self) -> float:
         """Seconds left for the request about to start (less any reserve held back)."""
@@ -85,6 +88,31 @@ class Deadline:
             yield
         finally:
             self._reserve.seconds = outer
+
+    def cancel(self, why: str) -> None:
+        """The deadline arrives now: no new request, every sleep and request in flight ends."""
+        if self.cancelled is None:
+            self.cancelled = why
+        self.end = min(self.end, self._clock())
+        self._stop.set()
+        with self._live_lock:
+            live = list(self._live)
+        for exchange in live:
+            exchange.shut_all()
+
+    def _started(self, exchange: _Exchange) -> None:
+        with self._live_lock:
+            self._live.add(exchange)
+        if self.cancelled is not None:
+            exchange.shut_all()
+
+    def _ended(self, exchange: _Exchange) -> None:
+        with self._live_lock:
+            self._live.discard(exchange)
+
+    def ran_out(self) -> str:
+        """Why requests end early, as a person reads it."""
+        return self.cancelled or f"timeout-seconds ({self.seconds:g}) ran out"
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but never past the deadline."""
@@ -228,8 +256,7 @@ class _DeadlineAdapter(HTTPAdapter):
         left = self._deadline.remaining()
         if left <= 0:
             raise DeadlinePassed(
-                f"timeout-seconds ({self._deadline.seconds:g}) ran out before the request to "
-                f"{_host(request)} could be sent",
+                f"{self._deadline.ran_out()} before the request to {_host(request)} could be sent",
                 sent=False,
                 request=request,
             )
@@ -239,6 +266,7 @@ class _DeadlineAdapter(HTTPAdapter):
         timer = threading.Timer(min(left, LONGEST_WAIT_SECONDS), exchange.shut_all)
         timer.daemon = True
         outer, _CURRENT.exchange = _CURRENT.exchange, exchange
+        self._deadline._started(exchange)
         timer.start()
         try:
             response = super().send(
@@ -257,14 +285,14 @@ class _DeadlineAdapter(HTTPAdapter):
         except requests.RequestException as error:
             if exchange.cut:
                 raise DeadlinePassed(
-                    f"timeout-seconds ({self._deadline.seconds:g}) ran out while waiting for "
-                    f"{_host(request)} to answer",
+                    f"{self._deadline.ran_out()} while waiting for {_host(request)} to answer",
                     sent=True,
                     request=request,
                 ) from error
             raise
         finally:
             timer.cancel()
+            self._deadline._ended(exchange)
             _CURRENT.exchange = outer
             exchange.done()
         response._content = body  # what `.content`, `.text` and `.json()` then read

@@ -27,6 +27,9 @@ class Result(enum.StrEnum):
     HALTED = "halted"
     ALREADY_HALTED = "already-halted"
     DRY_RUN = "dry-run"
+    # The halt was sent, but the run was cancelled or ran out of time before the Store's
+    # answer could be confirmed: it may have taken effect. Never reported as failed.
+    UNKNOWN = "unknown"
     FAILED = "failed"
     # all-flights only: a rollout found that is not in progress, reported and left alone.
     NOTHING_TO_HALT = "nothing-to-halt"
@@ -34,6 +37,19 @@ class Result(enum.StrEnum):
 
 class NothingToHalt(StoreError):
     """No rollout to halt here: a failure for a named target, but not under all-flights."""
+
+
+class OutcomeUnknown(StoreError):
+    """The halt was sent and may have taken effect, but no answer confirmed it in time."""
+
+    title = "Halt outcome unknown"
+
+
+# What to do about an unknown outcome, said wherever one is reported.
+CHECK_AND_RERUN = (
+    "Check the submission's rollout in Partner Center. Running this again is safe: it reads "
+    "the rollout first and never halts twice."
+)
 
 
 class Decision(enum.Enum):
@@ -61,7 +77,7 @@ class TargetResult:
 
     @property
     def ok(self) -> bool:
-        return self.result is not Result.FAILED
+        return self.result not in (Result.FAILED, Result.UNKNOWN)
 
 
 def decide(rollout: Rollout) -> Decision:
@@ -136,7 +152,8 @@ def halt_target(
             log(f"left alone: {error.message}")
             return TargetResult(target, Result.NOTHING_TO_HALT, submission_id, rollout)
         failure = Failure(error.title, error.message)
-        return TargetResult(target, Result.FAILED, submission_id, rollout, failure)
+        outcome = Result.UNKNOWN if isinstance(error, OutcomeUnknown) else Result.FAILED
+        return TargetResult(target, outcome, submission_id, rollout, failure)
 
 
 def _left_alone(error: HaltRolloutError, rollout: Rollout | None) -> bool:
@@ -207,15 +224,14 @@ def _halt_confirmed(
                 with deadline.keeping(reserve):
                     pauser.pause(error, attempt)
             except HaltRolloutError as gave_up:
-                if not error.maybe_applied:
+                if not sent_maybe_applied:
                     raise
                 if found := last_look("its answer was lost"):
                     return found
-                raise StoreError(
+                raise OutcomeUnknown(
                     f"The halt of {ref.describe()} was sent, but no answer came in time and the "
-                    f"rollout could not be read again: it may have taken effect. Check the "
-                    f"submission in Partner Center. ({gave_up.message})",
-                    title="Halt outcome unknown",
+                    f"rollout could not be read again: it may have taken effect. "
+                    f"{CHECK_AND_RERUN} ({gave_up.message})"
                 ) from None
             if not error.maybe_applied:
                 continue
@@ -225,11 +241,10 @@ def _halt_confirmed(
             except HaltRolloutError as read_error:
                 if found := last_look("its answer was lost"):
                     return found
-                raise StoreError(
+                raise OutcomeUnknown(
                     f"The halt of {ref.describe()} was sent but its answer was lost "
                     f"({error.reason}), and the rollout could not be read again: "
-                    f"{read_error.message} Check the submission in Partner Center.",
-                    title="Halt outcome unknown",
+                    f"{read_error.message} {CHECK_AND_RERUN}"
                 ) from None
             if rollout.stopped:
                 log("the halt had taken effect although its answer was lost")

@@ -8,14 +8,18 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__, report
+from .cancel import Cancellation
+from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
+from .halt import TargetResult
 from .inputs import INPUT_NAMES, read_settings, secrets_in
 from .run import run
-from .runner import ActionsRunner
+from .runner import ActionsRunner, RunnerFileError
 
 
 def main(*, started: float | None = None) -> int:
@@ -26,10 +30,12 @@ def main(*, started: float | None = None) -> int:
     the command line instead: the runner never passes any to this action.
     """
     started = time.monotonic() if started is None else started
+    cancellation = Cancellation()
+    cancellation.install()  # before anything else: a cancel may come at any moment
     if len(sys.argv) > 1:
         from . import cli  # noqa: PLC0415 (only the command line needs argparse)
 
-        return cli.main(sys.argv[1:], started=started)
+        return cli.main(sys.argv[1:], started=started, cancellation=cancellation)
     runner = ActionsRunner()
     raw = runner.read_inputs(INPUT_NAMES)
     # Masks go out before anything else is printed.
@@ -37,33 +43,94 @@ def main(*, started: float | None = None) -> int:
         runner.protect(secret)
     runner.protect_runner_secrets()
     try:
-        return _run(runner, raw, started)
+        return _run(runner, raw, started, cancellation)
     except Exception as error:  # a defect, not an expected failure: say so, keep outputs
-        runner.error(
-            "halt-rollout crashed",
+        title = "halt-rollout crashed"
+        message = (
             f"Unexpected {type(error).__name__}: {error}. This is a bug in halt-rollout "
-            "(please report it with this log). Check the rollout in Partner Center.",
+            "(please report it with this log). Check the rollout in Partner Center."
         )
+        runner.error(title, message)
         runner.group("Traceback", traceback.format_exc().splitlines())
-        runner.set_outputs(report.failed_outputs())
+        _write_runner_files(
+            runner,
+            report.failed_outputs(),
+            report.problem_summary(title, message, redact=runner.redact),
+            results=(),
+        )
         return 1
 
 
-def _run(runner: ActionsRunner, raw: dict[str, str], started: float) -> int:
+def _run(
+    runner: ActionsRunner, raw: dict[str, str], started: float, cancellation: Cancellation
+) -> int:
     runner.log(f"halt-rollout {__version__}")
     try:
         settings = read_settings(raw, workspace=runner.workspace, oidc_available=oidc_available())
     except InputError as error:
         runner.error(error.title, error.message)
-        runner.set_outputs(report.failed_outputs())
-        runner.write_summary(f"## ❌ Invalid input\n\n{error.message}\n")
+        _write_runner_files(
+            runner,
+            report.failed_outputs(),
+            report.problem_summary(error.title, error.message, redact=runner.redact),
+            results=(),
+        )
         return 1
-    results = run(settings, log=runner.log, protect=runner.protect, started=started)
-    for title, message in report.error_annotations(results):
-        runner.error(title, message)
-    runner.set_outputs(report.outputs(results))
-    runner.write_summary(report.summary(results, dry_run=settings.dry_run))
-    return 0 if all(result.ok for result in results) else 1
+    deadline = Deadline(settings.timeout_seconds, started=started)
+    cancellation.watch(deadline)
+    results = run(settings, log=runner.log, protect=runner.protect, deadline=deadline)
+    runner.log("Results:")
+    for line in report.result_lines(results):
+        runner.log(f"  {line}")
+    if cancellation.why:
+        runner.error(*report.cancelled_annotation(results, cancellation.why))
+    else:
+        for title, message in report.error_annotations(results):
+            runner.error(title, message)
+    if left_out := report.results_left_out(results, runner.redact):
+        runner.warning("Results output shortened", left_out)
+    written = _write_runner_files(
+        runner,
+        report.outputs(results, runner.redact),
+        report.summary(
+            results, dry_run=settings.dry_run, redact=runner.redact, cancelled=cancellation.why
+        ),
+        results=results,
+    )
+    ended_well = all(result.ok for result in results) and not cancellation.cancelled
+    return 0 if ended_well and written else 1
+
+
+def _write_runner_files(
+    runner: ActionsRunner,
+    outputs: dict[str, str],
+    summary: str,
+    *,
+    results: Sequence[TargetResult],
+) -> bool:
+    """Outputs, then the summary; False when the outputs could not be written.
+
+    Neither changes a result: the log has already stated each one. Outputs that
+    cannot be written fail the step (later steps would read nothing); a summary
+    that cannot be written is only a warning."""
+    written = True
+    try:
+        runner.set_outputs(outputs)
+    except RunnerFileError as error:
+        written = False
+        stand = (
+            f" The halts themselves stand: {report.results_in_words(results)}." if results else ""
+        )
+        runner.error(
+            "Outputs not written",
+            f"{error}.{stand} Later steps that read this step's outputs will not find "
+            "them; the log and the job summary have every result.",
+        )
+    try:
+        runner.write_summary(summary)
+    except RunnerFileError as error:
+        runner.warning("Job summary not written", f"{error}. The log has every result.")
+    return written
 
 
 def exit_now(code: int) -> NoReturn:

@@ -4,16 +4,28 @@ Pure functions from results to the outputs, the job summary and the error
 annotations; the edges (the runner, the command line) only write them out.
 In the summary, text that comes from data (target names, IDs, the Store's and
 Entra's messages) is only ever shown as code: never a link, an image or HTML.
+Every piece of data is redacted first (`redact`, the run's secrets), then its
+invisible characters are made visible, and only then quoted or defused, so that
+nothing inserted can split a secret past the redaction.
+
+GitHub keeps at most 1 MiB of a step's summary and 1 MB of a job's outputs:
+both are fitted by leaving out whole rows, least urgent first (a rollout left
+alone goes before a halted one, a halted one before a failure), with a line that
+says how many.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .halt import Result, TargetResult
+from .redact import json_visible, visible
+
+Redact = Callable[[str], str]
 
 OUTPUT_NAMES = (
     "result",
@@ -23,26 +35,49 @@ OUTPUT_NAMES = (
     "submission-id",
     "results",
 )
-# GitHub refuses a step summary over 1 MiB; the rest of the room is for the table.
+# GitHub keeps at most 1 MiB of a step's summary; what runs of its own (headings,
+# lines that say what was left out) fits in the margin.
 MAX_SUMMARY_BYTES = 1024 * 1024
-_DETAILS_BUDGET_BYTES = 768 * 1024
+_SUMMARY_BUDGET_BYTES = MAX_SUMMARY_BYTES - 32 * 1024
+# With failures to explain, the table may take this share of the room; their details
+# the rest.
+_TABLE_SHARE_WITH_FAILURES = 0.6
+# GitHub keeps at most 1 MB of a job's outputs, counted in UTF-16. A job may pass on
+# ours beside its own: `results` keeps to 90 % of that; the other outputs are short.
+MAX_OUTPUTS_UTF16_BYTES = 1_000_000
+_RESULTS_BUDGET_UTF16_BYTES = 900_000
 _BACKTICKS = re.compile(r"`+")
 _BADGES = {
     Result.HALTED: "🛑 halted",
     Result.ALREADY_HALTED: "⏹️ already halted",
     Result.DRY_RUN: "🔍 dry run: would halt",
+    Result.UNKNOWN: "❓ unknown: sent, not confirmed",
     Result.FAILED: "❌ failed",
     Result.NOTHING_TO_HALT: "➖ not rolling out: left alone",
 }
+# Which rows are left out first when a summary or `results` would be too large.
+_LEAVE_OUT_FIRST = (
+    Result.NOTHING_TO_HALT,
+    Result.ALREADY_HALTED,
+    Result.DRY_RUN,
+    Result.HALTED,
+    Result.UNKNOWN,
+    Result.FAILED,
+)
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def overall_result(results: Sequence[TargetResult]) -> Result:
-    """One word for the run: failed if any target failed, else the strongest outcome.
+    """One word for the run: the worst outcome (failed, then unknown), else the strongest.
 
     A rollout that all-flights left alone sent nothing and needs nothing: for the
-    run as a whole it counts as already-halted (the contract's four words)."""
+    run as a whole it counts as already-halted."""
     outcomes = {r.result for r in results}
-    for result in (Result.FAILED, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED):
+    order = (Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED)
+    for result in order:
         if result in outcomes:
             return result
     if Result.NOTHING_TO_HALT in outcomes:
@@ -50,28 +85,33 @@ def overall_result(results: Sequence[TargetResult]) -> Result:
     return Result.FAILED  # no targets at all: nothing was halted
 
 
-def result_record(result: TargetResult) -> dict[str, Any]:
-    """The target's object in the `results` output."""
+def result_record(result: TargetResult, redact: Redact = _same) -> dict[str, Any]:
+    """The target's object in the `results` output, its data redacted."""
     rollout = result.rollout
+
+    def data(text: str | None) -> str | None:
+        return None if text is None else redact(text)
+
     record: dict[str, Any] = {
-        "name": result.target.label,
+        "name": data(result.target.label),
         "app-id": result.target.app_id,
         "flight-id": result.target.flight_id,
         "submission-id": result.submission_id,
         "result": str(result.result),
-        "status": rollout.status if rollout else None,
+        "status": data(rollout.status) if rollout else None,
         "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
         "rollout-percentage": rollout.percentage if rollout else None,
     }
     if result.failure:
-        record["error"] = f"{result.failure.title}: {result.failure.message}"
+        record["error"] = redact(f"{result.failure.title}: {result.failure.message}")
     return record
 
 
-def outputs(results: Sequence[TargetResult]) -> dict[str, str]:
+def outputs(results: Sequence[TargetResult], redact: Redact = _same) -> dict[str, str]:
     """The step outputs. With several targets, a single-valued output is set only
-    when every target has the same value; `results` always has each one."""
-    records = [result_record(r) for r in results]
+    when every target has the same value; `results` has each one that fits GitHub's
+    limit (`results_left_out` says how many did not)."""
+    records = [result_record(r, redact) for r in results]
 
     def shared(key: str) -> str:
         values = {json.dumps(record[key]) for record in records}
@@ -80,14 +120,65 @@ def outputs(results: Sequence[TargetResult]) -> dict[str, str]:
         value = records[0][key]
         return value if isinstance(value, str) else json.dumps(value)
 
+    kept, _ = _fit_records(results, records)
     return {
         "result": str(overall_result(results)),
         "status": shared("status"),
         "fallback-submission-id": shared("fallback-submission-id"),
         "rollout-percentage": shared("rollout-percentage"),
         "submission-id": shared("submission-id"),
-        "results": json.dumps(records, separators=(",", ":"), ensure_ascii=False),
+        "results": "[" + ",".join(kept) + "]",
     }
+
+
+def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) -> str | None:
+    """What the `results` output left out to fit GitHub's limit, said for the log."""
+    records = [result_record(r, redact) for r in results]
+    _, left_out = _fit_records(results, records)
+    if not left_out:
+        return None
+    return (
+        f"the results output leaves out {_count_by_result(left_out)} of {len(results)} "
+        f"records to stay under GitHub's 1 MB limit for a job's outputs; this log and the job "
+        "summary list every target"
+    )
+
+
+def _fit_records(
+    results: Sequence[TargetResult], records: Sequence[dict[str, Any]]
+) -> tuple[list[str], Counter[Result]]:
+    """Each record as JSON, in order, less whole records (least urgent first) as needed."""
+    texts = [
+        json_visible(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        for record in records
+    ]
+    sizes = [len(text.encode("utf-16-le")) + 2 for text in texts]  # and its comma
+    keep = _rows_within(results, sizes, _RESULTS_BUDGET_UTF16_BYTES)
+    left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
+    return [text for text, kept in zip(texts, keep, strict=True) if kept], left_out
+
+
+def _rows_within(results: Sequence[TargetResult], sizes: Sequence[int], budget: int) -> list[bool]:
+    """Which rows to keep so their sizes add up to at most `budget`: rows are left out
+    whole, the least urgent results first and, among equals, the last first."""
+    keep = [True] * len(sizes)
+    total = sum(sizes)
+    if total <= budget:
+        return keep
+    for outcome in _LEAVE_OUT_FIRST:
+        for index in reversed(range(len(sizes))):
+            if total <= budget:
+                return keep
+            if results[index].result is outcome:
+                keep[index] = False
+                total -= sizes[index]
+    return keep
+
+
+def _count_by_result(left_out: Counter[Result]) -> str:
+    total = sum(left_out.values())
+    parts = ", ".join(f"{count} {result}" for result, count in left_out.items())
+    return f"{total} ({parts})"
 
 
 def failed_outputs() -> dict[str, str]:
@@ -96,7 +187,7 @@ def failed_outputs() -> dict[str, str]:
 
 
 def error_annotations(results: Sequence[TargetResult]) -> list[tuple[str, str]]:
-    """One (title, message) error annotation per failed target."""
+    """One (title, message) error annotation per target that failed or ended unknown."""
     several = len(results) > 1
     return [
         (f"{r.target.label}: {r.failure.title}" if several else r.failure.title, r.failure.message)
@@ -105,11 +196,68 @@ def error_annotations(results: Sequence[TargetResult]) -> list[tuple[str, str]]:
     ]
 
 
-def summary(results: Sequence[TargetResult], *, dry_run: bool) -> str:
-    """The job summary: a headline, one row per target, then what failed and why."""
-    failed = [r for r in results if r.failure]
-    if failed:
-        headline = f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
+def result_lines(results: Sequence[TargetResult]) -> list[str]:
+    """Each target's result in one line of the log, the record that never depends on
+    the runner's files."""
+    lines = []
+    for result in results:
+        line = f"{result.target.label}: {result.result}"
+        if result.submission_id:
+            line += f", submission {result.submission_id}"
+        if result.rollout:
+            line += f", {result.rollout.status} at {result.rollout.percentage:g}%"
+        if result.failure:
+            line += f" ({result.failure.title})"
+        lines.append(line)
+    return lines
+
+
+def results_in_words(results: Sequence[TargetResult]) -> str:
+    """`2 halted, 1 already-halted`: what the run came to, in a few words."""
+    counts = Counter(str(r.result) for r in results)
+    return ", ".join(f"{count} {result}" for result, count in counts.items()) or "no targets"
+
+
+def cancelled_annotation(results: Sequence[TargetResult], why: str) -> tuple[str, str]:
+    """The one error of a cancelled run: what each target came to, and what to do now."""
+    came_to = results_in_words(results)
+    unknown = [r.target.label for r in results if r.result is Result.UNKNOWN]
+    message = f"The run was cancelled ({why}); nothing more was sent. Results: {came_to}."
+    if unknown:
+        names = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        message += (
+            f" A halt was sent but not confirmed for {names}: check the rollout in Partner Center."
+        )
+    if any(not r.ok for r in results):
+        message += (
+            " Running it again is safe: it reads each rollout first, halts only what is "
+            "still rolling out, and never halts twice."
+        )
+    return "Run cancelled", message
+
+
+def summary(
+    results: Sequence[TargetResult],
+    *,
+    dry_run: bool,
+    redact: Redact = _same,
+    cancelled: str | None = None,
+) -> str:
+    """The job summary: a headline, one row per target, then what failed and why.
+
+    `cancelled` says why the run was cut short (a signal), when it was."""
+    problems = [r for r in results if r.failure]
+    if cancelled:
+        headline = f"⚠️ Run cancelled: {len(problems)} of {len(results)} target(s) not confirmed"
+    elif problems:
+        failed = [r for r in problems if r.result is Result.FAILED]
+        headline = (
+            f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
+            if failed
+            else f"❓ Halt not confirmed for {len(problems)} of {len(results)} target(s)"
+        )
     elif dry_run:
         headline = "🔍 Dry run: nothing was halted"
     elif all(r.result is Result.NOTHING_TO_HALT for r in results):
@@ -118,52 +266,81 @@ def summary(results: Sequence[TargetResult], *, dry_run: bool) -> str:
         headline = "⏹️ Already halted before this run: nothing sent"
     else:
         headline = "🛑 Rollout halted" if len(results) == 1 else "🛑 Rollouts halted"
-    lines = [
-        f"## {headline}",
-        "",
+    lines = [f"## {headline}", ""]
+    if cancelled:
+        lines += [
+            f"The run was cancelled ({_plain(cancelled)}): nothing more was sent after that. "
+            "A halt that was sent but not confirmed is marked *unknown*: check it in Partner "
+            "Center. Running it again is safe.",
+            "",
+        ]
+    lines += [
         "| Target | App | Flight | Submission | Result | Rollout status | Rollout % "
         "| Fallback submission |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for result in results:
-        record = result_record(result)
-        cells = [
-            _cell(record["name"]),
-            _cell(record["app-id"]),
-            _cell(record["flight-id"]),
-            _cell(record["submission-id"]),
-            _BADGES[result.result],
-            _cell(record["status"]),
-            _cell(f"{record['rollout-percentage']:g}" if result.rollout else None),
-            _cell(record["fallback-submission-id"]),
+    rows = [_row(result, redact) for result in results]
+    available = _SUMMARY_BUDGET_BYTES - _size(lines)
+    table_budget = int(available * _TABLE_SHARE_WITH_FAILURES) if problems else available
+    keep = _rows_within(results, [_size([row]) for row in rows], table_budget)
+    lines += [row for row, kept in zip(rows, keep, strict=True) if kept]
+    left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
+    if left_out:
+        lines += [
+            "",
+            f"{_count_by_result(left_out)} more row(s) left out to keep this summary under "
+            "GitHub's 1 MiB limit: the log lists every target.",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    if failed:
+    if problems:
         lines += ["", "### What went wrong"]
-        used = sum(len(line.encode()) + 1 for line in lines)
-        for shown, result in enumerate(failed):
+        used = _size(lines)
+        for shown, result in enumerate(problems):
             failure = result.failure
             if failure is None:
                 continue
             block = [
                 "",
-                f"**{_code(result.target.label)}: {_code(failure.title)}**",
+                f"**{_code(redact(result.target.label))}: {_code(redact(failure.title))}**",
                 "",
-                *_fenced(failure.message),
+                *_fenced(redact(failure.message)),
             ]
-            size = sum(len(line.encode()) + 1 for line in block)
-            if used + size > _DETAILS_BUDGET_BYTES:
+            if used + _size(block) > _SUMMARY_BUDGET_BYTES:
                 lines += [
                     "",
-                    f"{len(failed) - shown} more failure(s) left out to keep this summary under "
-                    "GitHub's 1 MiB limit: see the log and the `results` output.",
+                    f"{len(problems) - shown} more failure(s) left out to keep this summary "
+                    "under GitHub's 1 MiB limit: see the log and the `results` output.",
                 ]
                 break
             lines += block
-            used += size
-    if dry_run and not failed:
+            used += _size(block)
+    if dry_run and not problems:
         lines += ["", "Run again with `dry-run: false` to halt the rollouts marked *would halt*."]
     return "\n".join(lines) + "\n"
+
+
+def problem_summary(title: str, message: str, *, redact: Redact = _same) -> str:
+    """The summary of a run that ended before any target was worked on (a refused input,
+    a defect): the title, and the message as data."""
+    return "\n".join([f"## ❌ {_plain(title)}", "", *_fenced(redact(message))]) + "\n"
+
+
+def _row(result: TargetResult, redact: Redact) -> str:
+    record = result_record(result, redact)
+    cells = [
+        _cell(record["name"]),
+        _cell(record["app-id"]),
+        _cell(record["flight-id"]),
+        _cell(record["submission-id"]),
+        _BADGES[result.result],
+        _cell(record["status"]),
+        _cell(f"{record['rollout-percentage']:g}" if result.rollout else None),
+        _cell(record["fallback-submission-id"]),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _size(lines: Sequence[str]) -> int:
+    return sum(len(line.encode()) + 1 for line in lines)
 
 
 def _cell(text: str | None) -> str:
@@ -178,6 +355,8 @@ def _cell(text: str | None) -> str:
 # reads and breaks the trigger; inside code (where data always is) nothing is live anyway.
 _TRIGGERS = (("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//"))
 _WWW = re.compile(r"(?i)\b(www)\.")
+# Markdown's punctuation, escaped where our own words carry data outside code.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
 
 
 def defused(text: str) -> str:
@@ -186,9 +365,15 @@ def defused(text: str) -> str:
     return _WWW.sub("\\1\u200b.", text)
 
 
+def _plain(text: str) -> str:
+    """Data as plain text in a line of prose: every Markdown character escaped."""
+    flat = " ".join(visible(text).split())
+    return defused(_MARKDOWN_PUNCTUATION.sub(r"\\\1", flat))
+
+
 def _code(text: str) -> str:
     """Data as an inline code span: nothing in it is live Markdown or HTML."""
-    flat = defused(" ".join(str(text).split()))
+    flat = defused(" ".join(visible(str(text)).split()))
     if not flat:
         return "–"
     longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0)
@@ -199,7 +384,7 @@ def _code(text: str) -> str:
 
 def _fenced(text: str) -> list[str]:
     """Data as a fenced code block, its fence longer than any run of backticks in it."""
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    lines = [defused(visible(line)) for line in text.splitlines() if line.strip()]
+    longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
     fence = "`" * max(3, longest + 1)
-    lines = (defused(line) for line in text.splitlines() if line.strip())
     return [f"{fence}text", *lines, fence]

@@ -139,6 +139,10 @@ class Pauser:
                     f"{_format_seconds(now - first)}: waiting does not clear this answer."
                 )
         remaining = self.deadline.remaining()
+        if self.deadline.cancelled:
+            raise error.failure.extended(
+                f"Stopped after {next_attempt - 1} attempt(s): {self.deadline.cancelled}."
+            )
         if remaining <= 0:
             raise error.failure.extended(
                 f"Gave up after {next_attempt - 1} attempt(s): no time is left of "

@@ -42,14 +42,17 @@ def run(
     log: Log,
     protect: Callable[[str], object],
     started: float | None = None,
+    deadline: Deadline | None = None,
 ) -> list[TargetResult]:
     """Halt every target of the settings; one result per target, in their order.
 
-    `started` is when the run began on the monotonic clock (the deadline counts
-    from it: reading the inputs is part of the run); by default, now.
+    `deadline` is the run's (the edges make it, so a cancel can reach it); without
+    one, timeout-seconds counts from `started` on the monotonic clock (reading the
+    inputs is part of the run), by default now.
     """
     trust_ssl_cert_file()
-    deadline = Deadline(settings.timeout_seconds, started=started)
+    if deadline is None:
+        deadline = Deadline(settings.timeout_seconds, started=started)
     count = len(settings.targets)
     mode = " (dry run: nothing will be halted)" if settings.dry_run else ""
     for notice in settings.notices:

@@ -1,23 +1,42 @@
 """The GitHub Actions runner's side: the one module that knows its wire format.
 
-Inputs, outputs, masks and annotations go through `actions-toolkit`; what it
-lacks (the job summary) is filled in here. Every text leaving the process passes through
-`redact`, so a secret never reaches a log, the summary or an output, even
-where the runner's own masking would not apply (files it does not scan).
+Inputs, masks and annotations go through `actions-toolkit`, and so does the
+format of the outputs file; what it lacks is filled in here: the job summary,
+and writing the runner's files with care. GITHUB_OUTPUT and GITHUB_STEP_SUMMARY
+may be unwritable, a directory, on a full disk or a named pipe no one reads:
+a write that cannot finish is given up after a second, a failed one is undone,
+and the caller is told why, so the run's results never depend on them. Every
+text leaving the process passes through `redact`, so a secret never reaches a
+log, the summary or an output, even where the runner's own masking would not
+apply (files it does not scan); data's invisible characters are shown visibly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
+import stat
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from actions_toolkit import core
 from actions_toolkit.command import issue_command
+from actions_toolkit.file_command import prepare_key_value_message
 
-from .redact import Redactor, inert
+from .errors import one_line
+from .redact import Redactor, inert, visible
+
+# How long writing one of the runner's files may take: a regular file takes
+# microseconds; only a pipe no one reads or a hung file system takes longer.
+RUNNER_FILE_SECONDS = 0.75
+
+
+class RunnerFileError(Exception):
+    """One of the runner's files could not be written; the message says which and why."""
 
 
 class ActionsRunner:
@@ -60,32 +79,115 @@ class ActionsRunner:
     def log(self, line: str) -> None:
         """A line of the log; never a workflow command, whatever data it carries."""
         with self._lock:
-            core.info(inert(self.redact(line)))
+            core.info(self._shown(line))
             sys.stdout.flush()
 
     def error(self, title: str, message: str) -> None:
         """One `::error title=…::` annotation (escaped by the toolkit)."""
-        with self._lock:
-            issue_command("error", {"title": self.redact(title)}, self.redact(message))
-            sys.stdout.flush()
+        self._annotate("error", title, message)
+
+    def warning(self, title: str, message: str) -> None:
+        self._annotate("warning", title, message)
 
     def group(self, title: str, lines: Iterable[str]) -> None:
         with self._lock:
-            core.start_group(inert(self.redact(title)))
+            core.start_group(self._shown(title))
             for line in lines:
-                core.info(inert(self.redact(line)))
+                core.info(self._shown(line))
             core.end_group()
             sys.stdout.flush()
 
+    def _annotate(self, kind: str, title: str, message: str) -> None:
+        with self._lock:
+            shown_title = visible(self.redact(title))
+            issue_command(kind, {"title": shown_title}, visible(self.redact(message)))
+            sys.stdout.flush()
+
+    def _shown(self, text: str) -> str:
+        # Redacted first: nothing inserted afterwards can split a secret past it.
+        return inert(visible(self.redact(text)))
+
     # Outputs and summary ------------------------------------------------------
 
-    def set_outputs(self, outputs: dict[str, str]) -> None:
-        for name, value in outputs.items():
-            core.set_output(name, self.redact(value))
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        """All outputs in one write; RunnerFileError when GITHUB_OUTPUT cannot take them."""
+        path = os.environ.get("GITHUB_OUTPUT")
+        if not path:
+            # Run from a shell: the runner's older command, which the log shows.
+            for name, value in outputs.items():
+                core.set_output(name, self.redact(value))
+            return
+        text = "".join(
+            prepare_key_value_message(name, self.redact(value)) + os.linesep
+            for name, value in outputs.items()
+        )
+        append_to_runner_file("GITHUB_OUTPUT", path, text)
 
     def write_summary(self, markdown: str) -> None:
+        """The job summary; RunnerFileError when GITHUB_STEP_SUMMARY cannot take it."""
         path = os.environ.get("GITHUB_STEP_SUMMARY")
         if not path:
             return  # run from a shell: the log says it all
-        with open(path, "a", encoding="utf-8") as summary:
-            summary.write(self.redact(markdown).rstrip("\n") + "\n")
+        append_to_runner_file(
+            "GITHUB_STEP_SUMMARY", path, self.redact(markdown).rstrip("\n") + "\n"
+        )
+
+
+def append_to_runner_file(variable: str, path: str, text: str) -> None:
+    """Append `text` to a file the runner reads, whole or not at all, within
+    RUNNER_FILE_SECONDS; RunnerFileError says why not. The write runs in a thread
+    of its own, so even a file system that hangs holds the run up no longer."""
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            _append(path, text.encode("utf-8"), time.monotonic() + RUNNER_FILE_SECONDS)
+            outcome.append(None)
+        except BaseException as error:  # handed to the waiting thread
+            outcome.append(error)
+
+    writer = threading.Thread(target=write, name=f"write {variable}", daemon=True)
+    writer.start()
+    writer.join(RUNNER_FILE_SECONDS + 0.25)
+    where = f"{variable} ({one_line(path, 200)})"
+    if not outcome:
+        raise RunnerFileError(f"{where} could not be written within {RUNNER_FILE_SECONDS:g} s")
+    error = outcome[0]
+    if error is not None:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise RunnerFileError(f"{where} could not be written: {one_line(reason, 200)}")
+
+
+def _append(path: str, data: bytes, until: float) -> None:
+    # Non-blocking: a named pipe with no reader fails at once (ENXIO) instead of
+    # waiting for one, and one whose reader stops reading cannot stall a write.
+    flags = os.O_WRONLY | os.O_APPEND
+    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC"):
+        flags |= getattr(os, name, 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        start = info.st_size if stat.S_ISREG(info.st_mode) else None
+        try:
+            _write_all(descriptor, data, until)
+        except BaseException:
+            if start is not None:  # half a file command would break the runner's parsing
+                with contextlib.suppress(OSError):
+                    os.ftruncate(descriptor, start)
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _write_all(descriptor: int, data: bytes, until: float) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(descriptor, view)
+        except BlockingIOError:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no one reads it") from None
+            select.select([], [descriptor], [], min(left, 0.05))
+            continue
+        view = view[written:]
