@@ -31,6 +31,7 @@ __all__ = [
     "OTHER_SUBMISSION",
     "PENDING",
     "PUBLISHED",
+    "world",
 ]
 
 GUID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -146,3 +147,8 @@ def _no_workflow_event(monkeypatch: pytest.MonkeyPatch) -> None:
     say) is not the test's. Runs in a subprocess get only the event a test gives them."""
     monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
     monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
+
+
+# The hostile world of the promise files (tests/world.py), for every test module. Last:
+# tests/world.py takes the names above from this module.
+from .world import world  # noqa: E402

@@ -1,0 +1,175 @@
+"""Targets files written in a hurry or by an attacker (the targets-file rules, rule 9).
+
+The harness (`World`, `HostileServer`) is in tests/world.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from store_emulator.actions_runner import (
+    ActionRun,
+)
+
+from .conftest import (
+    APP_ID,
+    OTHER_APP,
+    OTHER_SUBMISSION,
+    PUBLISHED,
+)
+from .world import (
+    World,
+    describe,
+    traceback_free,
+)
+
+# 4. Hostile targets files (the targets-file rules, rule 9) --------------------------------
+
+
+def _refused_before_any_request(run: ActionRun, world: World) -> None:
+    assert traceback_free(run), run.stdout[-600:]
+    assert run.exit_code == 1, describe(run)
+    assert len(run.errors) == 1, run.errors
+    assert world.emulator.requests == [], [r.path for r in world.emulator.requests]
+    assert run.outputs["result"] == "failed"
+
+
+def _targets(world: World, content: str | bytes, **inputs: str) -> ActionRun:
+    path = world.next_workspace() / "targets.yml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return world.run({"app-id": None, "targets": "targets.yml", **inputs}, timeout=120)
+
+
+def test_deeply_nested_targets_file_is_refused_not_a_crash(world: World) -> None:
+    run = _targets(world, "targets: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    print(f"deep YAML: {describe(run)}")
+    _refused_before_any_request(run, world)
+
+
+def test_targets_file_with_more_than_100_targets_is_refused(world: World) -> None:
+    entries = "".join(
+        f'  - app-id: {APP_ID}\n    submission-id: "{number}"\n' for number in range(101)
+    )
+    run = _targets(world, "targets:\n" + entries, **{"timeout-seconds": "5"})
+    print(f"101 targets: {describe(run, 5)}; {len(world.emulator.store_requests)} Store requests")
+    _refused_before_any_request(run, world)
+    assert "100" in run.errors[0]
+
+
+def test_summary_stays_under_1_mib_with_aliased_long_names(world: World) -> None:
+    """Billion laughs, the kind that works on strings: one 100 kB name, 100 aliases to it."""
+    big = "N" * 100_000
+    entries = "".join(
+        f'  - name: *big\n    app-id: {APP_ID}\n    submission-id: "{number}"\n'
+        for number in range(1, 100)
+    )
+    # The anchor sits on the first entry: a top-level key would be refused as unknown.
+    content = (
+        f'targets:\n  - name: &big {big}\n    app-id: {APP_ID}\n    submission-id: "0"\n' + entries
+    )
+    run = _targets(world, content, **{"timeout-seconds": "10"})
+    size = len(run.summary.encode())
+    print(
+        f"aliased names: file {len(content.encode())} bytes; {describe(run)}; summary "
+        f"{size} bytes, stdout {len(run.stdout)} bytes"
+    )
+    assert traceback_free(run)
+    assert size < 1024 * 1024, f"summary is {size} bytes"
+
+
+YAML_11_IDS = [
+    ("submission-id", "0123", "83"),
+    ("submission-id", "0x1F", "31"),
+    ("submission-id", "1:20", "80"),
+    ("submission-id", "1_000", "1000"),
+    ("submission-id", "+12", "12"),
+    ("submission-id", "0b11", "3"),
+    ("app-id", "0x1F", "31"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "read"), YAML_11_IDS, ids=[f"{k}: {w}" for k, w, _ in YAML_11_IDS]
+)
+def test_yaml_11_reading_of_an_id_is_refused_with_quote_it(
+    world: World, key: str, written: str, read: str
+) -> None:
+    entry = {"app-id": APP_ID, key: written}
+    content = "targets:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in entry.items()) + "\n"
+    run = _targets(world, content)
+    sent = [f"{r.method} {r.path}" for r in world.emulator.store_requests]
+    print(f"{key}: {written} (YAML 1.1: {read}): {describe(run)}; sent {sent}")
+    _refused_before_any_request(run, world)
+    assert "quote" in run.errors[0].lower()
+
+
+@pytest.mark.parametrize(
+    "written", ["0o17", ".inf", "12.0", "1e3", "yes", "~"], ids=lambda w: f"submission-id: {w}"
+)
+def test_other_odd_submission_ids_are_refused(world: World, written: str) -> None:
+    run = _targets(world, f"targets:\n  - app-id: {APP_ID}\n    submission-id: {written}\n")
+    print(f"submission-id: {written}: {describe(run)}")
+    if written == "~":  # null: as if the key were absent, the last published one is used
+        assert run.outputs["result"] == "halted", describe(run)
+        return
+    _refused_before_any_request(run, world)
+
+
+DUPLICATES = {
+    "duplicate app-id in an entry": (f"targets:\n  - app-id: {OTHER_APP}\n    app-id: {APP_ID}\n"),
+    "duplicate targets key": (
+        f"targets:\n  - app-id: {OTHER_APP}\ntargets:\n  - app-id: {APP_ID}\n"
+    ),
+    "duplicate submission-id": (
+        f'targets:\n  - app-id: {APP_ID}\n    submission-id: "{OTHER_SUBMISSION}"\n'
+        f'    submission-id: "{PUBLISHED}"\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("content", list(DUPLICATES.values()), ids=list(DUPLICATES))
+def test_duplicate_keys_are_refused(world: World, content: str) -> None:
+    run = _targets(world, content)
+    sent = [f"{r.method} {r.path}" for r in world.emulator.halt_requests]
+    print(f"duplicate keys: {describe(run)}; halts sent: {sent}")
+    _refused_before_any_request(run, world)
+    assert "duplicate" in run.errors[0].lower()
+
+
+REFUSED_FILES: dict[str, bytes] = {
+    "two YAML documents": f"targets:\n  - app-id: {APP_ID}\n---\ntargets: []\n".encode(),
+    "tab indentation": f"targets:\n\t- app-id: {APP_ID}\n".encode(),
+    "not UTF-8 (Latin-1 name)": f"targets:\n  - name: Caf\xe9\n    app-id: {APP_ID}\n".encode(
+        "latin-1"
+    ),
+    "NUL byte": f"targets:\n  - app-id: {APP_ID}\x00\n".encode(),
+    "aliases of lists (billion laughs)": (
+        b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        b"targets: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("content", list(REFUSED_FILES.values()), ids=list(REFUSED_FILES))
+def test_malformed_targets_file_is_refused_cleanly(world: World, content: bytes) -> None:
+    run = _targets(world, content)
+    print(f"malformed file: {describe(run)}")
+    _refused_before_any_request(run, world)
+
+
+ACCEPTED_FILES: dict[str, bytes] = {
+    "UTF-8 BOM": b"\xef\xbb\xbf" + f"targets:\n  - app-id: {APP_ID}\n".encode(),
+    "CRLF line ends": f"targets:\r\n  - app-id: {APP_ID}\r\n".encode(),
+    "UTF-16 with BOM": f"targets:\n  - app-id: {APP_ID}\n".encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("content", list(ACCEPTED_FILES.values()), ids=list(ACCEPTED_FILES))
+def test_targets_file_in_other_encodings_and_line_ends_works(world: World, content: bytes) -> None:
+    run = _targets(world, content)
+    print(f"accepted file: {describe(run)}")
+    assert run.outputs["result"] == "halted", describe(run)

@@ -1,0 +1,497 @@
+"""The hostile world the promise tests run in: an emulator and servers in front of it.
+
+Where the emulator cannot misbehave enough, `HostileServer` stands in front of it:
+a loopback TLS server with its own trustme CA that forwards requests to the
+emulator (so the Store's state and its request records stay real) and, for the
+requests an attack picks, writes whatever bytes the attack wants, as slowly as it
+wants. The run then trusts both CAs through REQUESTS_CA_BUNDLE. The action always
+runs as GitHub's runner runs it (`entrypoint.py` in a subprocess,
+`store_emulator.actions_runner`).
+
+Deadline figures: a run's overrun is its wall time minus timeout-seconds. The run's
+deadline starts inside the subprocess when the package begins to load, before it logs
+how many targets it works on; the test notes when that line arrives, so a request any
+server saw more than timeout-seconds after it was certainly sent after the deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from store_emulator import Emulator, Fault
+from store_emulator.actions_runner import (
+    ENTRYPOINT,
+    ActionRun,
+    parse_file_command,
+    runner_environment,
+)
+from store_emulator.responses import Response
+
+from .conftest import (
+    APP_ID,
+    FALLBACK,
+    base_inputs,
+)
+
+HALT = r"/haltpackagerollout$"
+ROLLOUT = r"/packagerollout$"
+APP = rf"^/v1\.0/my/applications/{APP_ID}$"
+# What a subprocess run costs besides its deadline: interpreter start, imports,
+# writing the outputs. A whole run takes 0.3-0.9 s here; a run that ends later overran.
+STARTUP_SLACK = 2.0
+IN_PROGRESS = {
+    "isPackageRollout": True,
+    "packageRolloutPercentage": 25.0,
+    "packageRolloutStatus": "PackageRolloutInProgress",
+    "fallbackSubmissionId": FALLBACK,
+}
+STOPPED = {
+    **IN_PROGRESS,
+    "packageRolloutPercentage": 0.0,
+    "packageRolloutStatus": "PackageRolloutStopped",
+}
+
+
+# A hostile server in front of the emulator ----------------------------------------------
+
+
+@dataclass
+class Incoming:
+    """One request as the hostile server read it."""
+
+    method: str
+    target: str  # path and query, as sent
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+    started: float  # time.monotonic() when its head had been read
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+
+@dataclass
+class Upstream:
+    """The emulator's answer to a forwarded request."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def raw(self, *, body: bytes | None = None, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+        return raw_response(self.status, self.headers, self.body if body is None else body, extra)
+
+
+def raw_response(
+    status: int,
+    headers: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
+    body: bytes = b"",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    """A complete HTTP/1.1 answer that closes the connection after it."""
+    dropped = {"content-length", "transfer-encoding", "connection"}
+    lines = [f"HTTP/1.1 {status} {http.client.responses.get(status, 'Status')}"]
+    lines += [f"{k}: {v}" for k, v in [*headers, *extra] if k.lower() not in dropped]
+    lines += [f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def json_answer(status: int, payload: Any, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return raw_response(status, [("Content-Type", "application/json")], body, extra)
+
+
+class Wire:
+    """What a handler can do with one connection."""
+
+    def __init__(self, connection: ssl.SSLSocket, server: HostileServer) -> None:
+        self._connection = connection
+        self._server = server
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._server.stopping
+
+    def send(self, data: bytes) -> None:
+        self._connection.sendall(data)
+
+    def trickle(self, data: bytes, *, every: float, until: float) -> bytes:
+        """Send `data` a byte at a time, one per `every` seconds, until monotonic `until`;
+        returns what was not sent yet."""
+        while data and time.monotonic() < until and not self.stopping.is_set():
+            self.send(data[:1])
+            data = data[1:]
+            self.stopping.wait(every)
+        return data
+
+    def forward(self, req: Incoming) -> Upstream:
+        return self._server.forward(req)
+
+
+Handler = Callable[[Incoming, Wire], None]
+
+
+def forward_everything(req: Incoming, wire: Wire) -> None:
+    wire.send(wire.forward(req).raw())
+
+
+class HostileServer:
+    """A loopback HTTPS server whose handler decides, per request, what goes on the wire."""
+
+    def __init__(self, ca: trustme.CA, upstream: Emulator, handler: Handler) -> None:
+        self.handler = handler
+        self.upstream = upstream
+        self.stopping = threading.Event()
+        self.requests: list[Incoming] = []
+        self._lock = threading.Lock()
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._context)
+        self._upstream_context = ssl.create_default_context(cafile=upstream.ca_path)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._connections: set[socket.socket] = set()
+        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True, name="hostile-accept").start()
+
+    def close(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+
+    def forward(self, req: Incoming) -> Upstream:
+        host, port = self.upstream.url.removeprefix("https://").rsplit(":", 1)
+        connection = http.client.HTTPSConnection(
+            host, int(port), context=self._upstream_context, timeout=30
+        )
+        try:
+            # The Host header is kept: the emulator's discovery document then names us.
+            connection.request(req.method, req.target, body=req.body or None, headers=req.headers)
+            answer = connection.getresponse()
+            return Upstream(answer.status, answer.reason, answer.getheaders(), answer.read())
+        finally:
+            connection.close()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(raw)
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._context.wrap_socket(raw, server_side=True) as connection:
+                req = self._read(connection)
+                if req is None:
+                    return
+                with self._lock:
+                    self.requests.append(req)
+                self.handler(req, Wire(connection, self))
+                with contextlib.suppress(OSError):
+                    connection.unwrap()
+        except (OSError, ValueError):
+            pass  # the client gave up or the test ended: both are expected here
+        finally:
+            with self._lock:
+                self._connections.discard(raw)
+            with contextlib.suppress(OSError):
+                raw.close()
+
+    @staticmethod
+    def _read(connection: ssl.SSLSocket) -> Incoming | None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        started = time.monotonic()
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = request_line.split(" ", 2)
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length") or 0)
+        while len(body) < length:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return Incoming(method, target, headers, body, started)
+
+
+_WORK_ON = re.compile(r"\d+ targets? to work on")
+
+
+@dataclass
+class World:
+    """An emulator, the hostile servers in front of it, and the CA bundle that trusts all."""
+
+    emulator: Emulator
+    workdir: Path
+    ca: trustme.CA
+    servers: list[HostileServer] = field(default_factory=list)
+    runs: int = 0
+    deadline_started: float | None = None
+
+    def hostile(self, handler: Handler) -> HostileServer:
+        server = HostileServer(self.ca, self.emulator, handler)
+        self.servers.append(server)
+        return server
+
+    @property
+    def bundle(self) -> str:
+        path = self.workdir / "bundle.pem"
+        if not path.exists():
+            path.write_bytes(Path(self.emulator.ca_path).read_bytes() + self.ca.cert_pem.bytes())
+        return str(path)
+
+    def next_workspace(self) -> Path:
+        """The workspace the next run will have, created now so a test can put files in."""
+        workspace = self.workdir / f"run{self.runs}" / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True)
+        return workspace
+
+    def inputs(self) -> dict[str, str]:
+        return base_inputs(self.emulator)
+
+    def run(
+        self,
+        inputs: Mapping[str, str | None] | None = None,
+        *,
+        store: HostileServer | None = None,
+        authority: HostileServer | None = None,
+        env: Mapping[str, str | None] | None = None,
+        files: Mapping[str, str] | None = None,
+        timeout: float = 120,
+    ) -> ActionRun:
+        merged: dict[str, str] = self.inputs()
+        if store is not None:
+            merged["store-api-url"] = store.url
+        if authority is not None:
+            merged["authority-host"] = authority.url
+        for key, value in (inputs or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        workdir = self.workdir / f"run{self.runs}"
+        self.runs += 1
+        workdir.mkdir(exist_ok=True)
+        extra = {"REQUESTS_CA_BUNDLE": self.bundle, **(env or {})}
+        env = runner_environment(merged, workdir, extra=extra)
+        for relative, content in (files or {}).items():
+            (Path(env["GITHUB_WORKSPACE"]) / relative).write_text(content, encoding="utf-8")
+        return self._run_timed(env, timeout)
+
+    def _run_timed(self, env: dict[str, str], timeout: float) -> ActionRun:
+        """run_action's run, with the time each log line arrived, to know when the run's
+        deadline started: right after it logs how many targets it works on."""
+        self.deadline_started = None
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, str(ENTRYPOINT)],
+            env=env,
+            cwd=env["GITHUB_WORKSPACE"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+        errors: list[str] = []
+
+        def read_stdout() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if self.deadline_started is None and _WORK_ON.match(line):
+                    self.deadline_started = time.monotonic()
+                lines.append(line)
+
+        def read_stderr() -> None:
+            assert process.stderr is not None
+            errors.extend(process.stderr)
+
+        readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
+        for reader in readers:
+            reader.start()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            for reader in readers:
+                reader.join(5)
+        seconds = time.monotonic() - started
+        outputs = Path(env["GITHUB_OUTPUT"]).read_bytes().decode("utf-8")
+        return ActionRun(
+            exit_code=process.returncode,
+            stdout="".join(lines),
+            stderr="".join(errors),
+            outputs=parse_file_command(outputs),
+            summary=Path(env["GITHUB_STEP_SUMMARY"]).read_bytes().decode("utf-8"),
+            seconds=seconds,
+        )
+
+    def request_times(self) -> list[tuple[float, str]]:
+        """(started, "METHOD path") of every request any server of this world saw."""
+        ours = {server.url.removeprefix("https://") for server in self.servers}
+        # A request a hostile server forwarded is the same request: count it once.
+        seen = [
+            (r.started, f"{r.method} {r.path}")
+            for r in self.emulator.requests
+            if r.headers.get("host") not in ours
+        ]
+        for server in self.servers:
+            seen += [(r.started, f"{r.method} {r.path}") for r in server.requests]
+        return sorted(seen)
+
+    def sent_after_deadline(self, timeout: float) -> list[str]:
+        """Requests that started after the last run's deadline (see the module doc)."""
+        times = self.request_times()
+        if not times:
+            return []
+        # The log line arrives a little after the deadline started: the bound is late,
+        # never early. Without the line, the first request is a later bound still.
+        start = self.deadline_started if self.deadline_started is not None else times[0][0]
+        bound = start + timeout
+        return [
+            f"{what} at deadline+{started - bound:.2f}s"
+            for started, what in times
+            if started > bound
+        ]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with Emulator() as emu:
+        emu.seed_demo()
+        ca = trustme.CA(organization_name="hostile world")
+        w = World(emu, tmp_path, ca)
+        try:
+            yield w
+        finally:
+            for server in w.servers:
+                server.close()
+
+
+# What a run shows ------------------------------------------------------------------------
+
+# The commands this action means to print; anything else that the runner would take
+# for a command is data that escaped.
+_OURS = ("::add-mask::", "::error title=", "::group::", "::endgroup::")
+
+
+def injected_commands(stdout: str) -> list[str]:
+    """Log lines GitHub's runner would process as workflow commands that we did not mean.
+
+    The runner (actions/runner ActionCommand.cs) takes a line as a command when it starts
+    with `::` after its leading whitespace is trimmed (TryParseV2), or when it contains
+    the legacy `##[command]` form anywhere (TryParse, tried when V2 fails).
+    """
+    found = []
+    for line in stdout.splitlines():
+        if line.startswith(_OURS):
+            continue
+        if line.lstrip().startswith("::") or "##[" in line:
+            found.append(line)
+    return found
+
+
+def outside_code(markdown: str) -> str:
+    """The Markdown with code spans (`…`) removed: what is in them is shown as typed."""
+    return re.sub(r"(`+)(?:(?!\1).)+?\1", "", markdown)
+
+
+_LIVE = (
+    (r"(?<!\\)\]\(", "an inline link or image `](`"),
+    (r"(?<!\\)!\[", "an image `![`"),
+    (r"<[A-Za-z/!?]", "raw HTML or an autolink `<`"),
+    (r"(?i)\b(?:https?|ftp)://", "a bare URL (GFM autolink)"),
+    (r"(?i)\bwww\.[a-z0-9-]", "a bare www. link (GFM autolink)"),
+)
+
+
+def live_markdown(summary: str) -> list[str]:
+    """What in the summary GitHub would render live: links, images, HTML, autolinks."""
+    text = outside_code(summary)
+    return [what for pattern, what in _LIVE if re.search(pattern, text)]
+
+
+def results_of(run: ActionRun) -> list[dict[str, Any]]:
+    records = json.loads(run.outputs.get("results") or "[]")
+    assert isinstance(records, list)
+    return records
+
+
+def traceback_free(run: ActionRun) -> bool:
+    return "Traceback" not in run.stdout + run.stderr and "crashed" not in run.stdout
+
+
+def describe(run: ActionRun, timeout: float | None = None) -> str:
+    overrun = f", overrun {run.seconds - timeout:.1f} s" if timeout is not None else ""
+    shown = " | ".join(e[:200] for e in run.errors[:2]) or "none"
+    errors = f"{shown} (+{len(run.errors) - 2} more)" if len(run.errors) > 2 else shown
+    return (
+        f"exit {run.exit_code}, {run.seconds:.1f} s{overrun}, result "
+        f"{run.outputs.get('result')!r}, errors: {errors}"
+    )
+
+
+# Shared by the promise files -----------------------------------------------------------
+
+# The timeout-seconds most attacks run with.
+DEADLINE = 3.0
+
+
+def many_apps(emu: Emulator, count: int) -> str:
+    """`count` apps, each with a rollout in progress; returns the targets file naming them."""
+    lines = ["targets:"]
+    for number in range(count):
+        app, submission = f"9NAPP{number:07d}", f"11529215046{number:08d}"
+        emu.add_app(app, last_published=submission)
+        emu.set_rollout(app, submission)
+        lines.append(f"  - app-id: {app}")
+    return "\n".join(lines) + "\n"
+
+
+class AppliedFault(Fault):
+    """Answers with its own status and body after the request took effect: the gateway
+    error that hid a success, or a rival's halt that landed just before ours."""
+
+    def __init__(self, emu: Emulator, app_id: str, submission_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._emu, self._app, self._submission = emu, app_id, submission_id
+
+    def response(self) -> Response:
+        with contextlib.suppress(Exception):  # a rollout already stopped stays stopped
+            self._emu.state.halt(self._app, self._submission)
+        return super().response()
