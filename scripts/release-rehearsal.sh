@@ -71,7 +71,7 @@ pull_layout() {
         fail "buildah could not pull $tag from the layout $layout"
     }
     buildah tag "$id" "$name"
-    buildah rmi "localhost$link:$tag" >/dev/null 2>&1 || true
+    buildah rmi "localhost$link:latest" "localhost$link:$tag" >/dev/null 2>&1 || true
     rm -f "$link"
 }
 
