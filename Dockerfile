@@ -1,11 +1,13 @@
 # halt-rollout: the container that GitHub runs for this Docker container action.
 #
-# BASE_IMAGE is the official Python image, by tag (Python 3.11, matching the
-# wheels pinned in requirements.txt). Tests on machines without registry access
-# pass a locally built stand-in with --build-arg BASE_IMAGE=... (see
-# scripts/build-stand-in-base.sh); nothing below depends on which one is used.
-ARG BASE_IMAGE=python:3.11-slim-bookworm
-FROM ${BASE_IMAGE}
+# The base is the official Python image (3.11, matching the wheels pinned in
+# requirements.txt), by tag and digest: the digest fixes every byte, and the tag
+# says which line Dependabot's docker updater follows. It rewrites both on a
+# `FROM image:tag@sha256:...` line (and cannot see through an `ARG` in FROM,
+# which is why there is none). Builds without registry access replace this base
+# with `buildah build --from IMAGE` (scripts/build-stand-in-base.sh); nothing
+# below depends on which one is used.
+FROM python:3.11-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba
 
 # No .pyc written at run time (the image is read-only in spirit and the run is
 # short); unbuffered output so every log line and ::error:: annotation reaches
@@ -14,13 +16,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
 # Dependencies first, in their own layer: it is rebuilt only when the lock
-# changes. --no-deps over a complete, hashed lock (see requirements-overrides.txt);
-# runtime packages only, no test tools.
+# changes. The lock is complete and hashed, installed as written and checked;
+# runtime packages only, no test tools. actions-toolkit's wheel also installs a
+# top-level `tests` package of its own (its RECORD lists tests/*.py): it is not
+# part of the action and is removed.
 COPY requirements.txt /action/requirements.txt
 RUN /usr/local/bin/python -m pip install \
-        --no-deps --require-hashes --no-cache-dir \
+        --require-hashes --no-cache-dir \
         --disable-pip-version-check --no-input --root-user-action=ignore \
-        -r /action/requirements.txt
+        -r /action/requirements.txt \
+    && /usr/local/bin/python -m pip check --disable-pip-version-check \
+    && /usr/local/bin/python -c 'import importlib.metadata as m, shutil; \
+shutil.rmtree(m.distribution("actions-toolkit").locate_file("tests"), ignore_errors=True)'
 
 # The action itself: only what runs.
 COPY halt_rollout/ /action/halt_rollout/

@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Installs are --no-deps over complete, hashed locks (see requirements-overrides.txt).
-PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes
+# The locks are complete and hashed: pip installs them as written, dependencies checked.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 
 .PHONY: help venv demo test lint container-test release-rehearsal bench bench-render fault-table lock clean
 
@@ -55,13 +55,13 @@ bench-render: venv
 fault-table: venv
 	$(BIN)/python scripts/fault_table.py
 
-# Re-pin after editing requirements*.in (needs network access to PyPI).
+# Re-pin after editing requirements*.in (needs network access to PyPI). The same plain
+# compile that Dependabot's pip updater runs: no overrides, so its updates stay installable
+# (README, "Maintaining the lock"); scripts/check-lock.py checks the result in `make lint`.
 lock: venv
 	$(BIN)/python -m pip install --quiet uv==0.13.8
-	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-		--override requirements-overrides.txt requirements.in -o requirements.txt
-	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-		--override requirements-overrides.txt requirements-dev.in -o requirements-dev.txt
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench dist build

@@ -21,13 +21,16 @@ FEDERATION_CODES = frozenset(
     {"AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213", "AADSTS700223"}
 )
 CLAIMS = ("iss", "sub", "aud")
+# What tells the route apart: a job of a reusable workflow has a job_workflow_ref outside the
+# repository it runs for, and its subject is the caller's (GitHub's OIDC reference).
+ROUTE_CLAIMS = ("repository", "job_workflow_ref")
 _CODE = re.compile(r"\bAADSTS\d+\b")
 # A claim longer than this is not one a person should copy from a log line.
 MAX_CLAIM_LENGTH = 400
 
 
-def claims(token: str | None) -> dict[str, str] | None:
-    """iss, sub and aud of a JWT's payload, or None when the token is not a readable JWT."""
+def claims(token: str | None, names: tuple[str, ...] = CLAIMS) -> dict[str, str] | None:
+    """iss, sub and aud (or `names`) of a JWT's payload, or None when it is not a readable JWT."""
     if not token:
         return None
     parts = token.split(".")
@@ -41,7 +44,7 @@ def claims(token: str | None) -> dict[str, str] | None:
     if not isinstance(data, dict):
         return None
     found: dict[str, str] = {}
-    for name in CLAIMS:
+    for name in names:
         value = data.get(name)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             value = " ".join(value)
@@ -60,10 +63,29 @@ def describe(token: str | None) -> str:
         for name, label in (("iss", "issuer"), ("sub", "subject"), ("aud", "audience"))
         if name in found
     )
-    return (
+    sentence = (
         f"This job's GitHub OIDC token has {shown}: a federated credential needs exactly "
         "these values."
     )
+    return " ".join([sentence, *route(found.get("sub", ""), claims(token, ROUTE_CLAIMS) or {})])
+
+
+def route(subject: str, found: dict[str, str]) -> list[str]:
+    """What the subject means for the route in use, where a responder could be misled."""
+    said: list[str] = []
+    workflow, repository = found.get("job_workflow_ref", ""), found.get("repository", "")
+    if repository and workflow and not workflow.startswith(f"{repository}/"):
+        said.append(
+            f"This job runs the reusable workflow {workflow} for {repository}: the subject "
+            f"is the caller's, so the credential's subject is {subject!r}."
+        )
+    if ":environment:" not in subject and subject.startswith("repo:"):
+        said.append(
+            "This subject changes with the branch, tag or event; a job with an environment "
+            "(`environment:`, or the reusable workflow's `environment` input) has the stable "
+            "subject repo:OWNER/REPO:environment:NAME."
+        )
+    return said
 
 
 class RememberedToken:

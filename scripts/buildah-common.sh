@@ -10,6 +10,7 @@
 
 export BUILDAH_ISOLATION=chroot
 VENV_PY=$ROOT/.venv/bin/python
+CLEANUP_IMAGES=()
 
 say() { printf '%s: %s\n' "$NAME" "$*"; }
 fail() {
@@ -82,6 +83,42 @@ EOF
             ;;
     esac
     say "buildah $(buildah --version | awk '{print $3}'), storage driver $(buildah info --format '{{.store.GraphDriverName}}'), isolation $BUILDAH_ISOLATION"
+}
+
+# choose_base GIVEN: sets BASE (the image the build starts from) and FROM_ARGS (what to add
+# to `buildah bud`). GIVEN empty: the stand-in built from Debian's packages, put in place of
+# the Dockerfile's base with `--from` (buildah's "replace the first FROM"); `dockerfile`: the
+# Dockerfile's own FROM, by digest, pulled as the release does; anything else: that image,
+# with `--from`.
+choose_base() {
+    local given=$1
+    FROM_ARGS=()
+    case "$given" in
+        "")
+            local t
+            t=$(now)
+            BASE=$(bash "$ROOT/scripts/build-stand-in-base.sh" | tail -n 1)
+            BASE_SECONDS=$(since "$t")
+            FROM_ARGS=(--from "$BASE")
+            say "base image: $BASE (stand-in for the Dockerfile's, ready in $BASE_SECONDS s)"
+            ;;
+        dockerfile)
+            BASE=$(dockerfile_base)
+            BASE_SECONDS=0
+            say "base image: $BASE (the Dockerfile's own, by digest)"
+            ;;
+        *)
+            BASE=$given
+            BASE_SECONDS=0
+            FROM_ARGS=(--from "$BASE")
+            say "base image: $BASE (given)"
+            ;;
+    esac
+}
+
+# dockerfile_base: the image of the Dockerfile's one FROM line.
+dockerfile_base() {
+    awk 'toupper($1) == "FROM" { print $2 }' "$ROOT/Dockerfile"
 }
 
 # start_emulator WORK: the Store emulator in the background on loopback (buildah's chroot
@@ -165,13 +202,17 @@ output() {
 }
 
 # The EXIT trap of a script that sets START, WORK and EMULATOR_PID: stops the emulator,
+# removes the image names listed in CLEANUP_IMAGES (this run's own; cached layers stay),
 # removes WORK unless $1 is non-empty (then says where it is), and says how the run went.
 end_run() {
-    local rc=$? keep=${1:-}
+    local rc=$? keep=${1:-} name
     if [[ -n "${EMULATOR_PID:-}" ]] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
         kill "$EMULATOR_PID" 2>/dev/null || true
         wait "$EMULATOR_PID" 2>/dev/null || true
     fi
+    for name in "${CLEANUP_IMAGES[@]}"; do
+        buildah rmi "$name" >/dev/null 2>&1 || true
+    done
     if [[ -n "$keep" ]]; then
         say "kept the run's files in $WORK"
     else

@@ -12,9 +12,9 @@
 # What `make container-test` runs, and `.ci/run` through it. Needs root (buildah
 # and debootstrap). When buildah is missing it is installed with apt-get in CI
 # (CI=true) and the test is skipped elsewhere. With no registry access the base
-# image is a stand-in built from Debian's packages (scripts/build-stand-in-base.sh);
-# set CONTAINER_TEST_BASE_IMAGE (e.g. docker.io/library/python:3.11-slim-bookworm)
-# to build on a real base instead. STORAGE_DRIVER, if set, is passed to buildah;
+# image is a stand-in built from Debian's packages (scripts/build-stand-in-base.sh),
+# given to `buildah bud --from`; CONTAINER_TEST_BASE_IMAGE=dockerfile builds on the
+# Dockerfile's own base (by digest), and any other value on that image. STORAGE_DRIVER, if set, is passed to buildah;
 # otherwise overlay is used when it works here and vfs when it does not.
 # CONTAINER_TEST_KEEP=1 keeps the run's files (logs, outputs, summaries).
 set -euo pipefail
@@ -22,7 +22,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 NAME=container-test
-IMAGE=${CONTAINER_TEST_IMAGE:-localhost/halt-rollout:test}
+# Unique per run: other builds may share this machine's buildah storage.
+IMAGE=${CONTAINER_TEST_IMAGE:-localhost/halt-rollout-test-$$:test}
 APP_ID=9NBLGGH4R315
 START=$SECONDS
 PRESERVE_ENV=CONTAINER_TEST_BASE_IMAGE,CONTAINER_TEST_IMAGE,CONTAINER_TEST_KEEP
@@ -40,19 +41,13 @@ trap 'exit 130' INT TERM
 buildah_storage "$WORK"
 
 # --- base and image ----------------------------------------------------------
-if [[ -n "${CONTAINER_TEST_BASE_IMAGE:-}" ]]; then
-    BASE=$CONTAINER_TEST_BASE_IMAGE
-    say "base image: $BASE (given)"
-else
-    t=$(now)
-    BASE=$(bash scripts/build-stand-in-base.sh | tail -n 1)
-    say "base image: $BASE (stand-in ready in $(since "$t") s)"
-fi
+choose_base "${CONTAINER_TEST_BASE_IMAGE:-}"
 
+[[ -n "${CONTAINER_TEST_IMAGE:-}" ]] || CLEANUP_IMAGES+=("$IMAGE")
 old_id=$(buildah images --quiet --no-trunc "$IMAGE" 2>/dev/null | head -n 1 || true)
 say "building $IMAGE from Dockerfile"
 t=$(now)
-if ! buildah bud --layers --isolation chroot --build-arg "BASE_IMAGE=$BASE" \
+if ! buildah bud --layers --isolation chroot "${FROM_ARGS[@]}" \
     --tag "$IMAGE" --file Dockerfile . >"$WORK/build.log" 2>&1; then
     tail -n 60 "$WORK/build.log" >&2
     fail "buildah bud failed (last lines above)"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Lints the files GitHub reads: action.yml, the workflows, dependabot.yml, the
-# README's example workflows, and the Dockerfile. Called by `make lint`, with the
-# tools of the dev lock in .venv/ (check-jsonschema and its vendored copies of
-# GitHub's schemas, zizmor, hadolint); everything runs offline.
+# README's example workflows, and the Dockerfile; and the locks. Called by `make lint`,
+# with the tools of the dev lock in .venv/ (check-jsonschema and its vendored copies of
+# GitHub's schemas, actionlint, zizmor, hadolint); everything runs offline.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=${VENV_BIN:-.venv/bin}
-for tool in check-jsonschema zizmor hadolint; do
+for tool in check-jsonschema actionlint zizmor hadolint; do
     [[ -x "$BIN/$tool" ]] || {
         echo "lint-ci-files: $BIN/$tool is missing (make venv)" >&2
         exit 1
@@ -80,6 +80,24 @@ if ((${#snippets[@]})); then
 else
     printf 'lint-ci-files: README has no whole-workflow examples to check\n'
 fi
+
+# actionlint on every workflow (expressions, contexts, `needs`, the inputs of `uses: ./`
+# against action.yml, shellcheck on `run:` when shellcheck is installed): no findings
+# allowed, and none ignored.
+step "actionlint on the workflows" "$BIN/actionlint" -no-color "${workflows[@]}"
+
+# Callers of the reusable workflows (README, workflow headers, the workflows) grant what
+# the called jobs ask for: GitHub refuses the run otherwise.
+step "callers grant the reusable workflows' permissions" "$BIN/python" scripts/check-callers.py
+
+# The locks install as written (no --no-deps) and stay so under Dependabot's updates.
+step "the locks are closed and compiled as Dependabot compiles them" \
+    "$BIN/python" scripts/check-lock.py
+
+# The release workflow's order, re-run safety and verification commands.
+step "the release workflow verifies before it publishes" \
+    "$BIN/python" -m pytest -q -p no:cacheprovider -p no:randomly -n 0 \
+    tests/test_workflows.py tests/test_release.py
 
 # zizmor on the workflows, action.yml and dependabot.yml: no findings allowed.
 # The few ignored on purpose are marked `# zizmor: ignore[...]` where they

@@ -19,8 +19,14 @@
 #
 # Needs root for buildah and debootstrap (re-run with sudo in CI; skipped elsewhere when
 # that cannot be). RELEASE_IMAGE names the registry image (default
-# ghcr.io/halt-rollout/halt-rollout); REHEARSAL_BASE_IMAGE builds on a real base instead of
-# the stand-in; STORAGE_DRIVER as for container-test.sh.
+# ghcr.io/halt-rollout/halt-rollout); REHEARSAL_BASE_IMAGE=dockerfile builds on the
+# Dockerfile's own base (by digest, as the release does), any other value on that image
+# (`buildah bud --from`), and unset on the stand-in; STORAGE_DRIVER as for container-test.sh.
+#
+# Runs from any checkout path: buildah names an image pulled from an OCI layout after the
+# layout's path, and image names must be lower case, so the layout is written under a
+# directory named with upper case and a space on purpose and pulled through a lower-case
+# link (pull_layout).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,7 +45,10 @@ buildah_setup "$ROOT/scripts/release-rehearsal.sh" "$@" || exit 0
 RELEASE_IMAGE=${RELEASE_IMAGE:-ghcr.io/halt-rollout/halt-rollout}
 VERSION=$("$VENV_PY" -c 'import halt_rollout; print(halt_rollout.__version__)')
 TAG=v$VERSION
-LOCAL=localhost/halt-rollout:rehearsal
+# Unique per run: other builds may share this machine's buildah storage.
+LOCAL=localhost/halt-rollout-rehearsal-$$:built
+FROM_LAYOUT=localhost/halt-rollout-rehearsal-$$:from-layout
+CLEANUP_IMAGES+=("$LOCAL" "$FROM_LAYOUT")
 DIST=$ROOT/dist
 LAYOUT=$DIST/image
 
@@ -50,21 +59,28 @@ trap 'exit 130' INT TERM
 
 buildah_storage "$WORK"
 
+# pull_layout LAYOUT TAG NAME: the image tagged TAG in the OCI layout, pulled into buildah's
+# storage and named NAME. buildah names it after the layout's path, which must then be a
+# valid (lower-case) image name: the pull goes through a lower-case link, removed after.
+pull_layout() {
+    local layout=$1 tag=$2 name=$3 link id
+    link=$(mktemp -u /tmp/halt-rollout-layout.XXXXXXXX | tr '[:upper:]' '[:lower:]')
+    ln -s "$layout" "$link"
+    id=$(buildah pull --quiet "oci:$link:$tag" | tail -n 1) || {
+        rm -f "$link"
+        fail "buildah could not pull $tag from the layout $layout"
+    }
+    buildah tag "$id" "$name"
+    buildah rmi "localhost$link:latest" "localhost$link:$tag" >/dev/null 2>&1 || true
+    rm -f "$link"
+}
+
 # --- 1. the image, built once, cold ------------------------------------------
-if [[ -n "${REHEARSAL_BASE_IMAGE:-}" ]]; then
-    BASE=$REHEARSAL_BASE_IMAGE
-    BASE_SECONDS=0
-    say "base image: $BASE (given)"
-else
-    t=$(now)
-    BASE=$(bash scripts/build-stand-in-base.sh | tail -n 1)
-    BASE_SECONDS=$(since "$t")
-    say "base image: $BASE (stand-in for python:3.11-slim-bookworm, ready in $BASE_SECONDS s)"
-fi
+choose_base "${REHEARSAL_BASE_IMAGE:-}"
 REVISION=$REHEARSAL_REVISION
 say "building $LOCAL ($TAG, revision $REVISION) from Dockerfile, without any layer cache"
 t=$(now)
-if ! buildah bud --layers --no-cache --isolation chroot --build-arg "BASE_IMAGE=$BASE" \
+if ! buildah bud --layers --no-cache --isolation chroot "${FROM_ARGS[@]}" \
     --label "org.opencontainers.image.source=https://github.com/${RELEASE_IMAGE#*/}" \
     --label "org.opencontainers.image.version=$TAG" \
     --label "org.opencontainers.image.revision=$REVISION" \
@@ -76,11 +92,15 @@ BUILD_SECONDS=$(since "$t")
 say "built in $BUILD_SECONDS s (cold: every step ran, the base was already here)"
 
 # --- 2. the OCI layout --------------------------------------------------------
+# Written first where upper case and a space are in its path (see pull_layout), pulled back
+# from there in step 5, and moved to dist/image.
 rm -rf "$LAYOUT" "$DIST/action.yml" "$DIST/rehearsal.json"
-mkdir -p "$DIST"
+mkdir -p "$DIST" "$WORK/Rehearsal Layout"
 buildah push --quiet --format oci --compression-format gzip --digestfile "$WORK/digest" \
-    "$LOCAL" "oci:$LAYOUT:$TAG"
+    "$LOCAL" "oci:$WORK/Rehearsal Layout/image:$TAG"
 DIGEST=$(cat "$WORK/digest")
+pull_layout "$WORK/Rehearsal Layout/image" "$TAG" "$FROM_LAYOUT"
+mv "$WORK/Rehearsal Layout/image" "$LAYOUT"
 say "wrote the OCI layout $LAYOUT ($TAG), manifest $DIGEST"
 
 # --- 3. the release action.yml -------------------------------------------------
@@ -97,11 +117,22 @@ REHEARSAL_DIST=$DIST "$VENV_PY" -m pytest -q -p no:cacheprovider tests/test_rele
     || fail "tests/test_release.py failed on dist/"
 
 # --- 5. the released image, run as its users run it -------------------------------
-FROM_LAYOUT=localhost/halt-rollout:from-layout
-# Pulled back from the layout, as a runner pulls it from the registry (same config digest,
-# so the same image ID as the one built: the layout is complete).
-FROM_ID=$(buildah pull --quiet "oci:$LAYOUT:$TAG" | tail -n 1)
-buildah tag "$FROM_ID" "$FROM_LAYOUT"
+# FROM_LAYOUT was pulled back from the layout in step 2, as a runner pulls the image from
+# the registry (same config digest, so the same image ID as the one built).
+[[ $(buildah images --quiet --no-trunc "$FROM_LAYOUT") == $(buildah images --quiet --no-trunc "$LOCAL") ]] \
+    || fail "the image pulled from the layout is not the one built"
+# What PyPI's users never see but the image would carry: actions-toolkit's stray top-level
+# `tests` package (removed by the Dockerfile); and the installed packages must be whole.
+ctr=$(buildah from --quiet "$FROM_LAYOUT")
+buildah run "$ctr" -- /usr/local/bin/python -I -c '
+import importlib.util, sys
+found = importlib.util.find_spec("tests")
+sys.exit(f"the image has a top-level tests package: {found.origin}" if found else 0)' \
+    || { buildah rm "$ctr" >/dev/null; fail "the image carries a stray tests package"; }
+buildah run "$ctr" -- /usr/local/bin/python -m pip check --disable-pip-version-check \
+    || { buildah rm "$ctr" >/dev/null; fail "pip check failed in the image"; }
+buildah rm "$ctr" >/dev/null
+say "the image has no stray tests package, and pip check passes in it"
 start_emulator "$WORK"
 DRY_RUN=(
     --with app-id=9NBLGGH4R315 --with dry-run=true

@@ -206,3 +206,34 @@ def test_the_command_line_in_a_forks_pull_request_says_so(tmp_path: Path) -> Non
     )
     assert done.returncode == 1
     assert "pull request from a fork (someone/octo-repo → octo-org/octo-repo)" in done.stderr
+
+
+def test_a_reusable_workflows_refusal_names_the_callers_subject() -> None:
+    caller = "repo:contoso/app:environment:store-production"
+    token = jwt(
+        {
+            "sub": caller,
+            "repository": "contoso/app",
+            "job_workflow_ref": (
+                "halt-rollout/halt-rollout/.github/workflows/halt-rollout.yml@refs/tags/v1"
+            ),
+        }
+    )
+    said = describe(token)
+    assert "reusable workflow halt-rollout/halt-rollout/.github/workflows/halt-rollout.yml" in said
+    assert f"the credential's subject is '{caller}'" in said
+    assert "changes with the branch" not in said
+
+
+def test_a_subject_without_an_environment_points_to_one() -> None:
+    token = jwt(
+        {
+            "sub": "repo:contoso/app:ref:refs/tags/v1.4.2",
+            "repository": "contoso/app",
+            "job_workflow_ref": "contoso/app/.github/workflows/release.yml@refs/tags/v1.4.2",
+        }
+    )
+    said = describe(token)
+    assert "changes with the branch, tag or event" in said
+    assert "repo:OWNER/REPO:environment:NAME" in said
+    assert "runs the reusable workflow" not in said

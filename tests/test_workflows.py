@@ -154,7 +154,11 @@ def test_the_release_publishes_to_pypi_only_after_the_tags() -> None:
 
 def test_the_release_attests_the_image_by_its_digest() -> None:
     attest = RELEASE["jobs"]["attest"]["steps"]
-    subjects = [s["with"] for s in attest if s.get("uses", "").startswith("actions/attest@")]
+    subjects = [
+        s["with"]
+        for s in attest
+        if s.get("uses", "").startswith("actions/attest@") and "subject-digest" in s["with"]
+    ]
     assert len(subjects) == 2  # provenance, then the SBOM
     for subject in subjects:
         assert subject["subject-digest"] == "${{ needs.image.outputs.digest }}"
@@ -170,3 +174,105 @@ def test_the_release_commit_changes_only_action_yml() -> None:
     ]
     assert "scripts/release-action-yml.py" in write["run"]
     assert "git diff --exit-code --stat -- . ':!action.yml'" in write["run"]
+
+
+# The release: verified before it is published, re-runnable, verifiable by its users ---------
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+VERIFY = re.compile(r"gh attestation verify [^\n]*")
+
+
+def run_text(job: str) -> str:
+    return "\n".join(s.get("run", "") for s in RELEASE["jobs"][job]["steps"])
+
+
+def test_nothing_is_published_before_the_image_and_dists_are_verified() -> None:
+    jobs = RELEASE["jobs"]
+    assert {"image", "attest", "dists"} <= set(jobs["verify"]["needs"])
+    assert "verify" in jobs["release"]["needs"]
+    assert "release" in jobs["pypi"]["needs"]
+    assert {"release", "pypi"} <= set(jobs["published"]["needs"])
+    # The image is pushed by digest only; its tags come after verify, in the release job.
+    [build] = [s for s in jobs["image"]["steps"] if s.get("id") == "build"]
+    assert "push-by-digest=true" in build["with"]["outputs"]
+    assert "tags" not in build["with"]
+    assert "pull" not in build["with"]  # the base is the Dockerfile's digest, never a tag
+    assert "imagetools create" in run_text("release")
+
+
+def test_verify_pulls_without_credentials_and_says_how_to_make_the_package_public() -> None:
+    [pull] = [
+        s
+        for s in RELEASE["jobs"]["verify"]["steps"]
+        if s.get("name") == "Pull the digest without credentials"
+    ]
+    assert 'DOCKER_CONFIG="$RUNNER_TEMP/anonymous-docker"' in pull["run"]
+    assert 'docker pull "$IMAGE@$DIGEST"' in pull["run"]
+    assert "Change visibility, Public" in pull["run"]
+    verify_steps = RELEASE["jobs"]["verify"]["steps"]
+    assert any(s.get("uses") == "./" and s["with"].get("dry-run") == "true" for s in verify_steps)
+    assert not any("login-action" in s.get("uses", "") for s in verify_steps)
+
+
+def test_a_re_run_completes_a_half_finished_release() -> None:
+    plan = run_text("plan")
+    assert "resume=" in plan
+    assert 'fail "$tag exists already"' not in plan  # the old refusal of any existing tag
+    release = run_text("release")
+    assert 'git rev-parse -q --verify "refs/tags/$TAG"' in release
+    assert 'gh release view "$TAG"' in release
+    [publish] = [s for s in RELEASE["jobs"]["pypi"]["steps"] if "pypi-publish" in s.get("uses", "")]
+    assert publish["with"]["skip-existing"] is True
+    [build] = [s for s in RELEASE["jobs"]["image"]["steps"] if s.get("id") == "build"]
+    assert build["if"] == "needs.plan.outputs.resume == ''"
+
+
+def test_every_verification_binds_the_repository_and_the_release_workflow() -> None:
+    text = (REPO / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    commands = VERIFY.findall(text) + VERIFY.findall(README)
+    assert len(commands) >= 6
+    for command in commands:
+        assert "--owner" not in command, command
+        assert "--repo" in command, command
+        assert "--signer-workflow" in command, command
+        assert ".github/workflows/release.yml" in command, command
+    # Both the image and the wheel, before publishing and after.
+    for job in ("verify", "published"):
+        ran = VERIFY.findall(run_text(job))
+        assert any("oci://" in c for c in ran), job
+        assert any(".whl" in c for c in ran), job
+    assert any("oci://" in c for c in VERIFY.findall(README))
+    assert any(".whl" in c for c in VERIFY.findall(README))
+
+
+# Dependabot's docker updater (dependabot-core docker/lib/dependabot/docker/file_parser.rb,
+# FROM_LINE; file_updater.rb, update_digest_and_tag): a FROM line it reads has a literal image
+# name, and with `:tag@digest` it rewrites both. An ARG in FROM is no dependency at all.
+NAME_COMPONENT = r"(?:[a-z\d]+(?:(?:[._]|__|[-]*)[a-z\d]+)*)"
+FROM_LINE = re.compile(
+    rf"^FROM\s+(?:--platform=\S+\s+)?(?:(?P<registry>[\w.-]+\.[\w.-]+(?::\d+)?)/)?"
+    rf"(?P<image>{NAME_COMPONENT}(?:/{NAME_COMPONENT})*)(?::(?P<tag>[\w][\w.-]{{0,127}}))?"
+    rf"(?:@(?P<digest>[^\s]+))?",
+    re.IGNORECASE,
+)
+
+
+def test_the_base_image_is_one_dependabot_keeps_fresh() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    froms = [line for line in dockerfile if line.upper().startswith("FROM")]
+    assert len(froms) == 1
+    match = FROM_LINE.match(froms[0])
+    assert match, froms[0]
+    assert match["image"] == "python"
+    assert match["tag"]
+    assert match["tag"].startswith("3.11-")
+    assert match["digest"]
+    assert DIGEST.fullmatch(match["digest"])
+    assert not any(line.upper().startswith("ARG") for line in dockerfile)
+    ci = workflow(REPO / ".github" / "workflows" / "ci.yml")["jobs"]["container"]
+    assert ci["env"]["CONTAINER_TEST_BASE_IMAGE"] == "dockerfile"
+
+
+def test_dependabot_reads_no_from_line_through_an_arg() -> None:
+    assert FROM_LINE.match("FROM ${BASE_IMAGE}") is None
+    assert FROM_LINE.match("FROM python:3.11-slim-bookworm@sha256:" + "0" * 64)
