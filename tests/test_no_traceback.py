@@ -7,6 +7,7 @@ The harness (`World`, `HostileServer`) is in tests/world.py.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -289,3 +290,31 @@ def test_rollout_fields_stay_data(world: World, field: str, value: str) -> None:
     assert injected == [], injected
     assert live == [], live
     assert len(cells) == 1, rows
+
+
+# Headers the server controls -------------------------------------------------------------
+
+
+HEADER_ATTACKS = {
+    "a 70 kB header line": [("X-Pad", "a" * 70_000)],
+    "150 headers": [(f"X-Pad-{n}", "a") for n in range(150)],
+    "a 60 kB MS-CorrelationId": [("MS-CorrelationId", "c" * 60_000)],
+}
+
+
+@pytest.mark.parametrize("headers", list(HEADER_ATTACKS.values()), ids=list(HEADER_ATTACKS))
+def test_huge_headers_from_the_store_are_not_a_crash(
+    world: World, headers: list[tuple[str, str]]
+) -> None:
+    def handler(req: Incoming, wire: Wire) -> None:
+        if req.method == "GET" and re.search(APP, req.path):
+            wire.send(json_answer(500, {"code": "InternalError", "message": "x"}, tuple(headers)))
+        else:
+            forward_everything(req, wire)
+
+    run = world.run({"timeout-seconds": f"{DEADLINE:g}"}, store=world.hostile(handler))
+    longest = max((len(e) for e in run.errors), default=0)
+    print(f"headers: {describe(run, DEADLINE)}; longest error line {longest} chars")
+    assert traceback_free(run)
+    assert run.exit_code == 1
+    assert run.seconds <= DEADLINE + STARTUP_SLACK

@@ -5,23 +5,25 @@ The harness (`World`, `HostileServer`) is in tests/world.py.
 
 from __future__ import annotations
 
-import re
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from store_emulator import Fault
+from store_emulator import Emulator, Fault
+from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 
+from .conftest import APP_ID, PUBLISHED, base_inputs
 from .world import (
-    APP,
-    DEADLINE,
     HALT,
-    STARTUP_SLACK,
-    Incoming,
-    Wire,
     World,
     describe,
-    forward_everything,
-    json_answer,
     many_apps,
     traceback_free,
 )
@@ -50,26 +52,193 @@ def test_summary_stays_under_1_mib_when_the_store_sends_long_codes(world: World)
     assert size < 1024 * 1024, f"summary is {size} bytes"
 
 
-HEADER_ATTACKS = {
-    "a 70 kB header line": [("X-Pad", "a" * 70_000)],
-    "150 headers": [(f"X-Pad-{n}", "a") for n in range(150)],
-    "a 60 kB MS-CorrelationId": [("MS-CorrelationId", "c" * 60_000)],
+# The files themselves: unwritable, a directory, a full disk, a pipe no one reads -----------
+
+# Writing one runner file gives up after 0.75 s; a run against the emulator takes about one.
+RUN_SECONDS_BOUND = 10.0
+
+
+@dataclass
+class FileRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    env: dict[str, str]
+
+    def lines_starting(self, prefix: str) -> list[str]:
+        return [line for line in self.stdout.splitlines() if line.startswith(prefix)]
+
+
+def run_with(emulator: Emulator, tmp_path: Path, **files: str) -> FileRun:
+    """A plain halt whose GITHUB_OUTPUT or GITHUB_STEP_SUMMARY is the given path."""
+    env = runner_environment(
+        base_inputs(emulator),
+        tmp_path / "run",
+        extra={"REQUESTS_CA_BUNDLE": emulator.ca_path, **files},
+    )
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        env=env,
+        cwd=env["GITHUB_WORKSPACE"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    return FileRun(completed.returncode, completed.stdout, completed.stderr, seconds, env)
+
+
+def assert_the_halt_stands(run: FileRun, emulator: Emulator) -> None:
+    """Whatever the files did: halted, said in the log, in time, without a traceback."""
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.seconds < RUN_SECONDS_BOUND
+    assert f"  {APP_ID}: halted, submission {PUBLISHED}" in run.stdout
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutStopped"
+    assert len(emulator.halt_requests) == 1
+
+
+@contextlib.contextmanager
+def read_only_directory(tmp_path: Path) -> Iterator[Path]:
+    """A directory no one may write in, root included (root ignores file modes)."""
+    directory = tmp_path / "read-only"
+    directory.mkdir()
+    (directory / "file").write_text("")
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        (directory / "file").chmod(0o444)
+        yield directory
+        directory.chmod(0o755)
+        return
+    subprocess.run(["mount", "--bind", "-o", "ro", directory, directory], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", directory], check=True)
+
+
+@contextlib.contextmanager
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A small file system, filled: its file can be opened but not written to."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system needs root")
+    directory = tmp_path / "full"
+    directory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", directory], check=True)
+    try:
+        (directory / "file").write_text("")
+        with contextlib.suppress(OSError), (directory / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"x" * 1024)
+                filler.flush()
+        yield directory
+    finally:
+        subprocess.run(["umount", directory], check=True)
+
+
+@contextlib.contextmanager
+def pipe_no_one_reads(tmp_path: Path, *, full: bool) -> Iterator[Path]:
+    """A named pipe with no reader (`full=False`), or with one that never reads and a
+    buffer already full (`full=True`)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    if not full:
+        yield pipe
+        return
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(writer, b"x" * 4096)
+    try:
+        yield pipe
+    finally:
+        os.close(writer)
+        os.close(reader)
+
+
+@contextlib.contextmanager
+def a_directory(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    yield directory
+
+
+@contextlib.contextmanager
+def unwritable_file(tmp_path: Path) -> Iterator[Path]:
+    with read_only_directory(tmp_path) as directory:
+        yield directory / "file"
+
+
+@contextlib.contextmanager
+def file_on_a_full_disk(tmp_path: Path) -> Iterator[Path]:
+    with full_disk(tmp_path) as directory:
+        yield directory / "file"
+
+
+BadFile = Callable[[Path], contextlib.AbstractContextManager[Path]]
+BAD_FILES: dict[str, BadFile] = {
+    "unwritable": unwritable_file,
+    "a directory": a_directory,
+    "on a full disk": file_on_a_full_disk,
+    "a named pipe no one reads": lambda tmp: pipe_no_one_reads(tmp, full=False),
+    "a pipe whose reader stopped": lambda tmp: pipe_no_one_reads(tmp, full=True),
+    "missing": lambda tmp: contextlib.nullcontext(tmp / "no" / "such" / "file"),
 }
 
 
-@pytest.mark.parametrize("headers", list(HEADER_ATTACKS.values()), ids=list(HEADER_ATTACKS))
-def test_huge_headers_from_the_store_are_not_a_crash(
-    world: World, headers: list[tuple[str, str]]
+@pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
+    emulator: Emulator,
+    tmp_path: Path,
+    bad: BadFile,
 ) -> None:
-    def handler(req: Incoming, wire: Wire) -> None:
-        if req.method == "GET" and re.search(APP, req.path):
-            wire.send(json_answer(500, {"code": "InternalError", "message": "x"}, tuple(headers)))
-        else:
-            forward_everything(req, wire)
-
-    run = world.run({"timeout-seconds": f"{DEADLINE:g}"}, store=world.hostile(handler))
-    longest = max((len(e) for e in run.errors), default=0)
-    print(f"headers: {describe(run, DEADLINE)}; longest error line {longest} chars")
-    assert traceback_free(run)
+    with bad(tmp_path) as path:
+        run = run_with(emulator, tmp_path, GITHUB_OUTPUT=str(path))
+    print(f"outputs: exit {run.exit_code} in {run.seconds:.2f} s")
+    assert_the_halt_stands(run, emulator)
     assert run.exit_code == 1
-    assert run.seconds <= DEADLINE + STARTUP_SLACK
+    [error] = run.lines_starting("::error")
+    assert error.startswith("::error title=Outputs not written::GITHUB_OUTPUT")
+    assert "The halts themselves stand: 1 halted" in error
+    # The summary was still written, and still says what happened.
+    assert "Rollout halted" in Path(run.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+    if path.is_file():  # nothing half-written for the runner to trip over
+        assert path.read_bytes() == b""
+
+
+@pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_a_summary_that_cannot_be_written_is_a_warning(
+    emulator: Emulator,
+    tmp_path: Path,
+    bad: BadFile,
+) -> None:
+    with bad(tmp_path) as path:
+        run = run_with(emulator, tmp_path, GITHUB_STEP_SUMMARY=str(path))
+    print(f"summary: exit {run.exit_code} in {run.seconds:.2f} s")
+    assert_the_halt_stands(run, emulator)
+    assert run.exit_code == 0
+    assert run.lines_starting("::error") == []
+    [warning] = run.lines_starting("::warning")
+    assert warning.startswith("::warning title=Job summary not written::GITHUB_STEP_SUMMARY")
+    outputs = parse_file_command(Path(run.env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
+    assert outputs["result"] == "halted"
+
+
+def test_both_files_broken_still_ends_in_time_with_every_result_in_the_log(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with (
+        pipe_no_one_reads(tmp_path / "output", full=True) as output,
+        pipe_no_one_reads(tmp_path / "summary", full=True) as summary,
+    ):
+        run = run_with(
+            emulator, tmp_path, GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary)
+        )
+    assert_the_halt_stands(run, emulator)
+    assert run.exit_code == 1
+    assert len(run.lines_starting("::error title=Outputs not written")) == 1
+    assert len(run.lines_starting("::warning title=Job summary not written")) == 1
