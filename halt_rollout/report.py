@@ -177,7 +177,9 @@ def _rows_within(results: Sequence[TargetResult], sizes: Sequence[int], budget: 
 
 def _count_by_result(left_out: Counter[Result]) -> str:
     total = sum(left_out.values())
-    parts = ", ".join(f"{count} {result}" for result, count in left_out.items())
+    parts = ", ".join(
+        f"{left_out[result]} {result}" for result in _LEAVE_OUT_FIRST if left_out[result]
+    )
     return f"{total} ({parts})"
 
 

@@ -6,16 +6,29 @@ The harness (`World`, `HostileServer`) is in tests/world.py.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from halt_rollout.halt import Failure, Result, TargetResult
+from halt_rollout.inputs import Target
+from halt_rollout.report import (
+    MAX_OUTPUTS_UTF16_BYTES,
+    MAX_SUMMARY_BYTES,
+    outputs,
+    results_left_out,
+    summary,
+)
+from halt_rollout.store import Rollout
 from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 
@@ -242,3 +255,114 @@ def test_both_files_broken_still_ends_in_time_with_every_result_in_the_log(
     assert run.exit_code == 1
     assert len(run.lines_starting("::error title=Outputs not written")) == 1
     assert len(run.lines_starting("::warning title=Job summary not written")) == 1
+
+
+# GitHub's size limits: 1 MiB of summary, 1 MB of outputs (in UTF-16) ----------------------
+
+# The longest a name gets (targets files and listflights cap names at 200 characters), in
+# characters that take 4 bytes in UTF-8 and UTF-16 alike, with Markdown's own characters.
+LONGEST_NAME = ("𝕏|`*<" * 40)[:200]
+LONGEST_MESSAGE = ("Ω<b>](x) " * 40)[:300]
+
+
+def utf16_size(values: dict[str, str]) -> int:
+    return sum(len((name + value).encode("utf-16-le")) for name, value in values.items())
+
+
+def synthetic_results(count: int) -> list[TargetResult]:
+    """`count` rollouts with the longest names, most failed with the longest messages."""
+    rollout = Rollout(True, 25.0, "PackageRolloutInProgress", "1212922684621243058")
+    results = []
+    for number in range(count):
+        target = Target(
+            app_id=f"9NAPP{number % 100:07d}",
+            flight_id=f"{number:08x}-97c9-4a43-a0bc-2a445e736bcd",
+            submission_id=f"11529215046{number:08d}",
+            name=f"{number} {LONGEST_NAME}"[:200],
+            found_by_all_flights=True,
+        )
+        outcome = (Result.FAILED, Result.HALTED, Result.NOTHING_TO_HALT, Result.UNKNOWN)[number % 4]
+        failure = (
+            Failure("Store answered HTTP 409 " + "T" * 100, LONGEST_MESSAGE * 4)
+            if outcome in (Result.FAILED, Result.UNKNOWN)
+            else None
+        )
+        results.append(TargetResult(target, outcome, target.submission_id, rollout, failure))
+    return results
+
+
+@pytest.mark.parametrize("count", [1, 100, 1000, 5000])
+def test_summary_and_outputs_stay_inside_githubs_limits(count: int) -> None:
+    results = synthetic_results(count)
+    text = summary(results, dry_run=False)
+    values = outputs(results)
+    print(f"{count} rows: summary {len(text.encode())} bytes, outputs {utf16_size(values)} UTF-16")
+    assert len(text.encode()) <= MAX_SUMMARY_BYTES
+    assert utf16_size(values) <= MAX_OUTPUTS_UTF16_BYTES
+    kept = json.loads(values["results"])
+    note = results_left_out(results)
+    if len(kept) == count:
+        assert note is None
+        assert "left out" not in text
+        return
+    # Whole rows were left out, the least urgent first, and both say how many.
+    assert note is not None
+    assert f"leaves out {count - len(kept)} (" in note
+    assert "nothing-to-halt" in note
+    assert all(set(record) >= {"name", "result", "submission-id"} for record in kept)
+    # The most urgent rows stay: when any of a kind was left out, nothing less urgent is kept.
+    urgency = ["nothing-to-halt", "already-halted", "dry-run", "halted", "unknown", "failed"]
+    kept_counts = Counter(r["result"] for r in kept)
+    all_counts = Counter(str(r.result) for r in results)
+    for rank, kind in enumerate(urgency):
+        if kept_counts[kind] < all_counts[kind]:
+            assert not any(kept_counts[less] for less in urgency[:rank]), kept_counts
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    if len(rows) < count:
+        left = re.search(r"(\d+) \(\d+ nothing-to-halt.*\) more row\(s\) left out", text)
+        assert left is not None
+        assert int(left.group(1)) == count - len(rows)
+
+
+def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) -> None:
+    """The largest run a targets file allows, end to end: 100 apps with all-flights, each with
+    four flights, names of 200 four-byte characters, every halt refused with a long message."""
+    emulator = world.emulator
+    lines = ["targets:"]
+    for app in range(100):
+        app_id, submission = f"9NAPP{app:07d}", f"11529215046{app:08d}"
+        emulator.add_app(app_id, last_published=submission)
+        emulator.set_rollout(app_id, submission)
+        for flight in range(4):
+            flight_id = f"{app:04d}{flight:04d}-97c9-4a43-a0bc-2a445e736bcd"
+            flight_submission = f"1152921504{app:04d}{flight:04d}1"
+            emulator.add_flight(
+                app_id, flight_id, last_published=flight_submission, name=LONGEST_NAME
+            )
+            emulator.set_rollout(app_id, flight_submission, flight_id=flight_id)
+        name = json.dumps(f"{app} {LONGEST_NAME}"[:200], ensure_ascii=False)
+        lines += [f"  - app-id: {app_id}", f"    name: {name}", "    all-flights: true"]
+    emulator.add_fault(
+        Fault(
+            method="POST",
+            path=HALT,
+            status=404,
+            times=None,
+            body={"code": "ResourceNotFound" + "X" * 100, "message": LONGEST_MESSAGE},
+        )
+    )
+    run = world.run(
+        {"app-id": None, "targets": "targets.yml", "timeout-seconds": "170"},
+        files={"targets.yml": "\n".join(lines) + "\n"},
+        timeout=200,
+    )
+    size = len(run.summary.encode())
+    print(f"500 rollouts: {describe(run)}; summary {size} bytes, outputs {utf16_size(run.outputs)}")
+    assert traceback_free(run)
+    assert run.exit_code == 1
+    assert size <= MAX_SUMMARY_BYTES
+    assert utf16_size(run.outputs) <= MAX_OUTPUTS_UTF16_BYTES
+    assert run.stdout.count(": failed, submission ") == 500  # the log lists every one
+    kept = json.loads(run.outputs["results"])
+    if len(kept) < 500:
+        assert "::warning title=Results output shortened::" in run.stdout
