@@ -280,14 +280,14 @@ def test_an_unusable_oidc_answer_is_a_clear_sign_in_error(
 def test_a_token_whose_claims_nest_thousands_deep_is_a_clear_sign_in_error(
     emulator: Emulator, action: RunAction
 ) -> None:
-    # Well-formed, issued, but its payload carries a claim nested 5000 deep; Entra refuses
+    # Well-formed, issued, but its payload carries a claim nested 4000 deep; Entra refuses
     # it (no matching federated credential), so its claims are read to explain why.
-    emulator.github.nested_claim_depth = 5000
+    emulator.github.nested_claim_depth = 4000
     emulator.github.subject = "repo:octo-org/octo-repo:ref:refs/heads/elsewhere"
     run = action({"client-secret": None}, env=oidc_env(emulator))
     assert run.exit_code == 1, run.stdout
     [error] = run.errors
     assert "AADSTS700213" in error
     assert "RecursionError" not in run.stdout + run.stderr
-    assert "claims could not be read" in error, error
+    assert "GitHub OIDC token could not be read" in error, error
     assert emulator.store_requests == []
