@@ -129,9 +129,11 @@ def run(
             found.append(crashed(listing(target), error))
         return found
 
-    # Every target starts at once, in order: a plain one's halt, or an app's own halt
+    # Every target is queued at once, in order: a plain one's halt, or an app's own halt
     # and its listing. Listings have their own few threads, so a listing that hangs
-    # never holds a halt back; flights join the halts' queue as they are found.
+    # never holds a halt back; flights join the halts' queue as they are found. Results
+    # keep the order given: per app, its own rollout, its flights as listed, then what
+    # the listing could not read.
     apps = sum(target.all_flights for target in settings.targets)
     with (
         ThreadPoolExecutor(max_workers=MAX_PARALLEL_TARGETS) as halts,

@@ -291,3 +291,37 @@ def test_a_token_whose_claims_nest_thousands_deep_is_a_clear_sign_in_error(
     assert "RecursionError" not in run.stdout + run.stderr
     assert "GitHub OIDC token could not be read" in error, error
     assert emulator.store_requests == []
+
+
+# Many apps at once ------------------------------------------------------------------------
+
+
+def test_more_apps_than_threads_are_all_halted_in_the_order_given(
+    emulator: Emulator, action: RunAction
+) -> None:
+    # Six whole apps of three flights each, between two plain targets: more listings and
+    # more rollouts than either pool has threads. Each listing hands its flights to the
+    # halts' pool while other listings and halts wait for a thread: none may wait on another.
+    apps = [f"9APP{n:08d}" for n in range(6)]
+    lines = ["targets:", "  - name: Tools", f"    app-id: {OTHER_APP}"]
+    expected: list[tuple[str, str | None]] = [("Tools", None)]
+    for number, app in enumerate(apps):
+        published = str(1152921504622000000 + number * 100)
+        emulator.add_app(app, last_published=published)
+        emulator.set_rollout(app, published)
+        expected.append((app, None))
+        for flight in range(3):
+            flight_id = f"00000000-0000-4000-8000-{number:06d}{flight:06d}"
+            submission = str(int(published) + flight + 1)
+            emulator.add_flight(app, flight_id, last_published=submission, name=f"{app} f{flight}")
+            emulator.set_rollout(app, submission, flight_id=flight_id)
+            expected.append((f"{app} f{flight}", flight_id))
+        lines += [f"  - app-id: {app}", "    all-flights: true"]
+    lines += ["  - name: Demo", f"    app-id: {demo.APP_ID}"]
+    expected.append(("Demo", None))
+    run = action({"app-id": None, "targets": "t.yml"}, files={"t.yml": "\n".join(lines) + "\n"})
+    assert run.exit_code == 0, run.stdout
+    records = records_of(run)
+    assert [(r["name"], r["flight-id"]) for r in records] == expected
+    assert {r["result"] for r in records} == {"halted"}
+    assert len(emulator.halt_requests) == len(expected)
