@@ -7,19 +7,27 @@ into a message, so a hung or throttled endpoint could not be retried.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 import requests
 
-from .deadline import DeadlinePassed
+from .deadline import AnswerTooLarge, DeadlinePassed
 from .errors import SignInError, one_line
 from .policy import RETRIED_STATUSES
 from .retry import TransientError, parse_retry_after
 
 OIDC_AUDIENCE = "api://AzureADTokenExchange"
 TITLE = "GitHub OIDC token unavailable"
+# GitHub's tokens are about a kilobyte; one this large is not theirs, and would be
+# printed whole in its mask command.
+MAX_TOKEN_CHARS = 16 * 1024
+# A JWT in compact form: three base64url parts. Nothing else (a newline, a `::`) can then
+# reach the mask command or Entra.
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def oidc_available() -> bool:
@@ -44,6 +52,8 @@ def request_oidc_token(protect: Callable[[str], object], session: requests.Sessi
     except DeadlinePassed as error:
         failure = SignInError(f"No GitHub OIDC token: {error}.", title=TITLE)
         raise TransientError("timeout-seconds ran out", failure) from None
+    except AnswerTooLarge as error:
+        raise _unusable(one_line(str(error))) from None
     except requests.RequestException as error:
         failure = SignInError(
             f"GitHub's OIDC token endpoint could not be reached ({one_line(str(error))}).",
@@ -64,10 +74,25 @@ def request_oidc_token(protect: Callable[[str], object], session: requests.Sessi
             )
         raise failure
     try:
-        token = response.json()["value"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        token = None
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):  # however deep a hostile answer nests
+        body = None
+    token = body.get("value") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
-        raise SignInError("GitHub's OIDC token endpoint answered without a token.", title=TITLE)
+        raise _unusable("it is not a JSON object with a token in `value`")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise _unusable(f"its token is {len(token)} characters long; GitHub's are about 1000")
+    if not _JWT.fullmatch(token):
+        raise _unusable("its token is not a JWT")
     protect(token)
     return token
+
+
+def _unusable(why: str) -> SignInError:
+    """Not a token GitHub issues: waiting would not change it, so it is not retried."""
+    return SignInError(
+        f"GitHub's OIDC token answer was unusable ({why}); nothing was sent to Microsoft "
+        "Entra ID. Check that nothing (a proxy) answers in place of the runner's "
+        "ACTIONS_ID_TOKEN_REQUEST_URL, or pass client-secret.",
+        title=TITLE,
+    )

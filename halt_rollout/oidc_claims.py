@@ -27,6 +27,8 @@ ROUTE_CLAIMS = ("repository", "job_workflow_ref")
 _CODE = re.compile(r"\bAADSTS\d+\b")
 # A claim longer than this is not one a person should copy from a log line.
 MAX_CLAIM_LENGTH = 400
+# GitHub's payloads are well under this; a larger one is not decoded at all.
+MAX_PAYLOAD_CHARS = 16 * 1024
 
 
 def claims(token: str | None, names: tuple[str, ...] = CLAIMS) -> dict[str, str] | None:
@@ -37,9 +39,11 @@ def claims(token: str | None, names: tuple[str, ...] = CLAIMS) -> dict[str, str]
     if len(parts) != 3:
         return None
     payload = parts[1]
+    if len(payload) > MAX_PAYLOAD_CHARS:
+        return None
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # however deep a hostile one nests
         return None
     if not isinstance(data, dict):
         return None
@@ -104,7 +108,10 @@ class RememberedToken:
 def explain_refusal(error: SignInError, token: RememberedToken | None) -> SignInError:
     """The error, with the token's claims added when Entra found no federated credential."""
     codes = set(_CODE.findall(error.message))
-    sentence = describe(token.last) if token is not None and codes & FEDERATION_CODES else ""
-    if not sentence:
+    if token is None or token.last is None or not codes & FEDERATION_CODES:
         return error
+    sentence = describe(token.last) or (
+        "The claims of this job's GitHub OIDC token could not be read (it is not a JWT of "
+        "the usual size and shape), so its issuer, subject and audience cannot be shown."
+    )
     return SignInError(f"{error.message} {sentence}", title=error.title)

@@ -19,11 +19,14 @@ from .inputs import Settings, Target
 from .retry import Log, Pauser
 from .signin import get_access_token
 from .store import StoreClient
-from .whole_app import REQUESTS_PER_MINUTE, minutes_at_rate_limit, requests_needed, rollouts_of_app
+from .whole_app import halt_flights, listing, own_rollout
 
 # Few enough to stay near the tenant's ~20 requests a minute; enough that one
 # slow target does not hold the others back.
 MAX_PARALLEL_TARGETS = 4
+# all-flights listings, beside the halts: a page is one request, and a listing that hangs
+# then holds back only other listings, never a halt.
+MAX_PARALLEL_LISTINGS = 4
 
 
 def trust_ssl_cert_file() -> None:
@@ -89,21 +92,6 @@ def run(
             ),
         )
 
-    def expand(target: Target) -> list[Target] | TargetResult:
-        """The rollouts an all-flights target stands for; a failed result if unknown."""
-        if not target.all_flights:
-            return [target]
-        target_log = logger(target)
-        pauser = Pauser(deadline, target_log, first_seen=first_seen)
-        try:
-            with deadline.session() as session:
-                store = StoreClient(settings.store_api_url, token, pauser, session)
-                return rollouts_of_app(target, store, target_log)
-        except HaltRolloutError as error:
-            return TargetResult(target, Result.FAILED, failure=Failure(error.title, error.message))
-        except Exception as error:
-            return crashed(target, error)
-
     def work_on(target: Target) -> TargetResult:
         target_log = logger(target)
         pauser = Pauser(deadline, target_log, first_seen=first_seen)
@@ -114,37 +102,56 @@ def run(
         except Exception as error:
             return crashed(target, error)
 
-    # Each slot holds either a target still to work on or a result already known.
-    slots: list[Target | TargetResult] = []
-    for target in settings.targets:
-        found = expand(target)
-        slots.extend(found if isinstance(found, list) else [found])
-    work = [slot for slot in slots if isinstance(slot, Target)]
-    if any(target.all_flights for target in settings.targets):
-        _say_how_long(work, settings, log)
-    if len(work) <= 1:
-        done = [work_on(target) for target in work]
-    else:
-        # Several targets need a thread pool; the common case, one, does not import it.
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    if len(settings.targets) == 1 and not settings.targets[0].all_flights:
+        # The common case, one rollout, needs no thread pool, nor to import one.
+        return [work_on(settings.targets[0])]
 
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, len(work))) as pool:
-            done = list(pool.map(work_on, work))
-    finished = iter(done)
-    return [slot if isinstance(slot, TargetResult) else next(finished) for slot in slots]
+    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
 
+    Found = list[Future[TargetResult] | TargetResult]
 
-def _say_how_long(work: list[Target], settings: Settings, log: Log) -> None:
-    """The honest estimate: the tenant's rate limit, not our speed, sets the pace."""
-    requests = requests_needed(len(work), dry_run=settings.dry_run)
-    minutes = minutes_at_rate_limit(requests)
-    line = (
-        f"{len(work)} rollouts to work on: about {requests} Store requests, which the tenant's "
-        f"rate limit (about {REQUESTS_PER_MINUTE} a minute) may stretch to {minutes:.1f} minutes"
-    )
-    if minutes * 60 > settings.timeout_seconds:
-        line += (
-            f"; timeout-seconds is {settings.timeout_seconds:g}: if the Store throttles, raise it "
-            f"to {60 * (int(minutes) + 2)}"
-        )
-    log(line)
+    def list_app(target: Target, halts: ThreadPoolExecutor) -> Found:
+        """An all-flights target's listing: each flight's halt goes to the pool as soon
+        as its page is read; this never waits for one, so it cannot block the pool."""
+        target_log = logger(target)
+        pauser = Pauser(deadline, target_log, first_seen=first_seen)
+        found: Found = []
+        try:
+            with deadline.session() as session:
+                store = StoreClient(settings.store_api_url, token, pauser, session)
+                for item in halt_flights(
+                    target,
+                    store,
+                    target_log,
+                    lambda flight: halts.submit(work_on, flight),
+                    dry_run=settings.dry_run,
+                    timeout_seconds=settings.timeout_seconds,
+                ):
+                    found.append(item)  # one by one: a defect part-way keeps what was started
+        except Exception as error:
+            found.append(crashed(listing(target), error))
+        return found
+
+    # Every target is queued at once, in order: a plain one's halt, or an app's own halt
+    # and its listing. Listings have their own few threads, so a listing that hangs
+    # never holds a halt back; flights join the halts' queue as they are found. Results
+    # keep the order given: per app, its own rollout, its flights as listed, then what
+    # the listing could not read.
+    apps = sum(target.all_flights for target in settings.targets)
+    with (
+        ThreadPoolExecutor(max_workers=MAX_PARALLEL_TARGETS) as halts,
+        ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_LISTINGS, apps))) as listings,
+    ):
+        started_work: list[tuple[Future[TargetResult], Future[Found] | None]] = []
+        for target in settings.targets:
+            if target.all_flights:
+                own = halts.submit(work_on, own_rollout(target))
+                started_work.append((own, listings.submit(list_app, target, halts)))
+            else:
+                started_work.append((halts.submit(work_on, target), None))
+        results: list[TargetResult] = []
+        for own, flights in started_work:
+            results.append(own.result())
+            for item in flights.result() if flights else []:
+                results.append(item.result() if isinstance(item, Future) else item)
+    return results

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -121,6 +121,15 @@ class Flight:
 
 
 @dataclass(frozen=True)
+class UnreadableFlight:
+    """An entry of listflights that names no flight: its place, its name if any, and why."""
+
+    number: int  # from 1, in the order the Store listed it
+    friendly_name: str | None
+    why: str
+
+
+@dataclass(frozen=True)
 class SubmissionRef:
     """Where one submission lives: under the app, or under one of its flights."""
 
@@ -137,21 +146,23 @@ class SubmissionRef:
         return f"submission {self.submission_id} of app {self.app_id}{flight}"
 
 
-def _flight(item: Any) -> Flight | None:
-    """One flight of a listflights page; None when it has no usable ID."""
+def _flight(item: Any, number: int) -> Flight | UnreadableFlight:
+    """Entry `number` (from 1) of the listing: a flight, or why it names none."""
     if not isinstance(item, dict):
-        return None
+        return UnreadableFlight(number, None, "it is not a JSON object")
+    name = field(item, "friendlyName")
+    friendly_name = one_line(name, 200) if isinstance(name, str) and name.strip() else None
     flight_id = field(item, "flightId")
     if not isinstance(flight_id, str) or not GUID.fullmatch(flight_id):
-        return None
-    name = field(item, "friendlyName")
+        why = "it has no flightId" if flight_id is None else "its flightId is not a GUID"
+        return UnreadableFlight(number, friendly_name, why)
     submission = field(item, "lastPublishedFlightSubmission")
     submission_id = field(submission, "id") if isinstance(submission, dict) else None
     if isinstance(submission_id, bool) or not SUBMISSION_ID.fullmatch(str(submission_id or "")):
         submission_id = None
     return Flight(
         flight_id,
-        one_line(name, 200) if isinstance(name, str) and name.strip() else flight_id,
+        friendly_name or flight_id,
         str(submission_id) if submission_id is not None else None,
     )
 
@@ -220,47 +231,51 @@ class StoreClient:
             raise self._unusable(what, f"{key} has no usable id")
         return str(submission_id)
 
-    def list_flights(self, app_id: str) -> list[Flight]:
-        """Every package flight of the app, following listflights' pages to the end.
+    def list_flights(self, app_id: str) -> Iterator[Flight | UnreadableFlight]:
+        """Every package flight of the app, each as soon as its page is read.
 
         The next page is where `@nextLink` points; without one, while `totalCount` says
         more remain, the next `skip`. A 404 on the first page is an app without flights
-        (as Microsoft's page documents); an unknown app then fails on its own read.
+        (as Microsoft's page documents); an unknown app then fails on its own read. An
+        entry that names no usable flight is yielded as such, so the others still count;
+        a page that cannot be had raises, after the flights of the pages before it.
         """
         what = f"list the package flights of app {app_id}"
         path = f"applications/{app_id}/listflights?top={FLIGHTS_PAGE_SIZE}"
-        flights: dict[str, Flight] = {}
-        received = 0  # as the Store counts for `skip`, repeats included
+        seen: set[str] = set()
+        received = 0  # as the Store counts for `skip`: repeats and unreadable entries too
         for page in range(MAX_FLIGHT_PAGES):
             try:
                 body = self._pauser.run(partial(self._call, "GET", path, what))
             except StoreError as error:
                 if error.status == 404 and page == 0:
-                    return []
+                    return
                 raise
-            if not isinstance(body, dict) or not isinstance(field(body, "value"), list):
+            entries = field(body, "value") if isinstance(body, dict) else None
+            if not isinstance(entries, list):
                 raise self._unusable(what, "the answer has no list of flights (value)")
-            before = len(flights)
-            received += len(field(body, "value"))
-            for item in field(body, "value"):
-                flight = _flight(item)
-                if flight is None:
-                    raise self._unusable(what, "a flight has no usable flightId")
-                flights.setdefault(flight.flight_id.lower(), flight)
-            if len(flights) == before:
-                return list(flights.values())  # an empty page: nothing more to follow
+            fresh = 0
+            for item in entries:
+                received += 1
+                entry = _flight(item, received)
+                if isinstance(entry, Flight):
+                    if entry.flight_id.lower() in seen:
+                        continue
+                    seen.add(entry.flight_id.lower())
+                fresh += 1
+                yield entry
+            if not fresh:
+                return  # an empty page, or one of repeats: nothing more to follow
             next_link = field(body, "@nextLink")
             total = field(body, "totalCount")
             if next_link:
                 if not isinstance(next_link, str) or not _is_flights_page(next_link, app_id):
                     raise self._unusable(what, "its @nextLink is not a further page of listflights")
                 path = next_link.lstrip("/")
-            elif isinstance(total, int) and not isinstance(total, bool) and total > len(flights):
-                path = (
-                    f"applications/{app_id}/listflights?skip={len(flights)}&top={FLIGHTS_PAGE_SIZE}"
-                )
+            elif isinstance(total, int) and not isinstance(total, bool) and total > received:
+                path = f"applications/{app_id}/listflights?skip={received}&top={FLIGHTS_PAGE_SIZE}"
             else:
-                return list(flights.values())
+                return
         raise self._unusable(what, f"it kept sending further pages after {MAX_FLIGHT_PAGES}")
 
     def read_rollout(self, ref: SubmissionRef) -> Rollout:

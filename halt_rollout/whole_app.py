@@ -1,46 +1,128 @@
 """all-flights: the whole app's rollouts, found from its ID alone.
 
 During an incident a responder knows the app, not the GUIDs of its package
-flights. An all-flights target becomes one target per rollout: the app's own
-last published submission, and the last published submission of each flight
-that listflights names (its pages followed to the end). Each is then halted
-like any other target, except that one not in progress is left alone.
+flights. An all-flights target stands for the app's own last published
+submission, halted at once, and the last published submission of each flight
+that listflights names (its pages followed to the end), each started as soon as
+its page is read. Each is halted like any other target, except that one not in
+progress is left alone. An entry that names no flight, and a listing that fails,
+are failed results of their own: the rest of the app is still halted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TypeVar
 
+from .errors import HaltRolloutError
+from .halt import Failure, Result, TargetResult
 from .inputs import Target
 from .retry import Log
-from .store import StoreClient
+from .store import Flight, StoreClient, UnreadableFlight
 
 # The tenant's Store API rate limit, as StoreBroker's maintainers report it.
 REQUESTS_PER_MINUTE = 20
 
+Started = TypeVar("Started")
 
-def rollouts_of_app(target: Target, store: StoreClient, log: Log) -> list[Target]:
-    """The app's own rollout, then one per package flight (named by friendlyName)."""
-    flights = store.list_flights(target.app_id)
-    log(
-        f"{len(flights)} package flight{'s' if len(flights) != 1 else ''} found: "
-        f"{len(flights) + 1} rollouts to look at"
+
+def own_rollout(target: Target) -> Target:
+    """The app's own last published submission, named as the all-flights target was."""
+    return replace(
+        target, name=target.name or target.app_id, all_flights=False, found_by_all_flights=True
     )
-    own = replace(target, name=target.name or target.app_id, all_flights=False)
-    found = [replace(own, found_by_all_flights=True)]
-    for flight in flights:
-        found.append(
-            Target(
-                app_id=target.app_id,
-                flight_id=flight.flight_id,
-                # From the listing, so the flight need not be read again. None: nothing
-                # published, which halt_target confirms, reports and leaves alone.
-                submission_id=flight.last_published_submission,
-                name=flight.friendly_name,
-                found_by_all_flights=True,
-            )
+
+
+def flight_rollout(target: Target, flight: Flight) -> Target:
+    return Target(
+        app_id=target.app_id,
+        flight_id=flight.flight_id,
+        # From the listing, so the flight need not be read again. None: nothing
+        # published, which halt_target confirms, reports and leaves alone.
+        submission_id=flight.last_published_submission,
+        name=flight.friendly_name,
+        found_by_all_flights=True,
+    )
+
+
+def listing(target: Target) -> Target:
+    """What a failed listing's result is named: "flights of APP-ID"."""
+    return Target(app_id=target.app_id, name=f"flights of {target.app_id}")
+
+
+def listing_failed(target: Target, error: HaltRolloutError, found: int) -> TargetResult:
+    so_far = f"the {found} it had named were worked on; " if found else ""
+    return TargetResult(
+        listing(target),
+        Result.FAILED,
+        failure=Failure(
+            error.title,
+            f"{error.message} The listing of app {target.app_id}'s package flights did not "
+            f"finish: {so_far}flights it did not name were neither read nor halted. Check "
+            "them in Partner Center, or run again.",
+        ),
+    )
+
+
+def unreadable(target: Target, entry: UnreadableFlight) -> TargetResult:
+    """A failed result for a listing entry that names no flight."""
+    where = f"flight entry {entry.number} of {target.app_id}"
+    return TargetResult(
+        Target(app_id=target.app_id, name=entry.friendly_name or where),
+        Result.FAILED,
+        failure=Failure(
+            "Unreadable flight in the listing",
+            f"The Store listed {where} without a usable flight ({entry.why}), so its rollout "
+            "was neither read nor halted. Check the app's package flights in Partner Center.",
+        ),
+    )
+
+
+def halt_flights(
+    target: Target,
+    store: StoreClient,
+    log: Log,
+    start: Callable[[Target], Started],
+    *,
+    dry_run: bool,
+    timeout_seconds: float,
+) -> Iterator[Started | TargetResult]:
+    """List the app's flights and `start` each one's halt as soon as its page is read;
+    yields what was started and what failed, in listing order, the listing's own failure
+    last. The app's own rollout is not among them: it is started apart, at once."""
+    flights = entries = 0
+    try:
+        for entry in store.list_flights(target.app_id):
+            entries += 1
+            if isinstance(entry, Flight):
+                flights += 1
+                yield start(flight_rollout(target, entry))
+            else:
+                yield unreadable(target, entry)
+    except HaltRolloutError as error:
+        log(f"listing the package flights stopped after {entries} entries: {error.title}")
+        yield listing_failed(target, error, flights)
+        return
+    log(estimate(flights, dry_run=dry_run, timeout_seconds=timeout_seconds))
+
+
+def estimate(flights: int, *, dry_run: bool, timeout_seconds: float) -> str:
+    """The honest estimate: the tenant's rate limit, not our speed, sets the pace."""
+    rollouts = flights + 1
+    requests = requests_needed(rollouts, dry_run=dry_run)
+    minutes = minutes_at_rate_limit(requests)
+    line = (
+        f"{flights} package flight{'s' if flights != 1 else ''} found: {rollouts} rollouts to "
+        f"work on, about {requests} Store requests, which the tenant's rate limit (about "
+        f"{REQUESTS_PER_MINUTE} a minute) may stretch to {minutes:.1f} minutes"
+    )
+    if minutes * 60 > timeout_seconds:
+        line += (
+            f"; timeout-seconds is {timeout_seconds:g}: if the Store throttles, raise it "
+            f"to {60 * (int(minutes) + 2)}"
         )
-    return found
+    return line
 
 
 def requests_needed(rollouts: int, *, dry_run: bool) -> int:

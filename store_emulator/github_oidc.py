@@ -33,6 +33,9 @@ class GitHubOidc:
         self.request_token = secrets.token_urlsafe(32)
         self.subject = SUBJECT  # change it to mint tokens Entra's federated credential rejects
         self.lifetime = 300  # seconds; GitHub's tokens are short-lived too
+        # Above 0: each token's payload also carries a claim nested this deep (a broken or
+        # hostile issuer); Entra still checks the token's ordinary claims.
+        self.nested_claim_depth = 0
         self._lock = threading.Lock()
         self._issued: dict[str, dict[str, Any]] = {}
 
@@ -77,10 +80,14 @@ class GitHubOidc:
             "exp": now + self.lifetime,
         }
         header = {"typ": "JWT", "alg": "RS256", "kid": secrets.token_hex(20).upper()}
+        payload = json.dumps(claims, separators=(",", ":"))
+        if self.nested_claim_depth:
+            depth = self.nested_claim_depth
+            payload = f'{payload[:-1]},"nested":{"[" * depth}{"]" * depth}}}'
         token = ".".join(
             (
                 _b64url(json.dumps(header, separators=(",", ":")).encode()),
-                _b64url(json.dumps(claims, separators=(",", ":")).encode()),
+                _b64url(payload.encode()),
                 _b64url(secrets.token_bytes(256)),
             )
         )
