@@ -62,6 +62,7 @@ def result_record(result: TargetResult) -> dict[str, Any]:
         "status": rollout.status if rollout else None,
         "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
         "rollout-percentage": rollout.percentage if rollout else None,
+        "versions": list(result.versions) if result.versions is not None else None,
     }
     if result.failure:
         record["error"] = f"{result.failure.title}: {result.failure.message}"

@@ -133,7 +133,8 @@ def run(
 
 def _say_how_long(work: list[Target], settings: Settings, log: Log) -> None:
     """The honest estimate: the tenant's rate limit, not our speed, sets the pace."""
-    requests = requests_needed(len(work), dry_run=settings.dry_run)
+    guarded = sum(1 for target in work if target.expected_version)
+    requests = requests_needed(len(work), dry_run=settings.dry_run, guarded=guarded)
     minutes = minutes_at_rate_limit(requests)
     line = (
         f"{len(work)} rollouts to work on: about {requests} Store requests, which the tenant's "

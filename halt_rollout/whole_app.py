@@ -38,15 +38,17 @@ def rollouts_of_app(target: Target, store: StoreClient, log: Log) -> list[Target
                 submission_id=flight.last_published_submission,
                 name=flight.friendly_name,
                 found_by_all_flights=True,
+                expected_version=target.expected_version,
             )
         )
     return found
 
 
-def requests_needed(rollouts: int, *, dry_run: bool) -> int:
-    """About how many Store requests halting this many rollouts takes."""
+def requests_needed(rollouts: int, *, dry_run: bool, guarded: int = 0) -> int:
+    """About how many Store requests halting this many rollouts takes; `guarded` of them
+    have their packages read too (the version guard)."""
     per_rollout = 1 if dry_run else 2  # the read, then the halt
-    return rollouts * per_rollout + 1  # and the app's own resolution
+    return rollouts * per_rollout + guarded + 1  # and the app's own resolution
 
 
 def minutes_at_rate_limit(requests: int) -> float:
