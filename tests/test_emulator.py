@@ -17,6 +17,7 @@ import tracemalloc
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -326,7 +327,7 @@ def test_submission_resources_list_their_packages(emu: Emulator, client: Client)
     assert query["sv"] == "2014-02-14"
     assert query["sr"] == "b"
     assert query["sp"] == "rwl"
-    assert requests.utils.unquote(query["sig"]) == emu.upload_signature
+    assert unquote(query["sig"]) == emu.upload_signature
     draft = client.store("GET", rollout_path(PENDING)).json()["applicationPackages"]
     assert [p.get("version") for p in draft] == [demo.PENDING_VERSION, None]
     assert draft[1]["fileStatus"] == "PendingUpload"

@@ -226,12 +226,13 @@ def test_a_failed_read_never_shows_the_upload_url(
     status, shape = LEAKY_BODIES[case]
     resource = emulator.state.submission(APP_ID, PUBLISHED)
     url = resource["fileUploadUrl"]
-    body: str | dict[str, Any] = {
+    bodies: dict[str, str | dict[str, Any]] = {
         "resource": json.dumps(resource),
         "text": f"upstream failed: PUT {url} gave 403 (sig={emulator.upload_signature})",
         "json": {"code": "InvalidParameterValue", "message": f"bad upload {url}"},
         "nopackages": json.dumps({"fileUploadUrl": url, "packages": "see " + url}),
-    }[shape]
+    }
+    body = bodies[shape]
     emulator.add_fault(
         Fault(method="GET", path=r"/submissions/\d+$", times=None, status=status, body=body)
     )
