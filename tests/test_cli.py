@@ -178,6 +178,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
         "status": STOPPED,
         "fallback-submission-id": FALLBACK,
         "rollout-percentage": 0.0,
+        "versions": None,
     }
 
 
