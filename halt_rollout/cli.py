@@ -55,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
         help="halt every rollout of the app: its own and each package flight's",
     )
     which.add_argument("--targets", default="", metavar="FILE", help="YAML file of targets")
+    which.add_argument(
+        "--expected-version",
+        default="",
+        metavar="VERSION",
+        help="halt only a submission whose packages carry this version (e.g. 1.4.2.0)",
+    )
     sign_in = p.add_argument_group("sign-in")
     sign_in.add_argument(
         "--tenant-id", default=os.environ.get("AZURE_TENANT_ID", ""), help="$AZURE_TENANT_ID"
@@ -64,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
     )
     run_options = p.add_argument_group("run")
     run_options.add_argument("--dry-run", action="store_true", help="read and report; never halt")
+    run_options.add_argument(
+        "--reason", default="", help="why the stop was pressed, shown in the log and summary"
+    )
     run_options.add_argument(
         "--timeout",
         default=f"{DEFAULT_TIMEOUT_SECONDS:g}",
@@ -120,6 +129,8 @@ def main(
         "client-id": args.client_id.strip(),
         "client-secret": secret,
         "dry-run": "true" if args.dry_run else "false",
+        "expected-version": args.expected_version.strip(),
+        "reason": args.reason,
         "timeout-seconds": args.timeout.strip(),
         "store-api-url": args.store_api_url.strip(),
         "authority-host": args.authority_host.strip(),

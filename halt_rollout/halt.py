@@ -10,13 +10,20 @@ part of the deadline is kept back for the read that confirms it.
 from __future__ import annotations
 
 import enum
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import HaltRolloutError, StoreError
 from .inputs import Target
 from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
 from .retry import Log, Pauser, TransientError
+from .shapes import VERSION
 from .store import STOPPED, Rollout, StoreClient, SubmissionRef
+
+T = TypeVar("T")
 
 COMPLETE = "PackageRolloutComplete"
 NOT_STARTED = "PackageRolloutNotStarted"
@@ -52,6 +59,12 @@ CHECK_AND_RERUN = (
 )
 
 
+class NotTheExpectedVersion(NothingToHalt):
+    """The version guard: no package of the submission carries expected-version."""
+
+    title = "Version guard: not the expected version"
+
+
 class Decision(enum.Enum):
     ALREADY_HALTED = enum.auto()
     NO_ROLLOUT = enum.auto()
@@ -74,6 +87,8 @@ class TargetResult:
     submission_id: str | None = None
     rollout: Rollout | None = None
     failure: Failure | None = None
+    # The packages' versions, when the version guard read them.
+    versions: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,6 +106,57 @@ def decide(rollout: Rollout) -> Decision:
     return Decision.HALT
 
 
+def version_key(text: str) -> tuple[int, ...] | None:
+    """A package version as four numbers (missing parts are 0); None when it is not one."""
+    if not VERSION.fullmatch(text):
+        return None
+    parts = [int(part) for part in text.split(".")]
+    return tuple(parts + [0] * (4 - len(parts)))
+
+
+def carries(versions: tuple[str, ...], expected: str) -> bool:
+    """Whether a package has the expected version: `1.4.2` is `1.4.2.0`, as the Store
+    writes it; a version the Store writes otherwise must match as text."""
+    wanted = version_key(expected)
+    return any(
+        version == expected or (wanted is not None and version_key(version) == wanted)
+        for version in versions
+    )
+
+
+def check_version_guard(
+    ref: SubmissionRef, versions: tuple[str, ...], expected: str, log: Log
+) -> None:
+    """Pass, or raise NotTheExpectedVersion naming the versions found."""
+    found = ", ".join(versions)
+    if carries(versions, expected):
+        log(f"version guard passed: its packages carry {found}")
+        return
+    carried = f"its packages carry {found}" if versions else "it has no package with a version"
+    raise NotTheExpectedVersion(
+        f"Nothing was sent: no package of {ref.describe()} has version {expected} "
+        f"(expected-version); {carried}. Another submission than the one meant may be "
+        "rolling out: check it in Partner Center, and run again with its version if it is "
+        "the one to halt."
+    )
+
+
+def in_background(work: Callable[[], T], name: str) -> Future[T]:
+    """`work()` on a thread of its own, to run next to the caller's; its future's result()
+    waits for it. A daemon: a run that ends early (an error, a cancellation) is not held
+    back by it, and every request it makes ends by the deadline anyway."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # the caller's result() raises it
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
 def describe_rollout(rollout: Rollout) -> str:
     fallback = rollout.fallback_submission_id
     served = f"; users outside it get submission {fallback}" if fallback != "0" else ""
@@ -103,6 +169,7 @@ def halt_target(
     """Work on one target to its end; every expected failure becomes a failed result."""
     submission_id = target.submission_id
     rollout: Rollout | None = None
+    versions: tuple[str, ...] | None = None
     try:
         if not submission_id:
             submission_id = store.last_published_submission(target.app_id, target.flight_id)
@@ -120,12 +187,23 @@ def halt_target(
                 )
             log(f"submission {submission_id} is the last published one")
         ref = SubmissionRef(target.app_id, submission_id, target.flight_id)
+        expected = target.expected_version
+        packages: Future[tuple[str, ...]] | None = None
+        if expected:
+            # The guard's read runs next to the rollout's, so it adds no round trip.
+            log(f"version guard: halting only if a package has version {expected}")
+            packages = in_background(lambda: _read_versions(store, pauser, ref), "versions")
         rollout = store.read_rollout(ref)
         log(f"rollout of submission {submission_id}: {describe_rollout(rollout)}")
+        if packages is not None and expected:
+            versions = packages.result()
+            check_version_guard(ref, versions, expected, log)
         decision = decide(rollout)
         if decision is Decision.ALREADY_HALTED:
             log("already halted before this run; nothing sent")
-            return TargetResult(target, Result.ALREADY_HALTED, submission_id, rollout)
+            return TargetResult(
+                target, Result.ALREADY_HALTED, submission_id, rollout, None, versions
+            )
         if decision is Decision.NO_ROLLOUT:
             raise NothingToHalt(
                 f"Nothing to halt: {ref.describe()} has no gradual rollout (isPackageRollout is "
@@ -141,19 +219,27 @@ def halt_target(
             )
         if dry_run:
             log("dry run: a real run would halt this rollout; nothing sent")
-            return TargetResult(target, Result.DRY_RUN, submission_id, rollout)
+            return TargetResult(target, Result.DRY_RUN, submission_id, rollout, None, versions)
         log(f"halting the rollout of submission {submission_id}")
         result, rollout = _halt_confirmed(store, pauser, ref, log)
         if result is Result.HALTED:
             log(f"halted: {describe_rollout(rollout)}")
-        return TargetResult(target, result, submission_id, rollout)
+        return TargetResult(target, result, submission_id, rollout, None, versions)
     except HaltRolloutError as error:
         if target.found_by_all_flights and _left_alone(error, rollout):
             log(f"left alone: {error.message}")
-            return TargetResult(target, Result.NOTHING_TO_HALT, submission_id, rollout)
+            return TargetResult(
+                target, Result.NOTHING_TO_HALT, submission_id, rollout, None, versions
+            )
         failure = Failure(error.title, error.message)
         outcome = Result.UNKNOWN if isinstance(error, OutcomeUnknown) else Result.FAILED
-        return TargetResult(target, outcome, submission_id, rollout, failure)
+        return TargetResult(target, outcome, submission_id, rollout, failure, versions)
+
+
+def _read_versions(store: StoreClient, pauser: Pauser, ref: SubmissionRef) -> tuple[str, ...]:
+    """The guard's read, through a session of its own: this runs on a second thread."""
+    with pauser.deadline.session() as session:
+        return store.on(session).package_versions(ref)
 
 
 def _left_alone(error: HaltRolloutError, rollout: Rollout | None) -> bool:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from .errors import InputError, shown
 from .github_event import fork_problem
-from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID
+from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION
 
 if TYPE_CHECKING:
     from .targets_file import Entry
@@ -32,6 +32,8 @@ INPUT_NAMES = (
     "client-secret",
     "targets",
     "dry-run",
+    "expected-version",
+    "reason",
     "timeout-seconds",
     "store-api-url",
     "authority-host",
@@ -42,6 +44,9 @@ DEFAULT_STORE_API_URL = "https://manage.devcenter.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # GitHub ends a job on its hosted runners after 6 hours; no wait needs longer.
 MAX_TIMEOUT_SECONDS = 6 * 3600.0
+
+# A person's words: enough for a sentence or two with a ticket link, not a log file.
+MAX_REASON_CHARS = 1000
 
 # YAML 1.2 core schema booleans, as GitHub's own toolkit accepts them.
 _TRUE = ("true", "True", "TRUE")
@@ -59,6 +64,8 @@ class Target:
     all_flights: bool = False  # the app's own rollout and every package flight's
     # Found by an all-flights target: a rollout not in progress is left alone, not a failure.
     found_by_all_flights: bool = False
+    # The version guard: halt only a submission with a package of this version.
+    expected_version: str | None = None
 
     @property
     def label(self) -> str:
@@ -80,6 +87,8 @@ class Settings:
     timeout_seconds: float
     store_api_url: str
     authority_host: str
+    # Why the stop was pressed, in a person's words: one line, capped; '' when not given.
+    reason: str = ""
     # Said at the start of the run: what was read differently from how it was written.
     notices: tuple[str, ...] = ()
 
@@ -116,6 +125,12 @@ def read_settings(
     flight_id = value("flight-id")
     all_flights = _read_bool("all-flights", value("all-flights"), default=False, problems=problems)
     targets_path = value("targets")
+    expected_version = value("expected-version")
+    if expected_version and not VERSION.fullmatch(expected_version):
+        problems.append(version_problem("expected-version", expected_version))
+        expected_version = ""
+    notices: list[str] = []
+    reason = _read_reason(raw.get("reason", ""), notices)
 
     if not tenant_id:
         problems.append("tenant-id is required (the Microsoft Entra tenant: a GUID or a domain)")
@@ -148,7 +163,12 @@ def read_settings(
             from .targets_file import read_targets_file  # noqa: PLC0415
 
             entries = read_targets_file(targets_path, workspace, problems)
-            targets = _check_targets(entries, source=shown(targets_path), problems=problems)
+            targets = _check_targets(
+                entries,
+                source=shown(targets_path),
+                expected_version=expected_version or None,
+                problems=problems,
+            )
     elif not app_id:
         problems.append("app-id is required unless targets is given (the app's Store ID)")
     else:
@@ -158,6 +178,7 @@ def read_settings(
                 "flight-id": flight_id,
                 "submission-id": submission_id,
                 "all-flights": all_flights,
+                "expected-version": expected_version,
             },
             where="",
             problems=problems,
@@ -165,7 +186,6 @@ def read_settings(
         targets = (target,) if target else ()
 
     dry_run = _read_bool("dry-run", value("dry-run"), default=False, problems=problems)
-    notices: list[str] = []
     timeout = _read_timeout(value("timeout-seconds"), problems, notices)
     store_api_url = _read_https_url(
         "store-api-url", value("store-api-url") or DEFAULT_STORE_API_URL, problems
@@ -185,8 +205,35 @@ def read_settings(
         timeout_seconds=timeout,
         store_api_url=store_api_url,
         authority_host=authority_host,
+        reason=reason,
         notices=tuple(notices),
     )
+
+
+def version_problem(where: str, text: str) -> str:
+    """What a package version must look like, said the same way for the input and the file."""
+    return (
+        f"{where} {shown(text)} is not a package version: 1 to 4 numbers from 0 to 65535 "
+        "separated by dots, without leading zeros or spaces (like 1.4.2.0)"
+    )
+
+
+def _read_reason(text: str, notices: list[str]) -> str:
+    """A person's words, kept as data: one line (newlines and tabs become spaces), other
+    control characters shown as U+FFFD, at most MAX_REASON_CHARS characters. Never refused:
+    a stop must not fail over how its reason was typed."""
+    line = " ".join(text.split())
+    line = "".join("\ufffd" if _is_control(c) else c for c in line)
+    if len(line) > MAX_REASON_CHARS:
+        notices.append(
+            f"reason is {len(line)} characters long; its first {MAX_REASON_CHARS} are kept"
+        )
+        line = line[: MAX_REASON_CHARS - 1].rstrip() + "…"
+    return line
+
+
+def _is_control(c: str) -> bool:
+    return ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
 
 
 def _has_control_character(text: str) -> bool:
@@ -202,6 +249,7 @@ def _check_target(
     flight_id = str(entry.get("flight-id") or "")
     submission_id = str(entry.get("submission-id") or "")
     all_flights = entry.get("all-flights") is True
+    expected_version = str(entry.get("expected-version") or "")
     if not app_id:
         problems.append(f"{where}app-id is required")
     elif not APP_ID.fullmatch(app_id):
@@ -220,6 +268,8 @@ def _check_target(
             f"{where}all-flights halts every rollout of the app: give it without flight-id "
             "and submission-id"
         )
+    if expected_version and not VERSION.fullmatch(expected_version):
+        problems.append(version_problem(f"{where}expected-version", expected_version))
     if len(problems) > count:
         return None
     return Target(
@@ -228,13 +278,20 @@ def _check_target(
         submission_id=submission_id or None,
         name=str(entry.get("name") or "") or None,
         all_flights=all_flights,
+        expected_version=expected_version or None,
     )
 
 
-def _check_targets(entries: list[Entry], *, source: str, problems: list[str]) -> tuple[Target, ...]:
+def _check_targets(
+    entries: list[Entry], *, source: str, expected_version: str | None, problems: list[str]
+) -> tuple[Target, ...]:
+    """The file's targets; the run's expected-version guards every entry without its own."""
     targets: list[Target] = []
     for number, entry in enumerate(entries, start=1):
-        target = _check_target(entry, where=f"targets entry {number}: ", problems=problems)
+        guarded = {"expected-version": expected_version} if expected_version else {}
+        target = _check_target(
+            guarded | entry, where=f"targets entry {number}: ", problems=problems
+        )
         if target is not None:
             targets.append(target)
     seen: set[tuple[str, str | None, str | None, bool]] = set()

@@ -101,6 +101,7 @@ def result_record(result: TargetResult, redact: Redact = _same) -> dict[str, Any
         "status": data(rollout.status) if rollout else None,
         "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
         "rollout-percentage": rollout.percentage if rollout else None,
+        "versions": list(result.versions) if result.versions is not None else None,
     }
     if result.failure:
         record["error"] = redact(f"{result.failure.title}: {result.failure.message}")

@@ -16,3 +16,8 @@ DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 )
 HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
+# A package version as the Store shows it (1.4.2.0): up to four numbers of 0 to 65535.
+_PART = (
+    r"(?:0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+)
+VERSION = re.compile(rf"{_PART}(?:\.{_PART}){{0,3}}")

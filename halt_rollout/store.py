@@ -1,4 +1,4 @@
-"""The Microsoft Store submission API: the four calls the halt needs.
+"""The Microsoft Store submission API: the calls the halt needs.
 
 Each call is one HTTP request, made through the run's deadline-keeping session.
 Reads are retried here; the halt is not (the caller checks the rollout before
@@ -10,8 +10,10 @@ may be absent or differently cased, percentages integers.
 
 from __future__ import annotations
 
+import copy
 import html
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -44,6 +46,10 @@ ACCOUNT_SERVICE_HINT = (
 # many (a Store that keeps sending links would otherwise page forever).
 FLIGHTS_PAGE_SIZE = 100
 MAX_FLIGHT_PAGES = 50
+# A package version is four numbers of up to five digits; anything longer is not one.
+MAX_VERSION_CHARS = 64
+# An error `code` that may be shown even where the body may not: an identifier.
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 # Only the start of an error body is looked at: enough for any real message, and it
 # keeps parsing time independent of what a server sends.
 _ERROR_TEXT_CHARS = 8192
@@ -137,9 +143,11 @@ class SubmissionRef:
     submission_id: str
     flight_id: str | None = None
 
-    def path(self, leaf: str) -> str:
+    def path(self, leaf: str = "") -> str:
+        """The submission resource's path, or the path of `leaf` under it."""
         flight = f"/flights/{self.flight_id}" if self.flight_id else ""
-        return f"applications/{self.app_id}{flight}/submissions/{self.submission_id}/{leaf}"
+        resource = f"applications/{self.app_id}{flight}/submissions/{self.submission_id}"
+        return f"{resource}/{leaf}" if leaf else resource
 
     def describe(self) -> str:
         flight = f" (flight {self.flight_id})" if self.flight_id else ""
@@ -206,6 +214,13 @@ class StoreClient:
             "Content-Type": "application/json",
             "User-Agent": f"halt-rollout/{__version__}",
         }
+
+    def on(self, session: requests.Session) -> StoreClient:
+        """The same client sending through another session (one per thread: a requests
+        Session is not documented as safe to share between threads)."""
+        twin = copy.copy(self)
+        twin._session = session
+        return twin
 
     def last_published_submission(self, app_id: str, flight_id: str | None) -> str | None:
         """The submission the rollout lives on; the pending one is a draft and never it."""
@@ -286,6 +301,27 @@ class StoreClient:
         except ValueError as error:
             raise self._unusable(what, str(error)) from None
 
+    def package_versions(self, ref: SubmissionRef) -> tuple[str, ...]:
+        """The versions of the submission's packages (`applicationPackages`, or a flight's
+        `flightPackages`), each once, in the Store's order; packages without one skipped.
+
+        Nothing else of the resource is kept: it holds `fileUploadUrl`, a signed URL (a
+        credential), so no error made here quotes the answer's body either.
+        """
+        what = f"read the packages of {ref.describe()}"
+        key = "flightPackages" if ref.flight_id else "applicationPackages"
+        body = self._pauser.run(lambda: self._call("GET", ref.path(), what, quote_body=False))
+        packages = field(body, key) if isinstance(body, dict) else None
+        if not isinstance(packages, list):
+            raise self._unusable(what, f"the answer has no list of packages ({key})")
+        versions: dict[str, None] = {}  # an ordered set: one architecture's package each
+        for package in packages:
+            version = field(package, "version") if isinstance(package, dict) else None
+            text = version.strip() if isinstance(version, str) else ""
+            if text and len(text) <= MAX_VERSION_CHARS and text.isprintable():
+                versions.setdefault(text)
+        return tuple(versions)
+
     def check_rollout(self, ref: SubmissionRef) -> Rollout | None:
         """One read, no retry, in whatever time is left; None when it cannot be had."""
         try:
@@ -326,7 +362,9 @@ class StoreClient:
             title="Unexpected answer from the Store",
         )
 
-    def _call(self, method: str, path: str, what: str) -> Any:
+    def _call(self, method: str, path: str, what: str, *, quote_body: bool = True) -> Any:
+        """One request; its answer's JSON, or the failure. `quote_body=False`: no error
+        quotes the Store's message (the answer may hold a credential)."""
         url = self._root + path
         try:
             response = self._session.request(
@@ -363,14 +401,19 @@ class StoreClient:
                 title="Store unreachable",
             )
             raise TransientError(f"{kind} talking to the Store", failure) from None
-        return self._answer(response, what)
+        return self._answer(response, what, quote_body=quote_body)
 
-    def _answer(self, response: requests.Response, what: str) -> Any:
+    def _answer(self, response: requests.Response, what: str, *, quote_body: bool) -> Any:
         status = response.status_code
         code, message = _error_fields(response)
         correlation_id = response.headers.get("MS-CorrelationId")
         if 200 <= status < 300:
             return _json(response.content)  # None when unusable: the callers say what was missing
+        # Still read for the waits it asks for; only ever shown when it may be quoted.
+        hint = message
+        if not quote_body:
+            code = code if code and _ERROR_CODE.fullmatch(code) else None
+            message = None
         details = _details(status, code, message, correlation_id)
 
         def failure(title: str, text: str) -> StoreError:
@@ -388,13 +431,13 @@ class StoreClient:
                 text = "the Store's rate limit was hit and did not clear in time"
             else:
                 text = f"the Store kept failing with HTTP {status}"
-            account_service = status == 503 and "account service" in (message or "").lower()
+            account_service = status == 503 and "account service" in (hint or "").lower()
             if account_service:
                 text = f"the Store's account service kept failing. {ACCOUNT_SERVICE_HINT}"
             raise TransientError(
                 f"{status} from the Store",
                 failure(f"Store answered HTTP {status}", text.rstrip(".")),
-                retry_after=_retry_after(response, message),
+                retry_after=_retry_after(response, hint),
                 # A throttled request was never processed; a gateway error may have been.
                 maybe_applied=status != 429,
                 patience=ACCOUNT_SERVICE_PATIENCE_SECONDS if account_service else None,

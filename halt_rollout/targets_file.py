@@ -21,8 +21,14 @@ from .errors import shown
 # A hundred short entries fit in a few kilobytes; anything much bigger is a mistake.
 MAX_TARGETS_FILE_BYTES = 256 * 1024
 MAX_TARGETS = 100
-TARGET_KEYS = ("name", "app-id", "flight-id", "submission-id", "all-flights")
+TARGET_KEYS = ("name", "app-id", "flight-id", "submission-id", "all-flights", "expected-version")
 FLAG_KEYS = frozenset({"all-flights"})
+# Keys that, once written, must say something: an empty flight-id is not "the app's own
+# rollout", and an empty expected-version (a pipeline's unset variable) is not "no guard".
+NOT_EMPTY_KEYS = {
+    "flight-id": "give the flight's GUID, or leave the key out to halt the app's own rollout",
+    "expected-version": 'give the version (quoted, like "1.4.2.0"), or leave the key out',
+}
 MAX_NAME_CHARS = 200
 
 _STR = "tag:yaml.org,2002:str"
@@ -143,7 +149,12 @@ def _entries(root: yaml.Node | None, source: str, problems: list[str]) -> list[E
                 flag = _flag(key, value, where, problems)
                 if flag is not None:
                     entry[key] = flag
-            elif (text := _text(key, value, where, problems)) is not None:
+                continue
+            before = len(problems)
+            text = _text(key, value, where, problems)
+            if not text and key in NOT_EMPTY_KEYS and len(problems) == before:
+                problems.append(f"{where}{key} is empty: {NOT_EMPTY_KEYS[key]}")
+            elif text is not None:
                 entry[key] = text
         if len(problems) == count:
             entries.append(entry)

@@ -43,6 +43,7 @@ def flight_rollout(target: Target, flight: Flight) -> Target:
         submission_id=flight.last_published_submission,
         name=flight.friendly_name,
         found_by_all_flights=True,
+        expected_version=target.expected_version,
     )
 
 
@@ -104,13 +105,14 @@ def halt_flights(
         log(f"listing the package flights stopped after {entries} entries: {error.title}")
         yield listing_failed(target, error, flights)
         return
-    log(estimate(flights, dry_run=dry_run, timeout_seconds=timeout_seconds))
+    guarded = target.expected_version is not None
+    log(estimate(flights, dry_run=dry_run, guarded=guarded, timeout_seconds=timeout_seconds))
 
 
-def estimate(flights: int, *, dry_run: bool, timeout_seconds: float) -> str:
+def estimate(flights: int, *, dry_run: bool, guarded: bool, timeout_seconds: float) -> str:
     """The honest estimate: the tenant's rate limit, not our speed, sets the pace."""
     rollouts = flights + 1
-    requests = requests_needed(rollouts, dry_run=dry_run)
+    requests = requests_needed(rollouts, dry_run=dry_run, guarded=rollouts if guarded else 0)
     minutes = minutes_at_rate_limit(requests)
     line = (
         f"{flights} package flight{'s' if flights != 1 else ''} found: {rollouts} rollouts to "
@@ -125,10 +127,11 @@ def estimate(flights: int, *, dry_run: bool, timeout_seconds: float) -> str:
     return line
 
 
-def requests_needed(rollouts: int, *, dry_run: bool) -> int:
-    """About how many Store requests halting this many rollouts takes."""
+def requests_needed(rollouts: int, *, dry_run: bool, guarded: int = 0) -> int:
+    """About how many Store requests halting this many rollouts takes; `guarded` of them
+    have their packages read too (the version guard)."""
     per_rollout = 1 if dry_run else 2  # the read, then the halt
-    return rollouts * per_rollout + 1  # and the app's own resolution
+    return rollouts * per_rollout + guarded + 1  # and the app's own resolution
 
 
 def minutes_at_rate_limit(requests: int) -> float:

@@ -1,11 +1,13 @@
 """`make demo`: the real entrypoint, end to end, against the local Store emulator.
 
-Five runs of the action, as GitHub's runner would run them: a dry run, the
+Seven runs of the action, as GitHub's runner would run them: a dry run, the
 halt, the same halt again (idempotent: already halted, nothing sent), a
 flight's halt that the Store throttles once (the wait is logged, then the halt
-lands), and the whole-app stop (all-flights) of an app with 23 package flights,
-listed over several pages. Each shows the log, the outputs and the job summary
-a user would see.
+lands), the whole-app stop (all-flights) of an app with 23 package flights,
+listed over several pages, and the version guard: a release pipeline's stop
+for a version that is not the one rolling out (refused, nothing sent), then
+for the one that is (halted). Each shows the log, the outputs (with the
+packages' versions the guard read) and the job summary a user would see.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store_emulator import Emulator, Fault, demo
 from store_emulator.actions_runner import ActionRun, run_action
-from store_emulator.demo import APP_ID, FLIGHT_ID
+from store_emulator.demo import APP_ID, FLIGHT_ID, OTHER_APP, OTHER_SUBMISSION, OTHER_VERSION
 
 RULE = "─" * 78
 
@@ -39,6 +41,12 @@ def show(title: str, run: ActionRun) -> None:
     print("Job summary:")
     for line in run.summary.splitlines():
         print(f"  {line}")
+
+
+def _versions(run: ActionRun) -> str:
+    """The packages' versions the guard read, as the `results` output lists them."""
+    records = json.loads(run.outputs.get("results") or "[]")
+    return ", ".join(records[0].get("versions") or []) if records else ""
 
 
 def main() -> int:
@@ -90,6 +98,18 @@ def main() -> int:
             inputs | {"app-id": demo.WHOLE_APP_ID, "all-flights": "true"}, extra_env=env
         )
         runs.append((f"5. The whole app: {demo.WHOLE_APP_NAME} and its 23 flights", whole))
+        # A release pipeline's stop: it shipped 2.0.0.0, but 2.0.1.0 is what is rolling out.
+        guarded = inputs | {"app-id": OTHER_APP, "reason": "crash rate over 2% after release"}
+        before_guard = len(emulator.halt_requests)
+        refused = run_action(guarded | {"expected-version": "2.0.0.0"}, extra_env=env)
+        guard_sent = len(emulator.halt_requests) - before_guard
+        runs.append(("6. The version guard: not the version rolling out, nothing sent", refused))
+        runs.append(
+            (
+                "7. The version guard: the version rolling out, halted",
+                run_action(guarded | {"expected-version": OTHER_VERSION}, extra_env=env),
+            )
+        )
         for title, run in runs:
             show(title, run)
         records = json.loads(whole.outputs.get("results") or "[]")
@@ -97,21 +117,31 @@ def main() -> int:
         print(
             f"\n{RULE}\nThe Store received {halts} halt requests in runs 1–4 (the app's once; "
             f"the flight's twice, the first throttled). Run 5 reported {len(records)} rollouts "
-            f"and halted {halted}; the others were not in progress and were left alone."
+            f"and halted {halted}; the others were not in progress and were left alone. "
+            f"Run 6 found version {_versions(refused)} rolling out, not 2.0.0.0, and sent "
+            f"{guard_sent} halt requests; run 7 asked for {OTHER_VERSION} and halted it."
         )
-    expected = ["dry-run", "halted", "already-halted", "halted", "halted"]
+        guarded_state = emulator.rollout(OTHER_APP, OTHER_SUBMISSION)["packageRolloutStatus"]
+    expected = ["dry-run", "halted", "already-halted", "halted", "halted", "failed", "halted"]
     got = [run.outputs.get("result") for _, run in runs]
     if (
         got != expected
         or halts != 3
         or len(records) != 1 + len(demo.WHOLE_FLIGHTS)
-        or any(run.exit_code for _, run in runs)
+        or [run.exit_code for _, run in runs] != [0, 0, 0, 0, 0, 1, 0]
+        or guard_sent != 0
+        or _versions(refused) != OTHER_VERSION
+        or guarded_state != "PackageRolloutStopped"
     ):
-        print(f"Demo did not go as expected: results {got}, {halts} halt request(s).")
+        print(
+            f"Demo did not go as expected: results {got}, {halts} halt request(s), "
+            f"{guard_sent} sent past the version guard."
+        )
         return 1
     print(
         "Demo finished as expected: dry-run, halted, already-halted, halted after a wait, "
-        "and the whole app halted."
+        "the whole app halted, and the version guard refused the wrong version (nothing "
+        "sent) and halted the right one."
     )
     return 0
 

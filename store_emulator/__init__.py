@@ -7,7 +7,9 @@ One HTTPS server on loopback plays three services:
   GitHub OIDC token as client assertion), with Entra's error bodies.
 * GitHub Actions' OIDC token endpoint: ``GET /github-oidc/token?audience=...``.
 * The Store submission API under ``/v1.0/my/``: apps, flights (``listflights`` with paging),
-  package rollouts and the halt state machine, behind a bearer-token check.
+  submissions with their packages (and a signed ``fileUploadUrl``, whose signature is
+  ``emu.upload_signature``), package rollouts and the halt state machine, behind a
+  bearer-token check.
 
 The Store behaves as it has been seen to in the field, switchable on ``emu.knobs``
 (``knobs.Knobs``): JSON-only POSTs, integer percentages, the account-service 503, foreign
@@ -25,10 +27,11 @@ Usage::
 
 ``python -m store_emulator`` runs it as a process (see ``__main__``). For that use it has a
 control API on the same port, under ``/_emulator/``: ``POST faults``, ``DELETE faults``,
-``POST apps``, ``POST flights``, ``POST rollout``, ``GET rollout``, ``GET knobs``,
-``POST knobs``, ``POST seed``, ``GET requests`` and ``POST reset-requests``. The control
-API takes no token: this is a loopback test tool, and anyone who can reach it can rewrite
-its state. Control requests are not recorded and no fault applies to them.
+``POST apps``, ``POST flights``, ``POST rollout``, ``POST packages``, ``GET rollout``,
+``GET knobs``, ``POST knobs``, ``POST seed``, ``GET requests`` and
+``POST reset-requests``. The control API takes no token: this is a loopback test tool,
+and anyone who can reach it can rewrite its state. Control requests are not recorded and
+no fault applies to them.
 """
 
 from .bodies import Stream

@@ -157,6 +157,16 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
             integer_percentage=f.opt_flag("integer_percentage"),
         )
         return json_response(200, rollout)
+    if route == ("POST", "packages"):
+        f = _Fields(data, _ROLLOUT_FIELDS | {"versions"})
+        versions = f.raw("versions", [])
+        if not isinstance(versions, list) or not all(
+            v is None or isinstance(v, str) for v in versions
+        ):
+            raise _BadRequest("versions must be a list of strings or nulls")
+        app, submission, flight = f.text("app_id"), f.text("submission_id"), f.opt_text("flight_id")
+        emu.set_packages(app, submission, versions, flight_id=flight)
+        return json_response(200, emu.state.submission(app, submission, flight))
     if route == ("GET", "rollout"):
         f = _Fields(query, _ROLLOUT_FIELDS)
         rollout = emu.rollout(f.text("app_id"), f.text("submission_id"), f.opt_text("flight_id"))

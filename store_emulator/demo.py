@@ -31,6 +31,12 @@ OTHER_FALLBACK = "1152921504621243001"
 # The documented flight resource's group and rank.
 (GROUP_ID,) = DEFAULT_GROUP_IDS
 RANK_HIGHER_THAN = DEFAULT_RANK
+# The packages' versions (the version guard): the published submission's, the draft's.
+VERSION = "1.4.2.0"
+PENDING_VERSION = "1.4.3.0"
+FLIGHT_VERSION = "1.5.0.0"
+FLIGHT_PENDING_VERSION = "1.5.1.0"
+OTHER_VERSION = "2.0.1.0"
 # Seen in captures beside the documented camelCase keys of an app resource.
 PACKAGE_FAMILY_NAME = "30481DevCenterAPITester.ApiTestAppForDevbox_ng6try80pwt52"
 
@@ -41,6 +47,9 @@ WHOLE_PUBLISHED = "1152921504621500001"
 WHOLE_PENDING = "1152921504621500002"
 WHOLE_FALLBACK = "1152921504621500000"
 WHOLE_PACKAGE_FAMILY_NAME = "5224ContosoDeveloper.ContosoFleet_ng6try80pwt52"
+# The app's own version; every third flight ships it too, the others a newer beta.
+WHOLE_VERSION = "3.2.0.0"
+WHOLE_BETA_VERSION = "3.3.0.0"
 
 _FLIGHT_NAMES = (
     "Insiders Fast",
@@ -88,6 +97,7 @@ class DemoFlight:
     is_package_rollout: bool
     percentage: float
     status: str
+    version: str  # of the published submission's package
 
     @property
     def in_progress(self) -> bool:
@@ -117,6 +127,7 @@ def _flight(index: int) -> DemoFlight:
         is_package_rollout=is_package_rollout,
         percentage=percentage,
         status=status,
+        version=WHOLE_VERSION if index % 3 == 0 else WHOLE_BETA_VERSION,
     )
 
 

@@ -243,6 +243,24 @@ class Emulator:
             integer_percentage=integer_percentage,
         )
 
+    def set_packages(
+        self,
+        app_id: str,
+        submission_id: str,
+        versions: Iterable[str | None],
+        *,
+        flight_id: str | None = None,
+    ) -> None:
+        """The submission's packages, one per version (None: not uploaded, no version);
+        `GET …/submissions/{id}` lists them. The submission must exist."""
+        self.state.set_packages(app_id, submission_id, versions, flight_id=flight_id)
+
+    @property
+    def upload_signature(self) -> str:
+        """The `sig=` of every submission's fileUploadUrl (decoded): a credential that must
+        never appear in anything a client shows. In the URL it is percent-encoded."""
+        return self.state.upload_signature
+
     def rollout(
         self, app_id: str, submission_id: str, flight_id: str | None = None
     ) -> dict[str, Any]:
@@ -292,6 +310,22 @@ class Emulator:
         self.set_rollout(
             demo.OTHER_APP, demo.OTHER_SUBMISSION, percentage=10.0, fallback=demo.OTHER_FALLBACK
         )
+        # Packages: two architectures of one version each; the drafts have one not uploaded.
+        self.set_packages(demo.APP_ID, demo.PUBLISHED, [demo.VERSION, demo.VERSION])
+        self.set_packages(demo.APP_ID, demo.PENDING, [demo.PENDING_VERSION, None])
+        self.set_packages(
+            demo.APP_ID,
+            demo.PUBLISHED,
+            [demo.FLIGHT_VERSION, demo.FLIGHT_VERSION],
+            flight_id=demo.FLIGHT_ID,
+        )
+        self.set_packages(
+            demo.APP_ID,
+            demo.FLIGHT_PENDING,
+            [demo.FLIGHT_PENDING_VERSION],
+            flight_id=demo.FLIGHT_ID,
+        )
+        self.set_packages(demo.OTHER_APP, demo.OTHER_SUBMISSION, [demo.OTHER_VERSION])
 
     def seed_whole_app(self) -> None:
         """The whole-app case (demo.WHOLE_APP_ID): the app's published submission rolling out,
@@ -313,6 +347,8 @@ class Emulator:
             status=NOT_STARTED,
             fallback=demo.WHOLE_PUBLISHED,
         )
+        self.set_packages(demo.WHOLE_APP_ID, demo.WHOLE_PUBLISHED, [demo.WHOLE_VERSION] * 2)
+        self.set_packages(demo.WHOLE_APP_ID, demo.WHOLE_PENDING, [None])
         for flight in demo.WHOLE_FLIGHTS:
             self.add_flight(
                 demo.WHOLE_APP_ID,
@@ -330,6 +366,12 @@ class Emulator:
                     percentage=flight.percentage,
                     status=flight.status,
                     fallback=flight.fallback,
+                )
+                self.set_packages(
+                    demo.WHOLE_APP_ID,
+                    flight.published,
+                    [flight.version],
+                    flight_id=flight.flight_id,
                 )
             if flight.pending is not None:
                 self.set_rollout(

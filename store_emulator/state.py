@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from .knobs import Knobs
 
@@ -18,6 +22,9 @@ STOPPED = "PackageRolloutStopped"
 DEFAULT_FALLBACK = "1212922684621243058"
 DEFAULT_GROUP_IDS = ("1152921504606962205",)
 DEFAULT_RANK = "Non-flighted submission"
+# Where a submission's packages are uploaded: a blob with a signed query (Microsoft's example).
+UPLOAD_BLOB = "https://productingestionbin1.blob.core.windows.net/ingestion/"
+ARCHITECTURES = ("x64", "x86", "ARM64", "ARM")
 
 
 class StoreError(Exception):
@@ -84,6 +91,9 @@ class StoreState:
         self._apps: dict[str, _Listing] = {}
         self._flights: dict[tuple[str, str], _Listing] = {}  # in the order added
         self._rollouts: dict[_Key, Rollout] = {}
+        self._packages: dict[_Key, tuple[str | None, ...]] = {}
+        # The upload URLs' signature: a credential, which no client may ever print.
+        self.upload_signature = base64.b64encode(secrets.token_bytes(32)).decode()
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -162,7 +172,70 @@ class StoreState:
             self._rollouts[(app_id, flight, submission_id)] = rollout
             return self._render(rollout)
 
+    def set_packages(
+        self,
+        app_id: str,
+        submission_id: str,
+        versions: Iterable[str | None],
+        *,
+        flight_id: str | None = None,
+    ) -> None:
+        """The submission's packages, one per version (None: a package not uploaded yet,
+        which has no version). The submission must exist (a listing or a rollout made it)."""
+        key = (app_id, flight_id.lower() if flight_id else None, submission_id)
+        with self._lock:
+            self._rollout(app_id, flight_id, submission_id)  # 404 when there is no such one
+            self._packages[key] = tuple(versions)
+
     # -- Store API -----------------------------------------------------------------------
+
+    def submission(
+        self, app_id: str, submission_id: str, flight_id: str | None = None
+    ) -> dict[str, Any]:
+        """The app submission resource (or the flight submission's) as Microsoft documents
+        it: its packages, its rollout under packageDeliveryOptions, and fileUploadUrl."""
+        with self._lock:
+            rollout = self._rollout(app_id, flight_id, submission_id)
+            key = (app_id, flight_id.lower() if flight_id else None, submission_id)
+            packages = [
+                _package(submission_id, index, version)
+                for index, version in enumerate(self._packages.get(key, ()))
+            ]
+            delivery = {
+                "packageRollout": self._render(rollout),
+                "isMandatoryUpdate": False,
+                "mandatoryUpdateEffectiveDate": "1601-01-01T00:00:00.0000000Z",
+            }
+            common: dict[str, Any] = {
+                "id": submission_id,
+                "status": "Published",
+                "statusDetails": {"errors": [], "warnings": [], "certificationReports": []},
+                "fileUploadUrl": self._upload_url(key),
+                "packageDeliveryOptions": delivery,
+                "targetPublishMode": "Immediate",
+                "targetPublishDate": "1601-01-01T00:00:00Z",
+                "notesForCertification": "",
+            }
+            if flight_id:
+                return {"flightId": flight_id.lower(), **common, "flightPackages": packages}
+            return {
+                **common,
+                "applicationCategory": "Productivity",
+                "visibility": "Public",
+                "listings": {},
+                "hardwarePreferences": [],
+                "automaticBackupEnabled": False,
+                "canInstallOnRemovableMedia": True,
+                "isGameDvrEnabled": False,
+                "gamingOptions": [],
+                "hasExternalInAppProducts": False,
+                "meetAccessibilityGuidelines": True,
+                "applicationPackages": packages,
+                "enterpriseLicensing": "Online",
+                "allowMicrosoftDecideAppAvailabilityToFutureDeviceFamilies": True,
+                "friendlyName": f"Submission {submission_id[-2:]}",
+                "trailers": [],
+            }
 
     def app_resource(self, app_id: str) -> dict[str, Any]:
         with self._lock:
@@ -247,6 +320,13 @@ class StoreState:
 
     # -- helpers (callers hold the lock) ---------------------------------------------------
 
+    def _upload_url(self, key: _Key) -> str:
+        blob = uuid_of(repr(key))
+        signature = quote(self.upload_signature, safe="")
+        return (
+            f"{UPLOAD_BLOB}{blob}?sv=2014-02-14&sr=b&sig={signature}&se=2016-06-17T21:29:44Z&sp=rwl"
+        )
+
     def _render(self, rollout: Rollout) -> dict[str, Any]:
         return rollout.to_json(self._knobs.integer_percentages)
 
@@ -320,3 +400,31 @@ class StoreState:
                 404, "ResourceNotFound", f"Submission {submission_id} was not found.", "submission"
             )
         return rollout
+
+
+def uuid_of(text: str) -> str:
+    """A stable GUID-shaped name for `text` (a blob's name)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def _package(submission_id: str, index: int, version: str | None) -> dict[str, Any]:
+    """One package as the submission resource lists it; without a version, not uploaded."""
+    architecture = ARCHITECTURES[index % len(ARCHITECTURES)]
+    package: dict[str, Any] = {
+        "fileName": f"contoso_app_{architecture.lower()}.msixupload",
+        "fileStatus": "Uploaded" if version is not None else "PendingUpload",
+        "id": str(int(submission_id) + 7 + index) if submission_id.isdigit() else str(index),
+        "architecture": architecture,
+        "targetPlatforms": [
+            {"platform": "Windows.Desktop", "minVersion": None, "maxVersion": None}
+        ],
+        "languages": ["en-us"],
+        "capabilities": ["runFullTrust", "internetClient"],
+        "minimumDirectXVersion": "None",
+        "minimumSystemRam": "None",
+        "targetDeviceFamilies": ["Windows.Desktop min version 10.0.17763.0"],
+    }
+    if version is not None:
+        package["version"] = version
+    return package

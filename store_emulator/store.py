@@ -22,6 +22,9 @@ _ROLLOUT = re.compile(
     r"^/v1\.0/my/applications/([^/]+)(?:/flights/([^/]+))?"
     r"/submissions/([^/]+)/(packagerollout|haltpackagerollout)$"
 )
+_SUBMISSION = re.compile(
+    r"^/v1\.0/my/applications/([^/]+)(?:/flights/([^/]+))?/submissions/([^/]+)$"
+)
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
@@ -112,6 +115,11 @@ class StoreApi:
             skip = _count(query, "skip", 0) or 0
             top = _count(query, "top", 1)
             return self._state.list_flights(unquote(match[1]), skip, top)
+        if match := _SUBMISSION.match(path):
+            app, flight, submission = (unquote(g) if g else None for g in match.groups())
+            if method != "GET" or app is None or submission is None:
+                return None
+            return self._state.submission(app, submission, flight)
         if match := _ROLLOUT.match(path):
             app, flight, submission, action = (unquote(g) if g else None for g in match.groups())
             if app is None or submission is None:

@@ -70,6 +70,7 @@ def test_halts_the_last_published_submission_never_the_pending_one(
         "status": "PackageRolloutStopped",
         "fallback-submission-id": FALLBACK,
         "rollout-percentage": 0.0,
+        "versions": None,
     }
     assert "🛑 halted" in run.summary
     assert run.errors == []

@@ -21,7 +21,7 @@ from typing import Protocol
 import pytest
 import yaml
 
-from store_emulator import Emulator
+from store_emulator import Emulator, demo
 from store_emulator.actions_runner import ACTION_YML
 
 from .conftest import (
@@ -178,6 +178,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
         "status": STOPPED,
         "fallback-submission-id": FALLBACK,
         "rollout-percentage": 0.0,
+        "versions": None,
     }
 
 
@@ -434,3 +435,19 @@ def test_all_flights_prints_one_line_per_rollout(cli: RunCli, emulator: Emulator
     assert len(results) == 1 + len(demo.WHOLE_FLIGHTS)
     assert {record["name"] for record in results} >= {f.name for f in demo.WHOLE_FLIGHTS}
     assert "rollouts to work on" in run.stderr
+
+
+def test_expected_version_guards_the_halt(cli: RunCli, emulator: Emulator) -> None:
+    refused = cli("--app-id", APP_ID, "--expected-version", "1.4.1.0", "--reason", "x", "--json")
+    assert refused.exit_code == 1
+    record = only_record(refused.json())
+    assert (record["result"], record["versions"]) == ("failed", [demo.VERSION])
+    assert "Version guard: not the expected version" in refused.stderr
+    assert emulator.halt_requests == []
+    halted = cli("--app-id", APP_ID, "--expected-version", demo.VERSION, "--reason", "crash rate")
+    assert halted.exit_code == 0
+    assert "version guard passed" in halted.stderr
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == STOPPED
+    bad = cli("--app-id", APP_ID, "--expected-version", "1.4.2.0.0")
+    assert bad.exit_code == 1
+    assert "expected-version '1.4.2.0.0' is not a package version" in bad.stderr

@@ -17,6 +17,7 @@ import tracemalloc
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -310,6 +311,59 @@ def test_app_and_flight_resources(emu: Emulator, client: Client) -> None:
     assert flight["pendingFlightSubmission"]["id"] == FLIGHT_PENDING
     assert flight["groupIds"] == [demo.GROUP_ID]
     assert flight["rankHigherThan"] == "Non-flighted submission"
+
+
+def test_submission_resources_list_their_packages(emu: Emulator, client: Client) -> None:
+    app = client.store("GET", rollout_path()).json()
+    assert app["id"] == PUBLISHED
+    assert [p["version"] for p in app["applicationPackages"]] == [demo.VERSION] * 2
+    package = app["applicationPackages"][0]
+    assert package["fileStatus"] == "Uploaded"
+    assert {"fileName", "id", "architecture", "targetDeviceFamilies"} <= set(package)
+    assert app["packageDeliveryOptions"]["packageRollout"] == emu.rollout(APP, PUBLISHED)
+    upload = app["fileUploadUrl"]
+    assert upload.startswith("https://productingestionbin1.blob.core.windows.net/ingestion/")
+    query = dict(part.split("=", 1) for part in upload.split("?", 1)[1].split("&"))
+    assert query["sv"] == "2014-02-14"
+    assert query["sr"] == "b"
+    assert query["sp"] == "rwl"
+    assert unquote(query["sig"]) == emu.upload_signature
+    draft = client.store("GET", rollout_path(PENDING)).json()["applicationPackages"]
+    assert [p.get("version") for p in draft] == [demo.PENDING_VERSION, None]
+    assert draft[1]["fileStatus"] == "PendingUpload"
+    flight = client.store("GET", rollout_path(PUBLISHED, FLIGHT)).json()
+    assert flight["flightId"] == FLIGHT
+    assert "applicationPackages" not in flight
+    assert [p["version"] for p in flight["flightPackages"]] == [demo.FLIGHT_VERSION] * 2
+    assert flight["fileUploadUrl"] != upload  # a blob of its own
+    # A halt shows in the resource too; a submission that does not exist is a 404.
+    client.store("POST", rollout_path() + "/haltpackagerollout")
+    after = client.store("GET", rollout_path()).json()["packageDeliveryOptions"]["packageRollout"]
+    assert after["packageRolloutStatus"] == "PackageRolloutStopped"
+    assert client.store("GET", rollout_path("1152921504699999999")).status_code == 404
+    assert client.store("POST", rollout_path()).status_code == 404
+
+
+def test_packages_are_set_per_submission(emu: Emulator, client: Client) -> None:
+    emu.set_packages(APP, PUBLISHED, ["9.0.0.0", None, "9.0.1.0"])
+    packages = client.store("GET", rollout_path()).json()["applicationPackages"]
+    assert [p.get("version") for p in packages] == ["9.0.0.0", None, "9.0.1.0"]
+    flight = client.store("GET", rollout_path(PUBLISHED, FLIGHT)).json()["flightPackages"]
+    assert [p["version"] for p in flight] == [demo.FLIGHT_VERSION] * 2  # untouched
+
+
+def test_faults_apply_to_the_submission_resource(emu: Emulator, client: Client) -> None:
+    emu.add_fault(Fault(method="GET", path=r"/submissions/\d+$", status=503, body="busy"))
+    emu.add_fault(Fault(method="GET", path=r"/submissions/\d+$", kind="delay", seconds=0.5))
+    response = client.store("GET", rollout_path())
+    assert (response.status_code, response.text) == (503, "busy")
+    started = time.monotonic()
+    assert client.store("GET", rollout_path()).status_code == 200
+    assert time.monotonic() - started >= 0.5
+    # The rollout's own path is not the resource's.
+    emu.add_fault(Fault(method="GET", path=r"/submissions/\d+$", status=500))
+    assert client.store("GET", rollout_path() + "/packagerollout").status_code == 200
+    assert [r.fault for r in emu.store_requests] == ["respond", "delay", None]
 
 
 @pytest.mark.parametrize("null_style", [False, True])
@@ -1318,6 +1372,12 @@ def test_command_line(tmp_path: Path) -> None:
         flight = {"app_id": "9ZZZ", "flight_id": FLIGHT, "last_published": "8", "null_style": True}
         assert control("POST", "flights", flight).json()["pendingFlightSubmission"] is None
         assert control("POST", "rollout", {**rollout, "percentage": "x"}).status_code == 400
+        packages = control("POST", "packages", {**rollout, "versions": ["7.0.0.0", None]})
+        assert [p.get("version") for p in packages.json()["applicationPackages"]] == [
+            "7.0.0.0",
+            None,
+        ]
+        assert control("POST", "packages", {**rollout, "versions": [7]}).status_code == 400
         token = requests.post(
             f"{facts['url']}/{facts['tenant_id']}/oauth2/v2.0/token",
             data={

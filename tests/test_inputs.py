@@ -115,6 +115,106 @@ def test_targets_outside_the_workspace_or_missing(tmp_path: Path) -> None:
     assert "cannot be read" in problems(raw | {"targets": "missing.yml"}, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "version", ["0", "1", "1.4", "1.4.2", "1.4.2.0", "65535.65535.65535.65535", "10.0.19041.0"]
+)
+def test_expected_version_accepts_package_versions(tmp_path: Path, version: str) -> None:
+    got = settings(VALID | {"expected-version": version}, tmp_path)
+    assert got.targets == (Target(APP_ID, expected_version=version),)
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "1.4.2.0.1",  # five parts
+        "65536",  # above a part's range
+        "1.70000",
+        "01.4",  # a leading zero: not how the Store writes a version
+        "1.4.02",
+        "1..4",
+        ".1",
+        "1.",
+        "v1.4",
+        "1.4-beta",
+        "1,4",
+        "1.4.2 ",
+        "１.4",  # a full-width digit
+        "-1",
+        "1e3",
+    ],
+)
+def test_expected_version_refuses_anything_else(tmp_path: Path, version: str) -> None:
+    message = problems(VALID | {"expected-version": version}, tmp_path)
+    assert f"expected-version {version!r} is not a package version" in message
+    assert "1 to 4 numbers from 0 to 65535 separated by dots, without leading zeros" in message
+
+
+def test_no_expected_version_means_no_guard(tmp_path: Path) -> None:
+    assert settings(VALID | {"expected-version": ""}, tmp_path).targets[0].expected_version is None
+
+
+def test_reason_is_one_line_of_data(tmp_path: Path) -> None:
+    assert settings(VALID, tmp_path).reason == ""
+    got = settings(VALID | {"reason": "crash rate\r\n  of 1.4.2 \t> 3%"}, tmp_path)
+    assert got.reason == "crash rate of 1.4.2 > 3%"
+    # Data, not commands or escapes: a terminal escape or NUL is shown, not obeyed.
+    hostile = settings(VALID | {"reason": "::error::x\x1b[2J\x00 <b>hi</b>"}, tmp_path)
+    assert hostile.reason == "::error::x\ufffd[2J\ufffd <b>hi</b>"
+    assert hostile.notices == ()
+
+
+def test_a_long_reason_is_cut_with_a_notice(tmp_path: Path) -> None:
+    got = settings(VALID | {"reason": "why " * 600}, tmp_path)
+    assert len(got.reason) == 1000
+    assert got.reason.endswith("…")
+    assert got.notices == ("reason is 2399 characters long; its first 1000 are kept",)
+
+
+def test_targets_file_expected_versions(tmp_path: Path) -> None:
+    (tmp_path / "t.yml").write_text(
+        f"targets:\n  - app-id: {APP_ID}\n    expected-version: '1.4.2.0'\n"
+        f"  - app-id: {APP_ID}\n    flight-id: {FLIGHT_ID}\n    expected-version: 1.5.0.0\n"
+        "  - app-id: 9WZDNCRFJ3PS\n    expected-version: 2\n"
+        "  - app-id: 9ZZZZZZZZZZZ\n",
+        encoding="utf-8",
+    )
+    raw = {**VALID, "app-id": "", "targets": "t.yml"}
+    assert [t.expected_version for t in settings(raw, tmp_path).targets] == [
+        "1.4.2.0",
+        "1.5.0.0",
+        "2",
+        None,
+    ]
+    # The run's expected-version guards every entry that does not carry its own.
+    guarded = settings(raw | {"expected-version": "9.0"}, tmp_path).targets
+    assert [t.expected_version for t in guarded] == ["1.4.2.0", "1.5.0.0", "2", "9.0"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("expected-version: 1.4", "YAML reads '1.4' as a float"),
+        ("expected-version: 1.40", 'quote it (expected-version: "1.40")'),
+        ("expected-version: 010", "quote it"),
+        ("expected-version: '1.4.x'", "targets entry 1: expected-version '1.4.x' is not a package"),
+        ("expected-version: ''", "expected-version is empty"),
+        ("expected-version:", "expected-version is empty"),
+        ("expected-version: ~", "expected-version is empty"),
+        ('flight-id: ""', "flight-id is empty: give the flight's GUID"),
+        ("flight-id: null", "flight-id is empty"),
+        ("flight-id:", "flight-id is empty"),
+        ("flight-id: ' '", "flight-id is empty"),
+    ],
+)
+def test_targets_file_refuses_what_would_change_meaning(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    (tmp_path / "t.yml").write_text(
+        f"targets:\n  - app-id: {APP_ID}\n    {line}\n", encoding="utf-8"
+    )
+    assert expected in problems({**VALID, "app-id": "", "targets": "t.yml"}, tmp_path)
+
+
 # End to end: each bad input fails with one error line, and nothing reaches the network.
 
 BAD_INPUTS: list[tuple[dict[str, str | None], str]] = [
@@ -146,6 +246,8 @@ BAD_INPUTS: list[tuple[dict[str, str | None], str]] = [
     ({"timeout-seconds": "-5"}, "timeout-seconds"),
     ({"timeout-seconds": "nan"}, "timeout-seconds"),
     ({"targets": "t.yml"}, "not both"),
+    ({"expected-version": "1.4.2-beta"}, "expected-version"),
+    ({"expected-version": "1.4\n2"}, "newline"),
 ]
 
 

@@ -15,7 +15,7 @@ from .halt import time_to_halt
 from .imports import import_profile
 from .install import container_record, installed_size
 from .record import VERSION, Machine, Record
-from .runs import retry_after, round_trips, several_targets
+from .runs import guard_latency, retry_after, round_trips, several_targets
 
 
 def _git(*args: str) -> str:
@@ -66,6 +66,8 @@ def measure() -> Record:
     throttled = retry_after()
     say("several targets")
     several = several_targets()
+    say("version guard")
+    guard = guard_latency()
     say("installed size (fresh venv)")
     size = installed_size()
     image = container_record()
@@ -77,6 +79,7 @@ def measure() -> Record:
         round_trips=trips,
         retry_after=throttled,
         several=several,
+        guard=guard,
         size=size,
         image=image,
     )

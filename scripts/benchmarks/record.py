@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-VERSION = 2
+VERSION = 3
 
 
 class Sample(TypedDict):
@@ -86,6 +86,17 @@ class Several(TypedDict):
     targets: list[Targets]
 
 
+class Guard(TypedDict):
+    """The version guard's cost: the halt's HTTP phase with and without expected-version,
+    interleaved, with every Store read answered `store_latency` seconds late (as the live
+    Store is slow; on loopback a round trip is too short to see)."""
+
+    rounds: int
+    store_latency: float
+    unguarded: list[float]  # first request received → halt request received
+    guarded: list[float]
+
+
 class Distribution(TypedDict):
     name: str
     bytes: int
@@ -126,6 +137,7 @@ class Record(TypedDict):
     round_trips: dict[str, list[str]]  # case → "METHOD last-path-segment" per request
     retry_after: list[Throttled]
     several: Several
+    guard: Guard
     size: Size
     image: Image | None
 

@@ -146,8 +146,26 @@ def round_trip_rows(record: Record) -> list[Row]:
         ),
         *(
             (f"HTTP round trips, {case}", str(len(trips[case])), "—", None, ", ".join(trips[case]))
-            for case in ("resolved submission", "flight (resolved)")
+            for case in ("resolved submission", "flight (resolved)", "given, version guard")
         ),
+    ]
+
+
+def guard_rows(record: Record) -> list[Row]:
+    guard = record["guard"]
+    latency = guard["store_latency"]
+    extra = median(guard["guarded"]) - median(guard["unguarded"])
+    return [
+        (
+            f"Version guard: the halt's HTTP time, guarded − unguarded (Store reads "
+            f"{ms(latency)} each)",
+            f"{extra * 1000:+.0f} ms",
+            f"< {ms(latency / 2)}",
+            extra < latency / 2,
+            f"medians of {guard['rounds']} interleaved runs: {ms(median(guard['unguarded']))} "
+            f"unguarded, {ms(median(guard['guarded']))} guarded; the submission is read next "
+            "to the rollout, so one more request but no more round trips before the halt",
+        )
     ]
 
 
@@ -272,6 +290,7 @@ def summary(record: Record) -> list[str]:
         *time_to_halt_rows(record),
         *round_trip_rows(record),
         *retry_after_rows(record),
+        *guard_rows(record),
         *several_rows(record),
         *install_rows(record),
     ]

@@ -6,14 +6,16 @@ import re
 
 from halt_rollout.run import MAX_PARALLEL_TARGETS
 from store_emulator import Emulator, Fault
-from store_emulator.demo import APP_ID, FLIGHT_ID, PUBLISHED
+from store_emulator.demo import APP_ID, FLIGHT_ID, PUBLISHED, VERSION
 
 from .common import action, expect_halted, fresh_emulator, inputs_for, phases, say, short
-from .record import Several, Targets, Throttled
+from .record import Guard, Several, Targets, Throttled
 
 RETRY_AFTERS = (1, 2, 5)
 TARGET_COUNTS = (1, 5, 20)
 TARGET_ROUNDS = 5
+GUARD_ROUNDS = 7
+GUARD_STORE_LATENCY = 0.25  # seconds; the live Store answers reads in about that
 
 
 def round_trips() -> dict[str, list[str]]:
@@ -21,6 +23,11 @@ def round_trips() -> dict[str, list[str]]:
         "given submission": {"app-id": APP_ID, "submission-id": PUBLISHED},
         "resolved submission": {"app-id": APP_ID},
         "flight (resolved)": {"app-id": APP_ID, "flight-id": FLIGHT_ID},
+        "given, version guard": {
+            "app-id": APP_ID,
+            "submission-id": PUBLISHED,
+            "expected-version": VERSION,
+        },
     }
     trips = {}
     for name, extra in cases.items():
@@ -29,6 +36,40 @@ def round_trips() -> dict[str, list[str]]:
             expect_halted(run, name)
             trips[name] = [short(r) for r in emulator.requests]
     return trips
+
+
+def guard_latency() -> Guard:
+    """The halt with and without the version guard, the Store's reads made slow: the guard's
+    read runs next to the rollout's, so the halt should not land any later."""
+    arms: dict[str, list[float]] = {"unguarded": [], "guarded": []}
+    for round_number in range(GUARD_ROUNDS + 1):  # round 0 warms caches and is discarded
+        order = list(arms) if round_number % 2 else list(reversed(arms))
+        for name in order:
+            with fresh_emulator() as emulator:
+                emulator.add_fault(
+                    Fault(
+                        method="GET",
+                        path=r"^/v1\.0/my/",
+                        times=None,
+                        kind="delay",
+                        seconds=GUARD_STORE_LATENCY,
+                    )
+                )
+                extra = {"app-id": APP_ID, "submission-id": PUBLISHED}
+                if name == "guarded":
+                    extra["expected-version"] = VERSION
+                run, started = action(emulator, inputs_for(emulator, **extra))
+                expect_halted(run, f"{name} halt")
+                if round_number:
+                    arms[name].append(phases(started, run.seconds, emulator.requests, 0.0)["http"])
+        if round_number:
+            say(f"version guard round {round_number}/{GUARD_ROUNDS}")
+    return Guard(
+        rounds=GUARD_ROUNDS,
+        store_latency=GUARD_STORE_LATENCY,
+        unguarded=arms["unguarded"],
+        guarded=arms["guarded"],
+    )
 
 
 def retry_after() -> list[Throttled]:
