@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
 import sys
 import time
@@ -30,6 +31,11 @@ def main(*, started: float | None = None) -> int:
     the command line instead: the runner never passes any to this action.
     """
     started = time.monotonic() if started is None else started
+    for stream in (sys.stdout, sys.stderr):
+        # Text UTF-8 cannot write (half a character from an escape) is shown escaped,
+        # never an encoding error in the middle of an emergency stop.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     cancellation = Cancellation()
     cancellation.install()  # before anything else: a cancel may come at any moment
     if len(sys.argv) > 1:

@@ -87,12 +87,13 @@ def inert(text: str) -> str:
 # escape sequence colours or hides the runner's log), bidirectional overrides and
 # isolates (U+202E makes `exe.txt` read `txt.exe`), zero-width and other format
 # characters (Unicode's Cc, Cf, Zl and Zp, but tab and line ends), and the blank
-# fillers that render as nothing. Data shows them as `[U+202E]`; tests check this
-# list against unicodedata, so a newer Unicode cannot slip one past it.
+# fillers that render as nothing; and halves of a character (lone surrogates, which a
+# JSON or YAML escape can spell and UTF-8 cannot write). Data shows them as `[U+202E]`;
+# tests check this list against unicodedata, so a newer Unicode cannot slip one past it.
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f"
     "\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
+    "\u2060-\u2064\u2066-\u206f\u3164\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
     "\U000e0020-\U000e007f]"
 )

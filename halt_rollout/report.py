@@ -359,7 +359,7 @@ def _cell(text: str | None) -> str:
 _TRIGGERS = (("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//"))
 _WWW = re.compile(r"(?i)\b(www)\.")
 # Markdown's punctuation, escaped where our own words carry data outside code.
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>!|~])")
 
 
 def defused(text: str) -> str:

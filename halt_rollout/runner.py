@@ -141,7 +141,8 @@ def append_to_runner_file(variable: str, path: str, text: str) -> None:
 
     def write() -> None:
         try:
-            _append(path, text.encode("utf-8"), time.monotonic() + RUNNER_FILE_SECONDS)
+            data = text.encode("utf-8", "backslashreplace")  # a lone surrogate stays data
+            _append(path, data, time.monotonic() + RUNNER_FILE_SECONDS)
             outcome.append(None)
         except BaseException as error:  # handed to the waiting thread
             outcome.append(error)

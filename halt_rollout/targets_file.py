@@ -200,6 +200,10 @@ def _text(key: str, node: yaml.Node, where: str, problems: list[str]) -> str | N
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         problems.append(f"{where}{key} contains a newline or another control character")
         return None
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        # "\ud800" in a quoted YAML string: half a character, which no file can hold.
+        problems.append(f"{where}{key} contains half of a character (a lone surrogate escape)")
+        return None
     if key == "name" and len(text) > MAX_NAME_CHARS:
         problems.append(f"{where}name is longer than {MAX_NAME_CHARS} characters")
         return None

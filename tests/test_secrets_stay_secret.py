@@ -164,3 +164,23 @@ def test_secret_never_travels_without_tls(world: World, how: str) -> None:
         f"with the client secret: {len(leaked)}"
     )
     assert leaked == [], leaked[0][:300]
+
+
+# Redaction comes before any other change to the text (rule 8) ----------------------------
+
+# Every character that the summary's own defusing changes (a zero-width space after `<`, in
+# `](`, `![`, `://` and `www.`), and one the log shows visibly (U+200B).
+MARKDOWN_SECRET = "Q1<x](y://www.z![s~\u200b3cr3t"
+
+
+def test_a_secret_that_markdown_would_change_is_redacted_first(world: World) -> None:
+    server = world.hostile(_echoing_entra(lambda req: MARKDOWN_SECRET))
+    run = world.run({"client-secret": MARKDOWN_SECRET}, authority=server)
+    shown = visible(run)
+    # What the defusing or the visible form would have left of it, were it done first.
+    bare = shown.replace("\u200b", "").replace("[U+200B]", "\u200b")
+    print(f"Markdown secret: {describe(run)}")
+    assert run.exit_code == 1
+    assert "Invalid client secret provided: ***" in run.summary
+    assert MARKDOWN_SECRET not in bare
+    assert MARKDOWN_SECRET.replace("\u200b", "") not in bare
