@@ -27,33 +27,30 @@ EXIT_AT_ONCE = 1
 class Cancellation:
     """Installed once, before any work; `watch` hands it the run's deadline.
 
-    The signal handler only writes: it runs in the main thread between any two
-    bytecodes, perhaps while that thread holds a lock the cancelling needs, so
-    the cancelling is done by a watcher thread that the handler wakes.
+    The handler runs in the main thread between any two bytecodes, perhaps inside
+    `watch` itself: both set their own field before reading the other's, so either
+    order of the two ends with the deadline cancelled. `Deadline.cancel` takes no
+    lock, and the notice goes straight to the descriptor (the interrupted code may
+    hold the stream's lock).
     """
 
     def __init__(self, *, log_descriptor: int = 1) -> None:
         self.log_descriptor = log_descriptor
         self.why: str | None = None
         self._deadline: Deadline | None = None
-        self._lock = threading.Lock()
-        self._wake_read, self._wake_write = os.pipe()
 
     def install(self) -> None:
         """Handle the cancel signals (only the main thread may; elsewhere, nothing)."""
         if threading.current_thread() is not threading.main_thread():
             return
-        threading.Thread(target=self._watch_for_signal, name="cancel", daemon=True).start()
         for number in CANCEL_SIGNALS:
             signal.signal(number, self._handle)
 
     def watch(self, deadline: Deadline) -> None:
         """Cancel this deadline on a signal, or now if one came while there was none."""
-        with self._lock:
-            self._deadline = deadline
-            why = self.why
-        if why is not None:
-            deadline.cancel(why)
+        self._deadline = deadline
+        if self.why is not None:
+            deadline.cancel(self.why)
 
     @property
     def cancelled(self) -> bool:
@@ -69,16 +66,10 @@ class Cancellation:
             f"{name} received: the run is cancelled. Nothing more will be sent; writing what "
             "is known (a second signal ends at once).\n"
         )
-        os.write(self._wake_write, b"!")
+        deadline = self._deadline
+        if deadline is not None:
+            deadline.cancel(self.why)
 
     def _say(self, text: str) -> None:
-        # Straight to the descriptor: the interrupted code may hold the stream's lock.
         with contextlib.suppress(OSError):  # a closed log: the outputs still follow
             os.write(self.log_descriptor, text.encode())
-
-    def _watch_for_signal(self) -> None:
-        os.read(self._wake_read, 1)
-        with self._lock:
-            deadline, why = self._deadline, self.why
-        if deadline is not None and why is not None:
-            deadline.cancel(why)

@@ -141,7 +141,7 @@ class Pauser:
         remaining = self.deadline.remaining()
         if self.deadline.cancelled:
             raise error.failure.extended(
-                f"Stopped after {next_attempt - 1} attempt(s): {self.deadline.cancelled}."
+                f"Stopped after {next_attempt - 1} attempt(s): {self.deadline.why()}."
             )
         if remaining <= 0:
             raise error.failure.extended(

@@ -16,6 +16,7 @@ from .errors import HaltRolloutError
 from .github_oidc import request_oidc_token
 from .halt import Failure, Result, TargetResult, halt_target
 from .inputs import Settings, Target
+from .network_settings import check_network_settings
 from .retry import Log, Pauser
 from .signin import get_access_token
 from .store import StoreClient
@@ -63,6 +64,7 @@ def run(
     log(f"{count} target{'s' if count != 1 else ''} to work on{mode}")
     first_seen: dict[str, float] = {}  # shared: a tenant-wide answer is waited out once
     try:
+        check_network_settings(_urls_of(settings))
         with deadline.session() as session:
             oidc = None if settings.client_secret else partial(request_oidc_token, protect, session)
             pauser = Pauser(deadline, log, first_seen=first_seen)
@@ -155,3 +157,11 @@ def run(
             for item in flights.result() if flights else []:
                 results.append(item.result() if isinstance(item, Future) else item)
     return results
+
+
+def _urls_of(settings: Settings) -> list[str]:
+    """Every URL the run may call: their proxies and CAs are checked before the first."""
+    urls = [settings.store_api_url, settings.authority_host]
+    if not settings.client_secret and os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
+        urls.append(os.environ["ACTIONS_ID_TOKEN_REQUEST_URL"])
+    return urls

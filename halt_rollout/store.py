@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import __version__
-from .deadline import DeadlinePassed
+from .deadline import DeadlinePassed, LostAnswer
 from .errors import StoreError, one_line
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
@@ -400,7 +400,11 @@ class StoreClient:
                 f"({kind}: {_first_line(error)}).",
                 title="Store unreachable",
             )
-            raise TransientError(f"{kind} talking to the Store", failure) from None
+            # Failed while connecting (or through a proxy's tunnel), it did not reach the Store.
+            sent = error.sent if isinstance(error, LostAnswer) else True
+            raise TransientError(
+                f"{kind} talking to the Store", failure, maybe_applied=sent
+            ) from None
         return self._answer(response, what, quote_body=quote_body)
 
     def _answer(self, response: requests.Response, what: str, *, quote_body: bool) -> Any:

@@ -1,0 +1,128 @@
+"""A CONNECT proxy on loopback, as self-hosted runners sit behind, that can misbehave.
+
+It speaks only CONNECT (what requests uses for https:// URLs) and tunnels the bytes
+both ways untouched, so TLS runs end to end between the action and the server, as
+through a real corporate proxy. Its mode decides how it treats every tunnel:
+
+- `pass`: answers `200 Connection established` at once and tunnels at full speed;
+- `trickle-accept`: sends that 200 line one byte per `every` seconds;
+- `trickle-tunnel`: answers at once, then passes the server's bytes one per `every`;
+- `stall`: reads the CONNECT and never answers.
+
+`connects` records (time.monotonic(), "host:port") for every CONNECT it read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+MODES = ("pass", "trickle-accept", "trickle-tunnel", "stall")
+ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+
+
+class ConnectProxy:
+    def __init__(self, mode: str = "pass", *, every: float = 0.5) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
+        self.every = every
+        self.connects: list[tuple[float, str]] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
+
+    def __enter__(self) -> ConnectProxy:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @property
+    def targets(self) -> list[str]:
+        with self._lock:
+            return [target for _, target in self.connects]
+
+    def _keep(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._keep(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+            with self._lock:
+                self.connects.append((time.monotonic(), target))
+            if method != "CONNECT":
+                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            if self.mode == "stall":
+                self.stopping.wait()
+                return
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
+            self._keep(upstream)
+            if self.mode == "trickle-accept":
+                self._trickle(client, ESTABLISHED)
+            else:
+                client.sendall(ESTABLISHED)
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            self._pump(upstream, client, self.mode == "trickle-tunnel")
+        except (OSError, ValueError):
+            pass  # the client gave up, or the test ended: both are expected here
+        finally:
+            with contextlib.suppress(OSError):
+                client.close()
+
+    def _trickle(self, to: socket.socket, data: bytes) -> None:
+        for index in range(len(data)):
+            if self.stopping.wait(self.every):
+                return
+            to.sendall(data[index : index + 1])
+
+    def _pump(self, source: socket.socket, to: socket.socket, trickle: bool) -> None:
+        try:
+            while not self.stopping.is_set():
+                data = source.recv(65536)
+                if not data:
+                    break
+                if trickle:
+                    self._trickle(to, data)
+                else:
+                    to.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, to):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
