@@ -168,7 +168,7 @@ def check(dist: Path, all_tests: bool) -> list[str]:
         selection = [] if all_tests else list(TESTS)
         started = time.monotonic()
         ran = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", *selection],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
             cwd=unpacked,
             capture_output=True,
             text=True,
