@@ -12,8 +12,8 @@ help:
 	@echo "make test            run the whole test suite"
 	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
-	@echo "make release-rehearsal  the release's work here: image as an OCI layout and the"
-	@echo "                     release action.yml under dist/, checked and run"
+	@echo "make release-rehearsal  the release's work here: sdist and wheel, image as an OCI"
+	@echo "                     layout and the release action.yml under dist/, checked and run"
 	@echo "make bench           measure time-to-halt and friends; writes docs/benchmarks.md"
 	@echo "make bench-render    write docs/benchmarks.md again from the last bench's record"
 	@echo "make fault-table     run tests/test_faults.py; writes its table in docs/reliability.md"
@@ -42,7 +42,8 @@ lint: venv
 container-test: venv
 	bash scripts/container-test.sh
 
-# The release's work, here: dist/image (OCI layout), dist/action.yml, dist/rehearsal.json.
+# The release's work, here: the sdist and wheel, dist/image (OCI layout), dist/action.yml,
+# dist/rehearsal.json.
 release-rehearsal: venv
 	bash scripts/release-rehearsal.sh
 

@@ -7,7 +7,16 @@
 #   (a) a real halt (app 9NBLGGH4R315, client secret): exit 0, result=halted in
 #       GITHUB_OUTPUT, a job summary, and a halt POST seen by the emulator;
 #   (b) a bad input (app-id 9NBL/../x): exit 1, an ::error line, result=failed,
-#       and not one request seen by the emulator.
+#       and not one request seen by the emulator;
+#   (c) a cancelled run (contract rule 10): the emulator applies the halt but holds its
+#       answer back (fault hang_after); once it has the halt POST, SIGINT goes to the action's
+#       process in the container. Within 2 s the run ends: exit 1, result=unknown, one
+#       `::error title=Run cancelled::`, nothing sent after the halt. `buildah run` does not
+#       forward signals as `docker run` does (it kills its child on SIGINT), so the signal
+#       goes to the process itself, found through /proc (actions_runner._cancel); and
+#       --isolation chroot gives it no PID namespace of its own: what is checked is that it
+#       is the container's first process, the ENTRYPOINT exec'd by buildah's runtime with
+#       nothing between (PID 1 itself is tested under unshare in tests/test_cancellation.py).
 #
 # What `make container-test` runs, and `.ci/run` through it. Needs root (buildah
 # and debootstrap). When buildah is missing it is installed with apt-get in CI
@@ -123,6 +132,70 @@ import json, sys; b, a = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(", ".join(f"{q[\"method\"]} {q[\"path\"]}" for q in a[len(b):]))' "$before" "$after")"
 say "(b) ok: exit 1, ::error annotation, result=failed, no request sent"
 
+# (c) a cancelled run: SIGINT while the halt is in flight
+# emulator_control METHOD PATH [JSON]: one call to the emulator's control API (/_emulator/...).
+emulator_control() {
+    "$VENV_PY" - "$EMU_URL" "$EMU_CA" "$@" <<'EOF'
+import ssl, sys, urllib.request
+url, ca, method, path = sys.argv[1:5]
+body = sys.argv[5].encode() if len(sys.argv) > 5 else None
+request = urllib.request.Request(f"{url.rstrip('/')}/_emulator/{path}", data=body, method=method,
+                                 headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=ca), timeout=10):
+    pass
+EOF
+}
+say "(c) cancelling a run while the Store holds the halt's answer back"
+published=$("$VENV_PY" -c 'from store_emulator import demo; print(demo.PUBLISHED)')
+# (a) halted the app's rollout: in progress again, and the next halt's answer held back.
+emulator_control POST rollout "{\"app_id\": \"$APP_ID\", \"submission_id\": \"$published\", \"percentage\": 25}"
+emulator_control POST faults '{"method": "POST", "path": "/haltpackagerollout$", "kind": "hang_after"}'
+before=$(emulator_requests)
+run_step cancelled "$IMAGE" --with "app-id=$APP_ID" --with timeout-seconds=120 "${SIGN_IN[@]}" \
+    --cancel-on 'POST:/haltpackagerollout$' --cancel-signal INT \
+    --emulator "$EMU_URL" --emulator-ca "$EMU_CA" --timeout 60
+emulator_control DELETE faults
+cancelled=$(step_field cancelled cancelled)
+say "(c) the signal: $cancelled"
+"$VENV_PY" - "$cancelled" <<'EOF' || fail "(c) the run did not end within 2 s of SIGINT, or the signal did not reach the container's first process"
+import json, sys
+c = json.loads(sys.argv[1])
+problems = []
+if c["run_ended_seconds"] >= 2.0:
+    problems.append(f"buildah run ended {c['run_ended_seconds']} s after SIGINT (rule 10: within 2 s)")
+# The container's first process: the ENTRYPOINT, exec'd by buildah's chroot runtime itself.
+if c["parent"] != "buildah-chroot-exec":
+    problems.append(f"the action's process is a child of {c['parent']!r}, not of buildah's runtime")
+if c["own_pid_namespace"] and c["pid_in_container"] != 1:
+    problems.append(f"in its own PID namespace, but pid {c['pid_in_container']} there, not 1")
+where = "its own PID namespace" if c["own_pid_namespace"] else "no PID namespace of its own (--isolation chroot)"
+print("container-test: (c) " + ("; ".join(problems) or
+      f"the action's process ended {c['process_ended_seconds']} s and buildah run "
+      f"{c['run_ended_seconds']} s after SIGINT; pid {c['pid']}, {where}, "
+      "the ENTRYPOINT exec'd by buildah-chroot-exec with nothing between"))
+sys.exit(1 if problems else 0)
+EOF
+[[ $(step_field cancelled exit_code) == 1 ]] || fail "(c) expected exit 1, got $(step_field cancelled exit_code)"
+result=$(output cancelled result)
+[[ "$result" == unknown ]] || fail "(c) expected result=unknown in GITHUB_OUTPUT, got '${result}' (outputs: $(cat "$WORK/cancelled/outputs.json"))"
+errors=$(grep -c '^::error' "$WORK/cancelled/stdout" || true)
+cancel_errors=$(grep -c '^::error title=Run cancelled::' "$WORK/cancelled/stdout" || true)
+[[ "$errors" == 1 && "$cancel_errors" == 1 ]] \
+    || fail "(c) expected exactly one ::error line, titled Run cancelled; got $errors ::error lines, $cancel_errors titled so"
+if grep -q 'Traceback (most recent call last)' "$WORK/cancelled/stdout" "$WORK/cancelled/stderr"; then
+    fail "(c) a Python traceback reached the log"
+fi
+assert_no_secret cancelled
+"$VENV_PY" - "$before" "$(emulator_requests)" <<'EOF' || fail "(c) expected one halt POST and nothing sent after it"
+import json, sys
+before, after = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+new = after[len(before):]
+halts = [i for i, q in enumerate(new) if q["method"] == "POST" and q["path"].endswith("/haltpackagerollout")]
+print(f"container-test: (c) the emulator saw {len(new)} requests: " + ", ".join(f"{q['method']} {q['path']}" for q in new))
+sys.exit(0 if len(halts) == 1 and halts[0] == len(new) - 1 else 1)
+EOF
+say "(c) ok: exit 1, result=unknown, one ::error title=Run cancelled::, nothing sent after the halt"
+
 # A record for `make bench` (docs/benchmarks.md), next to the repository's other local state.
 mkdir -p "$ROOT/.container"
 "$VENV_PY" - "$ROOT/.container/record.json" "$SIZE" "$BUILD_TIME" "$cached" "$BASE" <<'PY'
@@ -134,4 +207,4 @@ record = {"image_size": size, "build_seconds": float(build), "cached_steps": int
 with open(path, "w", encoding="utf-8") as f:
     json.dump(record, f, indent=2)
 PY
-say "summary: image $SIZE, build $BUILD_TIME s; halt and bad-input runs behaved as GitHub would show them"
+say "summary: image $SIZE, build $BUILD_TIME s; halt, bad-input and cancelled runs behaved as GitHub would show them"

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # `make release-rehearsal`: the release's work, here, with buildah on the stand-in base.
 #
+#   0. builds the sdist and the wheel into dist/ (scripts/build-dists.py, as the release's
+#      dists job) and checks them (scripts/check-dists.py): every link of the long
+#      description absolute; the sdist holds every tracked file but .ci/ and .gitignore,
+#      builds the same wheel again when unpacked, and its tests run from it. This needs no
+#      root, so it runs first, as the caller, even where the rest is skipped;
 #   1. builds the image once from the Dockerfile, cold (no layer cache), as the release
 #      job does on a fresh runner, with the labels the release gives it;
 #   2. writes it as an OCI layout, dist/image (tag vX.Y.Z), gzip layers as a registry
@@ -36,10 +41,25 @@ START=$SECONDS
 # The revision, read before any sudo re-run (git refuses a checkout owned by another user).
 REHEARSAL_REVISION=${REHEARSAL_REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 export REHEARSAL_REVISION
-PRESERVE_ENV=RELEASE_IMAGE,REHEARSAL_BASE_IMAGE,REHEARSAL_REVISION
+PRESERVE_ENV=RELEASE_IMAGE,REHEARSAL_BASE_IMAGE,REHEARSAL_REVISION,REHEARSAL_DISTS_CHECKED
 [[ -n "${REHEARSAL_BASE_IMAGE:-}" ]] && NEED_DEBOOTSTRAP=0
 # shellcheck source=scripts/buildah-common.sh
 source scripts/buildah-common.sh
+
+# --- 0. the dists PyPI will serve --------------------------------------------
+# Once: a sudo re-run of this script (buildah_setup) is told it was done.
+if [[ -z "${REHEARSAL_DISTS_CHECKED:-}" ]]; then
+    [[ -x "$VENV_PY" ]] || make --no-print-directory -C "$ROOT" venv
+    mkdir -p dist
+    rm -f dist/*.tar.gz dist/*.whl
+    "$VENV_PY" scripts/build-dists.py dist >/dev/null 2>"dist/build-dists.log" \
+        || { cat dist/build-dists.log >&2; fail "scripts/build-dists.py failed"; }
+    rm -f dist/build-dists.log
+    "$VENV_PY" scripts/check-dists.py dist || fail "the dists are not what PyPI should serve"
+    say "wrote and checked $(cd dist && echo *.tar.gz *.whl)"
+    export REHEARSAL_DISTS_CHECKED=1
+fi
+
 buildah_setup "$ROOT/scripts/release-rehearsal.sh" "$@" || exit 0
 
 RELEASE_IMAGE=${RELEASE_IMAGE:-ghcr.io/halt-rollout/halt-rollout}

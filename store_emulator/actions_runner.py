@@ -25,6 +25,10 @@ actions/runner (src/Runner.Worker/):
 The entrypoint runs either on this machine (`run_action`, paths kept on the host side of the
 mapping) or in a container with `buildah run` (`python -m store_emulator.actions_runner`),
 where the same environment arrives with the /github/* paths, bind-mounted.
+
+A run in a container can be cancelled as the runner cancels it (`Cancel`): a signal to the
+action's process once a condition holds (in the container test, once the emulator saw the
+halt POST).
 """
 
 from __future__ import annotations
@@ -32,12 +36,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +219,29 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Cancel:
+    """Cancel the run as actions/runner does: `signal` to the action's process once `when()`
+    is true (polled every 20 ms while the process runs)."""
+
+    when: Callable[[], bool]
+    signal: int = signal.SIGINT
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The cancelling as it happened: which process got the signal, and how soon it all ended."""
+
+    signal: str
+    pid: int  # on this machine
+    pid_in_container: int  # in the innermost PID namespace it belongs to (NSpid)
+    own_pid_namespace: bool  # a PID namespace other than this machine's
+    parent: str  # the parent's argv[0]: the container runtime, when nothing is between
+    signal_after_seconds: float  # from the start of the run
+    process_ended_seconds: float  # from the signal to the action's process ending
+    run_ended_seconds: float  # from the signal to `buildah run` returning
+
+
+@dataclass(frozen=True)
 class ActionRun:
     exit_code: int
     stdout: str
@@ -220,6 +251,7 @@ class ActionRun:
     seconds: float
     # What the runner would report after the step, e.g. an unreadable GITHUB_OUTPUT.
     file_command_errors: tuple[str, ...] = ()
+    cancelled: Cancelled | None = None  # the signal a `Cancel` sent, and what followed
 
     @property
     def errors(self) -> list[str]:
@@ -387,7 +419,12 @@ def parse_file_command(text: str) -> dict[str, str]:
     return dict(file_command_pairs(text))
 
 
-def collect(step: Step, completed: subprocess.CompletedProcess[str], seconds: float) -> ActionRun:
+def collect(
+    step: Step,
+    completed: subprocess.CompletedProcess[str],
+    seconds: float,
+    cancelled: Cancelled | None = None,
+) -> ActionRun:
     """What the runner takes from the step once it ended: exit code, log, outputs, summary."""
     errors: list[str] = []
     outputs: dict[str, str] = {}
@@ -410,6 +447,7 @@ def collect(step: Step, completed: subprocess.CompletedProcess[str], seconds: fl
         summary=_read_exactly(summary_path),
         seconds=seconds,
         file_command_errors=tuple(errors),
+        cancelled=cancelled,
     )
 
 
@@ -495,11 +533,13 @@ def buildah_run(
     files: Mapping[str, str | bytes] | None = None,
     job: Job = Job(),
     timeout: float = 300,
+    cancel: Cancel | None = None,
 ) -> ActionRun:
     """Run the image as the runner's `docker run` would, with `buildah run --isolation chroot`.
 
     The entry point is the image's ENTRYPOINT and CMD (the action declares no args), the
     environment is exactly container_environment's, and the /github/* folders are bind mounts.
+    With `cancel`, the run is cancelled as the runner cancels it (see _cancel).
     """
     step = prepare(layout, job=job, files=files)
     inputs = step_inputs(with_inputs, None if docker_step else action_yml)
@@ -511,6 +551,7 @@ def buildah_run(
     if not argv:
         raise ValueError(f"{image} has neither ENTRYPOINT nor CMD")
     container = _buildah("from", "--pull=false", "--quiet", image, capture=True).strip()
+    cancelled = None
     try:
         command = ["buildah", "run", "--isolation", "chroot", "--workingdir", "/github/workspace"]
         for host, inside in layout.mounts():
@@ -518,28 +559,140 @@ def buildah_run(
         for key, value in environment.items():
             command += ["--env", f"{key}={value}"]
         command += [container, "--", *argv]
-        started = time.monotonic()
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        seconds = time.monotonic() - started
+        # The log goes to files, not pipes: nothing has to read them while the run is watched.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            started = time.monotonic()
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True
+            )
+            try:
+                if cancel is not None:
+                    cancelled = _cancel(process, argv, cancel, started, timeout)
+                returncode = process.wait(max(0.0, started + timeout - time.monotonic()))
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            seconds = time.monotonic() - started
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
     finally:
         _buildah("rm", container, capture=True)
     # buildah's own closing lines on stderr are not the action's.
     stderr = "".join(
         line
-        for line in completed.stderr.splitlines(keepends=True)
+        for line in stderr.splitlines(keepends=True)
         if not line.startswith(("subprocess exited with status", "Error: exit status"))
     )
-    completed = subprocess.CompletedProcess(
-        completed.args, completed.returncode, completed.stdout, stderr
+    completed = subprocess.CompletedProcess(command, returncode, stdout, stderr)
+    return collect(step, completed, seconds, cancelled)
+
+
+def _cancel(
+    run: subprocess.Popen[str], argv: Sequence[str], cancel: Cancel, started: float, timeout: float
+) -> Cancelled:
+    """Signal the action's process once `cancel.when()` holds; time its end and the run's.
+
+    actions/runner sends SIGINT to `docker run`, which forwards it to the container's first
+    process. `buildah run` does not forward it: on SIGINT it kills its child outright
+    ("subprocess exited on killed"). So the signal goes to the action's process itself, found
+    through /proc as the descendant of `buildah run` whose command line is the image's
+    ENTRYPOINT and CMD. With --isolation chroot there is no PID namespace of its own (the
+    process has a pid of this machine, its parent is buildah-chroot-exec): `Cancelled` says
+    what it found, and PID 1 itself is tested under `unshare` in tests/test_cancellation.py.
+    """
+    end = started + timeout
+    pid = None
+    while pid is None or not cancel.when():
+        if run.poll() is not None:
+            raise RuntimeError(f"the run ended (exit {run.returncode}) before it was cancelled")
+        if time.monotonic() > end:
+            raise RuntimeError(f"not cancelled within {timeout} s")
+        pid = pid or _find_process(run.pid, list(argv))
+        time.sleep(0.02)
+    status = _proc_status(pid)
+    namespaces = status.get("NSpid", str(pid)).split()
+    parent = _command_line(int(status["PPid"]))[:1] or ["?"]
+    own_namespace = os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    sent = time.monotonic()
+    os.kill(pid, cancel.signal)
+    # Ended is gone or a zombie: its parent may reap it a little later.
+    while _proc_status(pid).get("State", "Z").startswith(("R", "S", "D", "T", "t")):
+        if time.monotonic() > end:
+            break
+        time.sleep(0.005)
+    process_ended = time.monotonic() - sent
+    run.wait(max(0.0, end - time.monotonic()))
+    return Cancelled(
+        signal=signal.Signals(cancel.signal).name,
+        pid=pid,
+        pid_in_container=int(namespaces[-1]),
+        own_pid_namespace=own_namespace,
+        parent=parent[0],
+        signal_after_seconds=round(sent - started, 3),
+        process_ended_seconds=round(process_ended, 3),
+        run_ended_seconds=round(time.monotonic() - sent, 3),
     )
-    return collect(step, completed, seconds)
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    """/proc/PID/status as a mapping; empty once the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    return {
+        key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())
+    }
+
+
+def _command_line(pid: int) -> list[str]:
+    """/proc/PID/cmdline as arguments; empty once the process is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+
+
+def _find_process(ancestor: int, argv: list[str]) -> int | None:
+    """The descendant of `ancestor` whose command line is exactly `argv`, if it runs yet."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = _proc_status(int(entry.name)).get("PPid")
+            if parent:
+                children.setdefault(int(parent), []).append(int(entry.name))
+    todo = list(children.get(ancestor, []))
+    while todo:
+        pid = todo.pop()
+        if _command_line(pid) == argv:
+            return pid
+        todo += children.get(pid, [])
+    return None
+
+
+def emulator_saw(emulator_url: str, ca: str, method: str, path: str) -> Callable[[], bool]:
+    """A `Cancel.when`: true once the emulator (its control API) recorded a request with
+    `method` and a path that `path`, a regular expression, matches, after this call: the
+    requests of earlier runs do not count."""
+    url = emulator_url.rstrip("/") + "/_emulator/requests"
+    context = ssl.create_default_context(cafile=ca)
+    pattern = re.compile(path)
+
+    def requests() -> list[dict[str, Any]]:
+        with urllib.request.urlopen(url, context=context, timeout=10) as answer:  # noqa: S310
+            seen: list[dict[str, Any]] = json.load(answer)
+        return seen
+
+    earlier = len(requests())
+
+    def seen() -> bool:
+        new = requests()[earlier:]
+        return any(q["method"] == method and pattern.search(q["path"]) for q in new)
+
+    return seen
 
 
 def _buildah(*args: str, capture: bool) -> str:
@@ -588,7 +741,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--action-yml", type=Path, default=ACTION_YML)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--cancel-on",
+        metavar="METHOD:PATH_REGEX",
+        help="cancel the run once the emulator saw this request (needs --emulator, --emulator-ca)",
+    )
+    parser.add_argument("--cancel-signal", choices=("INT", "TERM"), default="INT")
+    parser.add_argument("--emulator", metavar="URL", help="the Store emulator, for --cancel-on")
+    parser.add_argument("--emulator-ca", metavar="PATH", help="the emulator's CA certificate")
     args = parser.parse_args(argv)
+    cancel = None
+    if args.cancel_on:
+        method, colon, path = args.cancel_on.partition(":")
+        if not colon or not args.emulator or not args.emulator_ca:
+            parser.error("--cancel-on METHOD:PATH_REGEX needs --emulator and --emulator-ca")
+        seen = emulator_saw(args.emulator, args.emulator_ca, method, path)
+        cancel = Cancel(seen, signal.Signals[f"SIG{args.cancel_signal}"])
     files: dict[str, str | bytes] = {
         relative: Path(source).read_bytes()
         for relative, source in _pairs(args.file, "--file").items()
@@ -603,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_yml=args.action_yml,
         files=files,
         timeout=args.timeout,
+        cancel=cancel,
     )
     (args.out / "stdout").write_text(run.stdout, encoding="utf-8")
     (args.out / "stderr").write_text(run.stderr, encoding="utf-8")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from store_emulator import Emulator
@@ -15,9 +18,12 @@ from store_emulator.actions_runner import (
     ACTION_YML,
     FILE_COMMANDS,
     IMAGE_ENV,
+    Cancel,
     FileCommandError,
     Job,
     Layout,
+    _cancel,
+    emulator_saw,
     parse_file_command,
     run_action,
 )
@@ -208,3 +214,59 @@ def test_the_image_env_of_a_host_run_matches_the_dockerfile() -> None:
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     declared = dict(re.findall(r"\b(PYTHON[A-Z_]+)=(\S+)", dockerfile))
     assert declared == {k: v for k, v in IMAGE_ENV.items() if k.startswith("PYTHON")}
+
+
+# -- cancelling a run (the container test's case (c) uses these with `buildah run`) -----------
+
+# The "action": handles SIGINT as halt-rollout does (exit 1), after saying it is ready.
+ACTION = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGINT, lambda *_: sys.exit(1))\n"
+    "open(sys.argv[1], 'w').close()\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_a_cancel_signals_the_action_not_what_runs_it(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    argv = [sys.executable, "-c", ACTION, str(ready)]
+    # A runtime between the runner and the action, as buildah-chroot-exec is in a container.
+    runtime = [
+        sys.executable,
+        "-c",
+        "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))",
+    ]
+    started = time.monotonic()
+    run = subprocess.Popen([*runtime, *argv], text=True)
+    try:
+        cancelled = _cancel(run, argv, Cancel(ready.exists), started, timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1  # the action's own exit, passed on by the runtime
+    assert cancelled.signal == "SIGINT"
+    assert cancelled.pid != run.pid
+    assert cancelled.parent == sys.executable  # the runtime's argv[0]: nothing between
+    assert not cancelled.own_pid_namespace
+    assert cancelled.pid_in_container == cancelled.pid
+    assert cancelled.process_ended_seconds < 2
+    assert cancelled.run_ended_seconds < 2
+
+
+def test_a_run_that_ends_before_its_cancel_is_an_error(tmp_path: Path) -> None:
+    run = subprocess.Popen([sys.executable, "-c", "pass"], text=True)
+    with pytest.raises(RuntimeError, match="ended"):
+        _cancel(run, ["never"], Cancel(lambda: False), time.monotonic(), timeout=30)
+
+
+def test_emulator_saw_counts_only_requests_after_it_was_made(emulator: Emulator) -> None:
+    def halt() -> None:
+        path = f"/v1.0/my/applications/{APP_ID}/submissions/1/haltpackagerollout"
+        requests.post(emulator.url + path, verify=emulator.ca_path, timeout=10)
+
+    halt()
+    seen = emulator_saw(emulator.url, emulator.ca_path, "POST", r"/haltpackagerollout$")
+    assert not seen()  # the earlier halt does not count
+    halt()
+    assert seen()
+    assert not emulator_saw(emulator.url, emulator.ca_path, "GET", r"/haltpackagerollout$")()

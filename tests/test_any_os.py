@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,7 +32,11 @@ def script(name: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProce
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    done = script("build-dists.py", str(out))
+    # setuptools builds in the checkout (build/, *.egg-info): one xdist worker at a time.
+    shared = tmp_path_factory.getbasetemp().parent
+    with (shared / "build-dists.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = script("build-dists.py", str(out))
     assert done.returncode == 0, done.stderr
     return out
 
@@ -92,3 +99,66 @@ def test_a_name_missing_from_the_lock_is_an_error() -> None:
     done = script("lock-subset.py", "requirements-dev.txt", "trustme", "no-such-package")
     assert done.returncode != 0
     assert "no-such-package" in done.stderr
+
+
+# -- the long description PyPI shows ---------------------------------------------------------
+
+
+def load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHECK = load(REPO / "scripts" / "check-dists.py", "check_dists")
+SETUP = load(REPO / "setup.py", "halt_rollout_setup")
+TAGGED = f"https://github.com/halt-rollout/halt-rollout/blob/v{VERSION}"
+LINKS = """\
+# Title
+
+See [the contract](docs/contract.md), [above](#title), ![a logo](./img/logo.png)
+and <img src="img/badge.svg" alt="badge">, [a reference][ref], [PyPI](https://pypi.org/)
+and <mailto:someone@example.com>.
+
+[ref]: .github/workflows/ci.yml
+
+```markdown
+[in a code block](stays/as/is.md)
+```
+"""
+
+
+def test_the_wheel_links_absolutely_into_the_release_tag(dists: Path) -> None:
+    wheel = dists / f"halt_rollout-{VERSION}-py3-none-any.whl"
+    description = CHECK.long_description(wheel)
+    assert CHECK.relative_links(description) == []
+    assert f"]({TAGGED}/docs/contract.md)" in description
+    assert f"]({TAGGED}/README.md#versions-and-pinning)" in description
+    # The README itself is unchanged: on GitHub its relative links work.
+    assert "](docs/contract.md)" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_check_finds_every_link_pypi_would_break() -> None:
+    # Anchors too: PyPI's renderer gives headings no id, so #title leads nowhere there.
+    assert CHECK.relative_links(LINKS) == [
+        "docs/contract.md",
+        "#title",
+        "./img/logo.png",
+        "img/badge.svg",
+        ".github/workflows/ci.yml",
+    ]
+
+
+def test_setup_makes_every_link_absolute_and_leaves_code_alone() -> None:
+    described = SETUP.long_description(LINKS, TAGGED)
+    assert CHECK.relative_links(described) == []
+    assert f"[the contract]({TAGGED}/docs/contract.md)" in described
+    assert f"[above]({TAGGED}/README.md#title)" in described
+    assert f"![a logo]({TAGGED}/img/logo.png)" in described
+    assert f'<img src="{TAGGED}/img/badge.svg"' in described
+    assert f"[ref]: {TAGGED}/.github/workflows/ci.yml" in described
+    assert "[PyPI](https://pypi.org/)" in described
+    assert "[in a code block](stays/as/is.md)" in described
