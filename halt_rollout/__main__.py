@@ -2,6 +2,11 @@
 
 import sys
 
-from .cli import console
+from .cancel import CANCELLATION
+
+# SIGINT (Ctrl-C) and SIGTERM are handled from the first moment, before the slow imports.
+CANCELLATION.install()
+
+from .cli import console  # noqa: E402
 
 sys.exit(console())

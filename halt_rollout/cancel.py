@@ -16,8 +16,10 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from .deadline import Deadline
+if TYPE_CHECKING:  # only its type: the handler is installed before the network stack loads
+    from .deadline import Deadline
 
 CANCEL_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Exit code of a run ended by a second signal (as of every run that did not end well).
@@ -40,7 +42,8 @@ class Cancellation:
         self._deadline: Deadline | None = None
 
     def install(self) -> None:
-        """Handle the cancel signals (only the main thread may; elsewhere, nothing)."""
+        """Handle the cancel signals (only the main thread may; elsewhere, nothing). Done
+        first thing, before the slow imports: a cancel may come at any moment."""
         if threading.current_thread() is not threading.main_thread():
             return
         for number in CANCEL_SIGNALS:
@@ -61,7 +64,7 @@ class Cancellation:
         if self.why is not None:
             self._say(f"{name} received again: ending now.\n")
             os._exit(EXIT_AT_ONCE)
-        self.why = f"the run was cancelled ({name})"
+        self.why = f"cancelled by {name}"
         self._say(
             f"{name} received: the run is cancelled. Nothing more will be sent; writing what "
             "is known (a second signal ends at once).\n"
@@ -73,3 +76,7 @@ class Cancellation:
     def _say(self, text: str) -> None:
         with contextlib.suppress(OSError):  # a closed log: the outputs still follow
             os.write(self.log_descriptor, text.encode())
+
+
+# The process's one cancellation, installed by its entry points before anything else.
+CANCELLATION = Cancellation()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import STARTED, __version__, report
-from .cancel import Cancellation
+from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
@@ -104,7 +104,7 @@ def main(
     SIGTERM) cancels as in the action: what is known is printed, then exit 1."""
     started = time.monotonic() if started is None else started
     if cancellation is None:
-        cancellation = Cancellation()
+        cancellation = CANCELLATION
         cancellation.install()
     cancellation.log_descriptor = 2  # standard output is for the results
     args = parser().parse_args(argv)

@@ -266,14 +266,16 @@ def _halt_confirmed(
     sent_maybe_applied = False  # a stopped rollout is then this run's doing
     attempt = 1
 
-    def last_look(why: str, *, patient: bool = False) -> tuple[Result, Rollout] | None:
-        """Stopped after all? `patient`: after a 409, a rollout that still reads in
-        progress may be another responder's halt under way; look a few more times."""
+    def last_look(why: str, *, patient: bool = False) -> tuple[Result, Rollout] | Rollout | None:
+        """Stopped after all? The result if so; the rollout as read if it is not (the halt
+        did not take effect); None when it cannot be read (nobody knows). `patient`: after
+        a 409, a rollout that still reads in progress may be another responder's halt under
+        way; look a few more times."""
         waits = list(CONFLICT_REREAD_SECONDS) if patient else []
         rollout = store.check_rollout(ref)
         while rollout is not None and not rollout.stopped:
             if rollout.status != IN_PROGRESS or not waits or waits[0] >= deadline.remaining():
-                return None
+                return rollout
             wait = waits.pop(0)
             log(
                 f"{why} while the rollout still reads {IN_PROGRESS}: another halt may be under "
@@ -300,7 +302,7 @@ def _halt_confirmed(
                 return Result.HALTED, store.send_halt(ref)
         except StoreError as error:
             refused = "the Store refused the halt (409)"
-            if error.status == 409 and (found := last_look(refused, patient=True)):
+            if error.status == 409 and isinstance(found := last_look(refused, patient=True), tuple):
                 return found
             raise
         except TransientError as error:
@@ -312,8 +314,13 @@ def _halt_confirmed(
             except HaltRolloutError as gave_up:
                 if not sent_maybe_applied:
                     raise
-                if found := last_look("its answer was lost"):
+                found = last_look("its answer was lost")
+                if isinstance(found, tuple):
                     return found
+                if found is not None:  # read, and still rolling out: not halted
+                    raise gave_up.extended(
+                        f"The rollout still reads {describe_rollout(found)}: it was not halted."
+                    ) from None
                 raise OutcomeUnknown(
                     f"The halt of {ref.describe()} was sent, but no answer came in time and the "
                     f"rollout could not be read again: it may have taken effect. "
@@ -325,13 +332,17 @@ def _halt_confirmed(
                 with deadline.keeping(reserve):
                     rollout = store.read_rollout(ref)
             except HaltRolloutError as read_error:
-                if found := last_look("its answer was lost"):
+                found = last_look("its answer was lost")
+                if isinstance(found, tuple):
                     return found
-                raise OutcomeUnknown(
-                    f"The halt of {ref.describe()} was sent but its answer was lost "
-                    f"({error.reason}), and the rollout could not be read again: "
-                    f"{read_error.message} {CHECK_AND_RERUN}"
-                ) from None
+                if found is not None:
+                    rollout = found
+                else:
+                    raise OutcomeUnknown(
+                        f"The halt of {ref.describe()} was sent but its answer was lost "
+                        f"({error.reason}), and the rollout could not be read again: "
+                        f"{read_error.message} {CHECK_AND_RERUN}"
+                    ) from None
             if rollout.stopped:
                 log("the halt had taken effect although its answer was lost")
                 return Result.HALTED, rollout

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__, report
-from .cancel import Cancellation
+from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
@@ -36,8 +36,8 @@ def main(*, started: float | None = None) -> int:
         # never an encoding error in the middle of an emergency stop.
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
-    cancellation = Cancellation()
-    cancellation.install()  # before anything else: a cancel may come at any moment
+    cancellation = CANCELLATION
+    cancellation.install()  # already, from entrypoint.py; again for other callers
     if len(sys.argv) > 1:
         from . import cli  # noqa: PLC0415 (only the command line needs argparse)
 

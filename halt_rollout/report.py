@@ -225,7 +225,7 @@ def cancelled_annotation(results: Sequence[TargetResult], why: str) -> tuple[str
     """The one error of a cancelled run: what each target came to, and what to do now."""
     came_to = results_in_words(results)
     unknown = [r.target.label for r in results if r.result is Result.UNKNOWN]
-    message = f"The run was cancelled ({why}); nothing more was sent. Results: {came_to}."
+    message = f"The run was {why}; nothing more was sent after that. Results: {came_to}."
     if unknown:
         names = ", ".join(unknown[:5]) + (
             f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
@@ -250,7 +250,7 @@ def summary(
 ) -> str:
     """The job summary: a headline, one row per target, then what failed and why.
 
-    `cancelled` says why the run was cut short (a signal), when it was."""
+    `cancelled` says how the run was cut short ("cancelled by SIGINT"), when it was."""
     problems = [r for r in results if r.failure]
     if cancelled:
         headline = f"⚠️ Run cancelled: {len(problems)} of {len(results)} target(s) not confirmed"
@@ -272,7 +272,7 @@ def summary(
     lines = [f"## {headline}", ""]
     if cancelled:
         lines += [
-            f"The run was cancelled ({_plain(cancelled)}): nothing more was sent after that. "
+            f"The run was {_plain(cancelled)}: nothing more was sent after that. "
             "A halt that was sent but not confirmed is marked *unknown*: check it in Partner "
             "Center. Running it again is safe.",
             "",

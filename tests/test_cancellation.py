@@ -324,3 +324,32 @@ def test_ctrl_c_on_the_command_line(emulator: Emulator, start: Callable[..., Run
     assert "Run cancelled" in stderr
     assert "SIGINT" in stderr
     assert "Traceback" not in stderr
+
+
+def handles(pid: int, number: int) -> bool:
+    """Whether the process has a handler for the signal yet (/proc's SigCgt mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (number - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cancel_while_still_starting_sends_nothing_and_says_so(
+    emulator: Emulator, start: Callable[..., Running], number: int
+) -> None:
+    """A cancel that comes while the action is still loading (its imports take a few
+    hundred milliseconds): no traceback, nothing sent, the outputs and the error written."""
+    running = start()
+    # Python catches SIGINT from its start (KeyboardInterrupt); only ours catches SIGTERM,
+    # and both are installed together.
+    running.wait_for(lambda: handles(running.process.pid, signal.SIGTERM), "our handler", 10)
+    took = running.signal_and_time(number)
+
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert "Traceback" not in running.stdout + "".join(running.errors)
+    assert emulator.requests == []
+    assert running.outputs["result"] == "failed"
+    [error] = running.error_lines
+    assert error.startswith("::error title=Run cancelled::The run was cancelled by ")
