@@ -45,4 +45,8 @@ LABEL org.opencontainers.image.title="halt-rollout" \
 # the runner; GitHub's docs say not to set USER, as the action could then not
 # access GITHUB_WORKSPACE (nor write the output and summary files). Absolute paths only: the runner
 # overrides PATH, HOME and the working directory.
-ENTRYPOINT ["/usr/local/bin/python", "/action/entrypoint.py"]
+# env execs Python with SIGINT and SIGTERM blocked: a cancel that comes while the
+# interpreter starts waits, pending, until entrypoint.py handles it (and unblocks them),
+# instead of a KeyboardInterrupt traceback or a silent kill with no outputs.
+ENTRYPOINT ["/usr/bin/env", "--block-signal=INT", "--block-signal=TERM", \
+            "/usr/local/bin/python", "/action/entrypoint.py"]

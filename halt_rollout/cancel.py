@@ -48,6 +48,10 @@ class Cancellation:
             return
         for number in CANCEL_SIGNALS:
             signal.signal(number, self._handle)
+        # The image starts Python with them blocked (Dockerfile): one that came meanwhile
+        # is pending, and is handled now.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, CANCEL_SIGNALS)
 
     def watch(self, deadline: Deadline) -> None:
         """Cancel this deadline on a signal, or now if one came while there was none."""

@@ -8,6 +8,8 @@ flag, so it stays out of shell history and process lists.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import json
 import os
 import sys
@@ -22,10 +24,12 @@ from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
 from .halt import TargetResult, describe_rollout
+from .incident import incident_from
 from .inputs import (
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_STORE_API_URL,
     DEFAULT_TIMEOUT_SECONDS,
+    read_reason,
     read_settings,
 )
 from .redact import Redactor, inert, json_visible, visible
@@ -135,6 +139,13 @@ def main(
         "store-api-url": args.store_api_url.strip(),
         "authority-host": args.authority_host.strip(),
     }
+    # Why and who first: in a terminal, who is the person at it.
+    who = dict(os.environ)
+    if not who.get("GITHUB_ACTOR"):
+        with contextlib.suppress(Exception):  # no such user: who stays unknown
+            who["GITHUB_ACTOR"] = getpass.getuser()
+    for line in incident_from(who, read_reason(raw["reason"], [])).log_lines():
+        log(line)
     try:
         settings = read_settings(raw, workspace=None, oidc_available=oidc_available())
     except InputError as error:

@@ -115,6 +115,10 @@ def read_settings(
             # Never echo the value: it may be a secret, and it breaks log lines.
             problems.append(f"{name} contains a newline or another control character")
             return ""
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+            # Bytes that are not UTF-8 reach Python as surrogate escapes; no request can carry them.
+            problems.append(f"{name} contains bytes that are not UTF-8 text")
+            return ""
         return text
 
     tenant_id = value("tenant-id")
@@ -130,7 +134,7 @@ def read_settings(
         problems.append(version_problem("expected-version", expected_version))
         expected_version = ""
     notices: list[str] = []
-    reason = _read_reason(raw.get("reason", ""), notices)
+    reason = read_reason(raw.get("reason", ""), notices)
 
     if not tenant_id:
         problems.append("tenant-id is required (the Microsoft Entra tenant: a GUID or a domain)")
@@ -218,7 +222,7 @@ def version_problem(where: str, text: str) -> str:
     )
 
 
-def _read_reason(text: str, notices: list[str]) -> str:
+def read_reason(text: str, notices: list[str]) -> str:
     """A person's words, kept as data: one line (newlines and tabs become spaces), other
     control characters shown as U+FFFD, at most MAX_REASON_CHARS characters. Never refused:
     a stop must not fail over how its reason was typed."""

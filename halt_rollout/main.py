@@ -18,7 +18,8 @@ from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
 from .halt import TargetResult
-from .inputs import INPUT_NAMES, read_settings, secrets_in
+from .incident import Incident, incident_from
+from .inputs import INPUT_NAMES, read_reason, read_settings, secrets_in
 from .run import run
 from .runner import ActionsRunner, RunnerFileError
 
@@ -48,8 +49,12 @@ def main(*, started: float | None = None) -> int:
     for secret in secrets_in(raw):
         runner.protect(secret)
     runner.protect_runner_secrets()
+    # Why, who and which run come first in the log: the run is the incident's record.
+    incident = incident_from(os.environ, read_reason(raw.get("reason", ""), []))
+    for line in incident.log_lines():
+        runner.log(line)
     try:
-        return _run(runner, raw, started, cancellation)
+        return _run(runner, raw, started, cancellation, incident)
     except Exception as error:  # a defect, not an expected failure: say so, keep outputs
         title = "halt-rollout crashed"
         message = (
@@ -61,14 +66,18 @@ def main(*, started: float | None = None) -> int:
         _write_runner_files(
             runner,
             report.failed_outputs(),
-            report.problem_summary(title, message, redact=runner.redact),
+            report.problem_summary(title, message, redact=runner.redact, incident=incident),
             results=(),
         )
         return 1
 
 
 def _run(
-    runner: ActionsRunner, raw: dict[str, str], started: float, cancellation: Cancellation
+    runner: ActionsRunner,
+    raw: dict[str, str],
+    started: float,
+    cancellation: Cancellation,
+    incident: Incident,
 ) -> int:
     runner.log(f"halt-rollout {__version__}")
     try:
@@ -78,7 +87,9 @@ def _run(
         _write_runner_files(
             runner,
             report.failed_outputs(),
-            report.problem_summary(error.title, error.message, redact=runner.redact),
+            report.problem_summary(
+                error.title, error.message, redact=runner.redact, incident=incident
+            ),
             results=(),
         )
         return 1
@@ -99,7 +110,11 @@ def _run(
         runner,
         report.outputs(results, runner.redact),
         report.summary(
-            results, dry_run=settings.dry_run, redact=runner.redact, cancelled=cancellation.why
+            results,
+            dry_run=settings.dry_run,
+            redact=runner.redact,
+            cancelled=cancellation.why,
+            incident=incident,
         ),
         results=results,
     )

@@ -11,6 +11,7 @@ URL goes through is requests' own decision (`HTTPS_PROXY`, `ALL_PROXY`,
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -69,24 +70,47 @@ def _ca_bundle_problems() -> list[str]:
 
 
 def _proxy_problem(url: str) -> str | None:
-    proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+    try:
+        proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        host = urlsplit(url).hostname or url
+    except ValueError:  # a URL that does not parse (the runner's OIDC URL, say)
+        return f"{shown(url)} is not a URL that can be reached"
     if not proxy:
         return None
     where = _variable_holding(proxy)
-    host = urlsplit(url).hostname or url
+    named = shown(without_password(proxy))
     try:
         parsed = parse_url(requests.utils.prepend_scheme_if_needed(proxy, "http"))  # type: ignore[no-untyped-call]
-    except LocationParseError:
-        return f"the proxy for {host}, {shown(proxy)} ({where}), is not a URL"
+    except (LocationParseError, ValueError):
+        return f"the proxy for {host}, {named} ({where}), is not a URL"
     if (parsed.scheme or "").lower() not in PROXY_SCHEMES:
         return (
-            f"the proxy for {host}, {shown(proxy)} ({where}), is a {parsed.scheme}:// proxy, "
+            f"the proxy for {host}, {named} ({where}), is a {parsed.scheme}:// proxy, "
             "which halt-rollout cannot use: use an http:// or https:// proxy, or add the host "
             "to NO_PROXY"
         )
     if not parsed.host:
-        return f"the proxy for {host}, {shown(proxy)} ({where}), names no host"
+        return f"the proxy for {host}, {named} ({where}), names no host"
     return None
+
+
+_USERINFO_PASSWORD = re.compile(r"(//[^/@:]*):[^/@]*@")
+
+
+def without_password(proxy: str) -> str:
+    """A proxy URL fit to show: its password (user:password@) replaced by ***."""
+    return _USERINFO_PASSWORD.sub(r"\1:***@", proxy)
+
+
+def proxy_passwords() -> list[str]:
+    """The passwords of the proxies in the environment: secrets, masked like the others."""
+    found = []
+    for name, value in os.environ.items():
+        if name.lower().endswith("_proxy") and (match := _USERINFO_PASSWORD.search(value)):
+            password = match.group(0)[len(match.group(1)) + 1 : -1]
+            if password:
+                found.append(password)
+    return found
 
 
 def _variable_holding(proxy: str) -> str:

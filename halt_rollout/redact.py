@@ -32,7 +32,10 @@ class Redactor:
         if not secret.strip():
             return []
         parts = [secret, *secret.splitlines(), " ".join(secret.split())]
-        parts += [quote(secret, safe=""), quote(secret), quote_plus(secret)]
+        # As its bytes go on the wire: a secret read from bytes that are not UTF-8 holds
+        # them as surrogate escapes, which quote() would otherwise refuse.
+        raw = secret.encode("utf-8", "surrogateescape")
+        parts += [quote(raw, safe=""), quote(raw), quote_plus(raw)]
         parts += [
             json.dumps(part, ensure_ascii=escaped)[1:-1]
             for part in parts

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .halt import Result, TargetResult
+from .incident import WHAT_A_FLIGHT_HALT_MEANS, WHAT_A_HALT_MEANS, Incident, partner_center_url
 from .redact import json_visible, visible
 
 Redact = Callable[[str], str]
@@ -55,6 +56,9 @@ _BADGES = {
     Result.FAILED: "❌ failed",
     Result.NOTHING_TO_HALT: "➖ not rolling out: left alone",
 }
+# At most this many targets get their own Partner Center link under "what next"; the
+# table names the rest.
+_MAX_LINKS = 10
 # Which rows are left out first when a summary or `results` would be too large.
 _LEAVE_OUT_FIRST = (
     Result.NOTHING_TO_HALT,
@@ -247,8 +251,10 @@ def summary(
     dry_run: bool,
     redact: Redact = _same,
     cancelled: str | None = None,
+    incident: Incident | None = None,
 ) -> str:
-    """The job summary: a headline, one row per target, then what failed and why.
+    """The job summary, the incident's record: a headline; why, who and which run; one
+    row per target; what failed and why; then what to do now and what a halt means.
 
     `cancelled` says how the run was cut short ("cancelled by SIGINT"), when it was."""
     problems = [r for r in results if r.failure]
@@ -269,7 +275,7 @@ def summary(
         headline = "⏹️ Already halted before this run: nothing sent"
     else:
         headline = "🛑 Rollout halted" if len(results) == 1 else "🛑 Rollouts halted"
-    lines = [f"## {headline}", ""]
+    lines = [f"## {headline}", "", *incident_head(incident, redact)]
     if cancelled:
         lines += [
             f"The run was {_plain(cancelled)}: nothing more was sent after that. "
@@ -283,7 +289,9 @@ def summary(
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = [_row(result, redact) for result in results]
-    available = _SUMMARY_BUDGET_BYTES - _size(lines)
+    tail = what_next(results, dry_run=dry_run, redact=redact)
+    budget = _SUMMARY_BUDGET_BYTES - _size(tail)
+    available = budget - _size(lines)
     table_budget = int(available * _TABLE_SHARE_WITH_FAILURES) if problems else available
     keep = _rows_within(results, [_size([row]) for row in rows], table_budget)
     lines += [row for row, kept in zip(rows, keep, strict=True) if kept]
@@ -307,7 +315,7 @@ def summary(
                 "",
                 *_fenced(redact(failure.message)),
             ]
-            if used + _size(block) > _SUMMARY_BUDGET_BYTES:
+            if used + _size(block) > budget:
                 lines += [
                     "",
                     f"{len(problems) - shown} more failure(s) left out to keep this summary "
@@ -316,15 +324,101 @@ def summary(
                 break
             lines += block
             used += _size(block)
-    if dry_run and not problems:
-        lines += ["", "Run again with `dry-run: false` to halt the rollouts marked *would halt*."]
+    return "\n".join([*lines, *tail]) + "\n"
+
+
+def problem_summary(
+    title: str, message: str, *, redact: Redact = _same, incident: Incident | None = None
+) -> str:
+    """The summary of a run that ended before any target was worked on (a refused input,
+    a defect): the title, why and who, and the message as data."""
+    lines = [
+        f"## ❌ {_plain(title)}",
+        "",
+        *incident_head(incident, redact),
+        *_fenced(redact(message)),
+    ]
     return "\n".join(lines) + "\n"
 
 
-def problem_summary(title: str, message: str, *, redact: Redact = _same) -> str:
-    """The summary of a run that ended before any target was worked on (a refused input,
-    a defect): the title, and the message as data."""
-    return "\n".join([f"## ❌ {_plain(title)}", "", *_fenced(redact(message))]) + "\n"
+def incident_head(incident: Incident | None, redact: Redact = _same) -> list[str]:
+    """Why the stop was pressed, who pressed it, and the run: the record's first lines."""
+    if incident is None:
+        return []
+    why = _code(redact(incident.reason)) if incident.reason else "*no reason given*"
+    who = _code(redact(incident.actor)) if incident.actor else "*unknown*"
+    if incident.triggering_actor:
+        who += f" (this attempt started by {_code(redact(incident.triggering_actor))})"
+    lines = [f"- **Why:** {why}", f"- **Who:** {who}"]
+    if incident.run_url:  # built from checked parts (incident.py): a link of ours
+        lines.append(f"- **Run:** [{incident.run_url}]({incident.run_url})")
+    return [*lines, ""]
+
+
+def what_next(
+    results: Sequence[TargetResult], *, dry_run: bool, redact: Redact = _same
+) -> list[str]:
+    """After the results: what to do now about each kind of ending, and what a halt
+    means for customers and the next release (in the Store's documented terms)."""
+    lines: list[str] = []
+
+    def links(kind: Result | tuple[Result, ...]) -> list[str]:
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        chosen = [r for r in results if r.result in kinds]
+        found = []
+        for result in chosen[:_MAX_LINKS]:
+            target = result.target
+            where = partner_center_url(target.app_id, result.submission_id)
+            shown = f"submission {result.submission_id}" if result.submission_id else "the app"
+            found.append(f"- {_code(redact(target.label))}: [{shown} in Partner Center]({where})")
+        if len(chosen) > _MAX_LINKS:
+            found.append(f"- and {len(chosen) - _MAX_LINKS} more: see the table above")
+        return found
+
+    rerun = (
+        "Running this again is safe: it reads each rollout first, halts only what is still "
+        "rolling out, and never halts twice."
+    )
+    if any(r.result is Result.UNKNOWN for r in results):
+        lines += [
+            "",
+            "### Not confirmed: check these now",
+            "",
+            "The halt was sent but its answer never came in time: it may have taken effect. "
+            "Check each rollout in Partner Center.",
+            "",
+            *links(Result.UNKNOWN),
+            "",
+            rerun,
+        ]
+    if any(r.result is Result.FAILED for r in results):
+        lines += [
+            "",
+            "### What to do now",
+            "",
+            "Read what went wrong above. A failure that waiting can clear (the Store's rate "
+            f"limit, an outage, the deadline) clears by running again. {rerun} If a rollout "
+            "must stop now and the API cannot stop it, halt it in Partner Center:",
+            "",
+            *links(Result.FAILED),
+        ]
+    stopped = (Result.HALTED, Result.ALREADY_HALTED)
+    if not dry_run and any(r.result in stopped for r in results):
+        flights = any(r.target.flight_id for r in results if r.result in stopped)
+        meaning = WHAT_A_HALT_MEANS + (WHAT_A_FLIGHT_HALT_MEANS if flights else ())
+        lines += [
+            "",
+            "### What the halt means",
+            "",
+            *(f"- {sentence}" for sentence in meaning),
+            "",
+            "In Partner Center:",
+            "",
+            *links(stopped),
+        ]
+    if dry_run and not any(r.failure for r in results):
+        lines += ["", "Run again with `dry-run: false` to halt the rollouts marked *would halt*."]
+    return lines
 
 
 def _row(result: TargetResult, redact: Redact) -> str:

@@ -28,11 +28,13 @@ from actions_toolkit.command import issue_command
 from actions_toolkit.file_command import prepare_key_value_message
 
 from .errors import one_line
+from .network_settings import proxy_passwords
 from .redact import Redactor, inert, visible
 
 # How long writing one of the runner's files may take: a regular file takes
-# microseconds; only a pipe no one reads or a hung file system takes longer.
-RUNNER_FILE_SECONDS = 0.75
+# microseconds; only a pipe no one reads or a hung file system takes longer. Both files
+# within a second: a cancelled run has two to write everything.
+RUNNER_FILE_SECONDS = 0.5
 
 
 class RunnerFileError(Exception):
@@ -63,10 +65,13 @@ class ActionsRunner:
     # Secrets ----------------------------------------------------------------
 
     def protect_runner_secrets(self) -> None:
-        """The runner's own token for OIDC requests is a secret too."""
+        """The runner's own token for OIDC requests is a secret too, and so is a password
+        in a proxy URL (`http://user:password@proxy:3128`)."""
         request_token = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
         if request_token:
             self.protect(request_token)
+        for password in proxy_passwords():
+            self.protect(password)
 
     def protect(self, secret: str) -> None:
         """Mask a secret in the runner's log and redact it from everything we write."""

@@ -55,6 +55,17 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 ACTION_YML = REPO / "action.yml"
 ENTRYPOINT = REPO / "entrypoint.py"
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def container_command(dockerfile: Path = DOCKERFILE) -> list[str]:
+    """The image's ENTRYPOINT, as this machine runs it: its Python is this one and its
+    /action/ is the repository (so a test starts the process exactly as the image does)."""
+    text = dockerfile.read_text(encoding="utf-8").replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.startswith("ENTRYPOINT "))
+    command: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
+    places = {"/usr/local/bin/python": sys.executable, "/action/entrypoint.py": str(ENTRYPOINT)}
+    return [places.get(part, part) for part in command]
 
 # FileCommandManager.cs and its extensions: the github context name of each file command
 # (GITHUB_<NAME> in the environment) and the prefix of its per-step file.

@@ -326,7 +326,9 @@ def test_bad_input_fails_with_one_line_and_sends_nothing(
     run = cli(*args)
     assert run.exit_code == 1
     assert run.stdout == ""
-    [line] = run.stderr.splitlines()
+    why, who, line = run.stderr.splitlines()  # the incident's record, then the one error
+    assert why == "Reason: none given (the reason input records why)"
+    assert who.startswith("Started by: ")
     assert line.startswith("error: Invalid input: ")
     assert problem in line
     assert line.endswith("Nothing was sent to the Store.")

@@ -7,6 +7,7 @@ The harness (`World`, `HostileServer`) is in tests/world.py.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import unicodedata
 from html.parser import HTMLParser
@@ -116,9 +117,15 @@ def test_entra_message_stays_data_in_the_log_and_the_summary(world: World) -> No
 
 # What GitHub renders: the summary through cmark-gfm, with GitHub's extensions -------------
 
-# The HTML our own Markdown makes: headings, paragraphs, the table, code, emphasis.
+# The HTML our own Markdown makes: headings, paragraphs, lists, the table, code, emphasis,
+# and links to Partner Center and to the run (built from checked IDs, never from data).
 OUR_TAGS = frozenset(
-    {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "code", "pre", "strong", "em"}
+    {"h2", "h3", "p", "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "code", "pre"}
+    | {"strong", "em"}
+)
+OUR_HREFS = re.compile(
+    r"https://partner\.microsoft\.com/dashboard/products/[A-Za-z0-9]+/(?:overview|submissions/[0-9]+)"
+    r"|https://github\.com/octo-org/octo-repo/actions/runs/[0-9]+(?:/attempts/[0-9]+)?"
 )
 
 
@@ -128,6 +135,9 @@ class _Tags(HTMLParser):
         self.found: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href") or ""
+        if tag == "a" and OUR_HREFS.fullmatch(href):
+            return  # one of ours
         self.found.append(tag)
 
 

@@ -440,9 +440,18 @@ _LIVE = (
 )
 
 
+# The links the summary makes itself, from checked IDs: to Partner Center and to the run.
+OUR_LINKS = re.compile(
+    r"\[[^\]`\n]*\]\(https://partner\.microsoft\.com/dashboard/products/[A-Za-z0-9]+/"
+    r"(?:overview|submissions/[0-9]+)\)"
+    r"|\[(https://github\.com/[A-Za-z0-9-]+/[A-Za-z0-9._-]+/actions/runs/[0-9]+(?:/attempts/[0-9]+)?)\]\(\1\)"
+)
+
+
 def live_markdown(summary: str) -> list[str]:
-    """What in the summary GitHub would render live: links, images, HTML, autolinks."""
-    text = outside_code(summary)
+    """What in the summary GitHub would render live: links, images, HTML, autolinks (but
+    the summary's own links, outside code, where data never is)."""
+    text = OUR_LINKS.sub("", outside_code(summary))
     return [what for pattern, what in _LIVE if re.search(pattern, text)]
 
 
