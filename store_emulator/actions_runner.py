@@ -107,6 +107,9 @@ class Job:
     workflow_file: str = ".github/workflows/emergency-stop.yml"
     job: str = "halt"
     actor: str = "octocat"
+    # Who started this attempt (a re-run by someone else); the actor when None.
+    triggering_actor: str | None = None
+    run_attempt: int = 1
     # (ACTIONS_ID_TOKEN_REQUEST_URL, the job's access token) when it has `id-token: write`.
     id_token_request: tuple[str, str] | None = None
 
@@ -143,12 +146,12 @@ class Job:
             "repository_owner": owner,
             "repository_owner_id": "9919",
             "retention_days": "90",
-            "run_attempt": "1",
+            "run_attempt": str(self.run_attempt),
             "run_id": "1",
             "run_number": "1",
             "server_url": "https://github.com",
             "sha": self.sha,
-            "triggering_actor": self.actor,
+            "triggering_actor": self.triggering_actor or self.actor,
             "workflow": self.workflow,
             "workflow_ref": f"{self.repository}/{self.workflow_file}@{self.ref}",
             "workflow_sha": self.sha,
