@@ -124,8 +124,19 @@ def main() -> int:
         guarded_state = emulator.rollout(OTHER_APP, OTHER_SUBMISSION)["packageRolloutStatus"]
     expected = ["dry-run", "halted", "already-halted", "halted", "halted", "failed", "halted"]
     got = [run.outputs.get("result") for _, run in runs]
+    # The incident record of the last run: who, why and what the halt means.
+    record = runs[-1][1].summary
+    told = all(
+        words in record
+        for words in (
+            "**Why:** `crash rate over 2% after release`",
+            "**Who:**",
+            "### What the halt means",
+        )
+    )
     if (
-        got != expected
+        not told
+        or got != expected
         or halts != 3
         or len(records) != 1 + len(demo.WHOLE_FLIGHTS)
         or [run.exit_code for _, run in runs] != [0, 0, 0, 0, 0, 1, 0]
@@ -135,13 +146,13 @@ def main() -> int:
     ):
         print(
             f"Demo did not go as expected: results {got}, {halts} halt request(s), "
-            f"{guard_sent} sent past the version guard."
+            f"{guard_sent} sent past the version guard, who/why/what-next shown: {told}."
         )
         return 1
     print(
         "Demo finished as expected: dry-run, halted, already-halted, halted after a wait, "
-        "the whole app halted, and the version guard refused the wrong version (nothing "
-        "sent) and halted the right one."
+        "the whole app halted, the version guard refused the wrong version (nothing sent) "
+        "and halted the right one, and its summary says who, why and what the halt means."
     )
     return 0
 
