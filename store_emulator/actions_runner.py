@@ -67,6 +67,7 @@ def container_command(dockerfile: Path = DOCKERFILE) -> list[str]:
     places = {"/usr/local/bin/python": sys.executable, "/action/entrypoint.py": str(ENTRYPOINT)}
     return [places.get(part, part) for part in command]
 
+
 # FileCommandManager.cs and its extensions: the github context name of each file command
 # (GITHUB_<NAME> in the environment) and the prefix of its per-step file.
 FILE_COMMANDS = {
