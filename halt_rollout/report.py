@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .halt import Result, TargetResult
+from .halt import Result, TargetResult, carries
 from .incident import WHAT_A_FLIGHT_HALT_MEANS, WHAT_A_HALT_MEANS, Incident, partner_center_url
 from .redact import json_visible, visible
 
@@ -428,12 +428,21 @@ def _row(result: TargetResult, redact: Redact) -> str:
         _cell(record["app-id"]),
         _cell(record["flight-id"]),
         _cell(record["submission-id"]),
-        _BADGES[result.result],
+        _badge(result),
         _cell(record["status"]),
         _cell(f"{record['rollout-percentage']:g}" if result.rollout else None),
         _cell(record["fallback-submission-id"]),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _badge(result: TargetResult) -> str:
+    """The result's badge; under all-flights, a rollout of another version says so."""
+    expected, versions = result.target.expected_version, result.versions
+    other_version = expected and versions is not None and not carries(versions, expected)
+    if result.result is Result.NOTHING_TO_HALT and other_version:
+        return f"➖ not version {expected}: left alone"
+    return _BADGES[result.result]
 
 
 def _size(lines: Sequence[str]) -> int:

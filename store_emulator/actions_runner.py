@@ -58,14 +58,19 @@ ENTRYPOINT = REPO / "entrypoint.py"
 DOCKERFILE = REPO / "Dockerfile"
 
 
-def container_command(dockerfile: Path = DOCKERFILE) -> list[str]:
-    """The image's ENTRYPOINT, as this machine runs it: its Python is this one and its
-    /action/ is the repository (so a test starts the process exactly as the image does)."""
+def dockerfile_entrypoint(dockerfile: Path = DOCKERFILE) -> list[str]:
+    """The Dockerfile's ENTRYPOINT (exec form), as the image's config holds it."""
     text = dockerfile.read_text(encoding="utf-8").replace("\\\n", " ")
     line = next(line for line in text.splitlines() if line.startswith("ENTRYPOINT "))
     command: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
+    return command
+
+
+def container_command(dockerfile: Path = DOCKERFILE) -> list[str]:
+    """The image's ENTRYPOINT, as this machine runs it: its Python is this one and its
+    /action/ is the repository (so a test starts the process exactly as the image does)."""
     places = {"/usr/local/bin/python": sys.executable, "/action/entrypoint.py": str(ENTRYPOINT)}
-    return [places.get(part, part) for part in command]
+    return [places.get(part, part) for part in dockerfile_entrypoint(dockerfile)]
 
 
 # FileCommandManager.cs and its extensions: the github context name of each file command
@@ -624,7 +629,7 @@ def _cancel(
             raise RuntimeError(f"the run ended (exit {run.returncode}) before it was cancelled")
         if time.monotonic() > end:
             raise RuntimeError(f"not cancelled within {timeout} s")
-        pid = pid or _find_process(run.pid, list(argv))
+        pid = pid or _find_process(run.pid, exec_target(argv))
         time.sleep(0.02)
     status = _proc_status(pid)
     namespaces = status.get("NSpid", str(pid)).split()
@@ -669,6 +674,17 @@ def _command_line(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+
+
+def exec_target(argv: Sequence[str]) -> list[str]:
+    """The command line the action's process ends up with: an ENTRYPOINT that starts with
+    `env` and its options (`--block-signal=INT`) execs the rest, which replaces it."""
+    if argv and Path(argv[0]).name == "env":
+        rest = list(argv[1:])
+        while rest and rest[0].startswith("-"):
+            rest.pop(0)
+        return rest
+    return list(argv)
 
 
 def _find_process(ancestor: int, argv: list[str]) -> int | None:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import halt_rollout
+from store_emulator.actions_runner import dockerfile_entrypoint
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "release-action-yml.py"
@@ -270,7 +271,8 @@ def test_dist_image_is_complete_and_runs_the_entrypoint() -> None:
     done = figures(layout, TAG, 0)
     assert done.returncode == 0, done.stderr  # every blob present, sizes and digests right
     seen = json.loads(done.stdout)
-    assert seen["entrypoint"] == ["/usr/local/bin/python", "/action/entrypoint.py"]
+    assert seen["entrypoint"] == dockerfile_entrypoint()
+    assert seen["entrypoint"][-2:] == ["/usr/local/bin/python", "/action/entrypoint.py"]
     assert seen["cmd"] in (None, [])  # so the runner's `docker run IMAGE` runs only that
     assert seen["labels"]["org.opencontainers.image.version"] == TAG
     assert seen["layer_media_types"] == ["application/vnd.oci.image.layer.v1.tar+gzip"]

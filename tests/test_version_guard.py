@@ -134,6 +134,9 @@ def test_all_flights_halts_only_the_rollouts_of_that_version(
             state = emulator.rollout(demo.WHOLE_APP_ID, flight.published, flight.flight_id)
             assert state["packageRolloutStatus"] == flight.status
     assert "left alone" in run.stdout
+    # The summary says why: another version, not "not rolling out".
+    other = sum(1 for f in demo.WHOLE_FLIGHTS if f.published and f.version != demo.WHOLE_VERSION)
+    assert run.summary.count(f"➖ not version {demo.WHOLE_VERSION}: left alone") == other
     assert_no_signature(emulator, run)
 
 
