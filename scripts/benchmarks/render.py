@@ -209,12 +209,24 @@ def several_rows(record: Record) -> list[Row]:
     return rows
 
 
+# The runtime's installed size. 32 MB until the lock had to install as written (a lock
+# that Dependabot's updates keep whole): actions-toolkit declares PyGithub, which brings
+# PyNaCl, about 8 MB that the action never imports (README, "Maintaining the lock").
+SIZE_TARGET_MB = 40
+
+
 def install_rows(record: Record) -> list[Row]:
     size, image = record["size"], record["image"]
     rows: list[Row] = []
     if size["error"]:
         rows.append(
-            ("Installed size of the runtime dependencies", "not measured", "≤ 32 MB", None, "")
+            (
+                "Installed size of the runtime dependencies",
+                "not measured",
+                f"≤ {SIZE_TARGET_MB} MB",
+                None,
+                "",
+            )
         )
     else:
         top = ", ".join(f"{d['name']} {d['bytes'] / MB:.1f}" for d in size["by_distribution"][:4])
@@ -222,10 +234,12 @@ def install_rows(record: Record) -> list[Row]:
             (
                 "Installed size of the runtime dependencies",
                 f"{size['total'] / MB:.1f} MB",
-                "≤ 32 MB",
-                size["total"] <= 32 * MB,
+                f"≤ {SIZE_TARGET_MB} MB",
+                size["total"] <= SIZE_TARGET_MB * MB,
                 f"site-packages of a fresh venv minus {', '.join(size['excluded'])}; .pyc "
-                f"included (as in the image); largest: {top} MB",
+                f"included (as in the image); largest: {top} MB. PyGithub and PyNaCl, which "
+                "actions-toolkit declares and the action never imports, are in it: the lock "
+                "installs as written, so that Dependabot's updates keep it whole",
             )
         )
     if image is None:
