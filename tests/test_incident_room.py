@@ -8,9 +8,6 @@ entrypoint as the runner starts it, and the summary is read as GitHub renders it
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ActionRun, Job, run_action
 
 from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction, base_inputs
+from .test_cli import RunCli, cli  # noqa: F401 (cli is a fixture)
 from .test_data_stays_data import assert_renders_as_text
 
 HALT = r"/haltpackagerollout$"
@@ -201,38 +199,9 @@ def test_a_refused_input_still_records_who_and_why(action: RunAction, emulator: 
     assert emulator.requests == []
 
 
-def test_the_command_line_records_who_and_why(emulator: Emulator) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "halt_rollout",
-            "--app-id",
-            APP_ID,
-            "--tenant-id",
-            emulator.tenant_id,
-            "--client-id",
-            emulator.client_id,
-            "--store-api-url",
-            emulator.url,
-            "--authority-host",
-            emulator.url,
-            "--reason",
-            REASON,
-            "--json",
-        ],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "AZURE_CLIENT_SECRET": emulator.client_secret,
-            "REQUESTS_CA_BUNDLE": emulator.ca_path,
-            "GITHUB_ACTOR": "laptop-user",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[:2] == [f"Reason: {REASON}", "Started by: laptop-user"]
-    assert json.loads(done.stdout)["result"] == "halted"
-    assert FALLBACK in done.stdout
+def test_the_command_line_records_who_and_why(cli: RunCli) -> None:  # noqa: F811 (the fixture)
+    run = cli("--app-id", APP_ID, "--reason", REASON, "--json", env={"GITHUB_ACTOR": "laptop-user"})
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr.splitlines()[:2] == [f"Reason: {REASON}", "Started by: laptop-user"]
+    assert run.json()["result"] == "halted"
+    assert FALLBACK in run.stdout
