@@ -193,13 +193,31 @@ def failed_outputs() -> dict[str, str]:
     return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]"}
 
 
+# GitHub shows at most 10 error annotations of a step; more would only flood the log.
+MAX_ERROR_ANNOTATIONS = 10
+
+
 def error_annotations(results: Sequence[TargetResult]) -> list[tuple[str, str]]:
-    """One (title, message) error annotation per target that failed or ended unknown."""
+    """One (title, message) error annotation per target that failed or ended unknown; past
+    GitHub's ten, the last one counts the rest (the log and the summary list each)."""
     several = len(results) > 1
-    return [
+    annotations = [
         (f"{r.target.label}: {r.failure.title}" if several else r.failure.title, r.failure.message)
         for r in results
         if r.failure
+    ]
+    if len(annotations) <= MAX_ERROR_ANNOTATIONS:
+        return annotations
+    rest = annotations[MAX_ERROR_ANNOTATIONS - 1 :]
+    names = ", ".join(title.split(": ", 1)[0] for title, _ in rest[:20])
+    more = f" and {len(rest) - 20} more" if len(rest) > 20 else ""
+    return [
+        *annotations[: MAX_ERROR_ANNOTATIONS - 1],
+        (
+            f"{len(rest)} more targets failed",
+            f"{len(rest)} more targets failed or were not confirmed: {names}{more}. The log's "
+            "Results list and the job summary say what each came to and why.",
+        ),
     ]
 
 

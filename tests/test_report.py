@@ -81,3 +81,17 @@ def test_summary_headlines() -> None:
     )
     assert "Already halted" in summary([result(Result.ALREADY_HALTED)], dry_run=False)
     assert summary([result(Result.HALTED)], dry_run=False).startswith("## 🛑 Rollout halted")
+
+
+def test_annotations_stop_at_githubs_ten_and_count_the_rest() -> None:
+    many = [result(Result.FAILED, f"T{n}") for n in range(25)]
+    annotations = error_annotations(many)
+    assert len(annotations) == 10
+    assert annotations[8][0] == "T8: Broke | badly"
+    title, message = annotations[9]
+    assert title == "16 more targets failed"
+    assert message.startswith("16 more targets failed or were not confirmed: T9, T10")
+    assert "T24" in message
+    assert error_annotations(many[:10]) == [
+        (f"T{n}: Broke | badly", "<b>it</b>\nbroke") for n in range(10)
+    ]
