@@ -41,8 +41,10 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
-# Every documented answer is a few hundred bytes; a megabyte is a broken proxy.
-MAX_ANSWER_BYTES = 1024 * 1024
+# A rollout answer is a few hundred bytes, but a submission resource (the version guard
+# reads it) carries every listing and package: a megabyte or more. Beyond 16 MiB an answer
+# is a broken server or proxy, not the Store.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # One request may take at most this long; a hung connection is then retried.
 REQUEST_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0

@@ -170,6 +170,7 @@ def halt_target(
     submission_id = target.submission_id
     rollout: Rollout | None = None
     versions: tuple[str, ...] | None = None
+    packages: Future[tuple[str, ...]] | None = None
     try:
         if not submission_id:
             submission_id = store.last_published_submission(target.app_id, target.flight_id)
@@ -188,7 +189,6 @@ def halt_target(
             log(f"submission {submission_id} is the last published one")
         ref = SubmissionRef(target.app_id, submission_id, target.flight_id)
         expected = target.expected_version
-        packages: Future[tuple[str, ...]] | None = None
         if expected:
             # The guard's read runs next to the rollout's, so it adds no round trip.
             log(f"version guard: halting only if a package has version {expected}")
@@ -234,6 +234,11 @@ def halt_target(
         failure = Failure(error.title, error.message)
         outcome = Result.UNKNOWN if isinstance(error, OutcomeUnknown) else Result.FAILED
         return TargetResult(target, outcome, submission_id, rollout, failure, versions)
+    finally:
+        if packages is not None:
+            # The guard's read ends (by the deadline at the latest) before anything is
+            # reported: the upload URL it may bring is a secret to hide from that report.
+            packages.exception()
 
 
 def _read_versions(store: StoreClient, pauser: Pauser, ref: SubmissionRef) -> tuple[str, ...]:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
-from .shapes import HOST
 
 PARTNER_CENTER = "https://partner.microsoft.com/dashboard/products"
+_ORIGIN = re.compile(r"https://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
 _REPOSITORY = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 # GitHub logins are at most 39 characters; anything longer is not a login.
@@ -93,12 +91,9 @@ def _run_url(environment: Mapping[str, str]) -> str | None:
     repository = environment.get("GITHUB_REPOSITORY", "")
     run_id = environment.get("GITHUB_RUN_ID", "")
     attempt = environment.get("GITHUB_RUN_ATTEMPT", "")
-    parts = urlsplit(server)
-    plain_origin = (
-        parts.scheme == "https"
-        and HOST.fullmatch(parts.netloc) is not None
-        and not (parts.path or parts.query or parts.fragment)
-    )
+    # Exactly https://host[:port]: not even an empty query or fragment, which would turn
+    # the path after it into something else.
+    plain_origin = _ORIGIN.fullmatch(server) is not None
     if not (plain_origin and _REPOSITORY.fullmatch(repository) and _DIGITS.fullmatch(run_id)):
         return None
     url = f"{server}/{repository}/actions/runs/{run_id}"

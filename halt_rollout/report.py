@@ -43,10 +43,11 @@ _SUMMARY_BUDGET_BYTES = MAX_SUMMARY_BYTES - 32 * 1024
 # With failures to explain, the table may take this share of the room; their details
 # the rest.
 _TABLE_SHARE_WITH_FAILURES = 0.6
-# GitHub keeps at most 1 MB of a job's outputs, counted in UTF-16. A job may pass on
-# ours beside its own: `results` keeps to 90 % of that; the other outputs are short.
+# GitHub keeps at most 1 MB of a job's outputs, counted in UTF-16.
 MAX_OUTPUTS_UTF16_BYTES = 1_000_000
-_RESULTS_BUDGET_UTF16_BYTES = 900_000
+# Later steps take `results` through an environment variable (never `${{ }}` in a script),
+# and Linux refuses one longer than 128 KiB (MAX_ARG_STRLEN): `results` stays under it.
+MAX_RESULTS_BYTES = 120_000
 _BACKTICKS = re.compile(r"`+")
 _BADGES = {
     Result.HALTED: "🛑 halted",
@@ -144,8 +145,9 @@ def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) ->
         return None
     return (
         f"the results output leaves out {_count_by_result(left_out)} of {len(results)} "
-        f"records to stay under GitHub's 1 MB limit for a job's outputs; this log and the job "
-        "summary list every target"
+        f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can take "
+        "it through an environment variable (GitHub's limit for a job's outputs is 1 MB); "
+        "this log and the job summary list every target"
     )
 
 
@@ -157,8 +159,10 @@ def _fit_records(
         json_visible(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
         for record in records
     ]
-    sizes = [len(text.encode("utf-16-le")) + 2 for text in texts]  # and its comma
-    keep = _rows_within(results, sizes, _RESULTS_BUDGET_UTF16_BYTES)
+    # UTF-16 never takes more than twice UTF-8's bytes: under MAX_RESULTS_BYTES in UTF-8,
+    # `results` is well under GitHub's 1 MB in UTF-16 too.
+    sizes = [len(text.encode()) + 1 for text in texts]  # and its comma
+    keep = _rows_within(results, sizes, MAX_RESULTS_BYTES)
     left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
     return [text for text, kept in zip(texts, keep, strict=True) if kept], left_out
 

@@ -99,7 +99,7 @@ def run(
         pauser = Pauser(deadline, target_log, first_seen=first_seen)
         try:
             with deadline.session() as session:
-                store = StoreClient(settings.store_api_url, token, pauser, session)
+                store = StoreClient(settings.store_api_url, token, pauser, session, protect=protect)
                 return halt_target(target, store, pauser, dry_run=settings.dry_run, log=target_log)
         except Exception as error:
             return crashed(target, error)
@@ -120,7 +120,7 @@ def run(
         found: Found = []
         try:
             with deadline.session() as session:
-                store = StoreClient(settings.store_api_url, token, pauser, session)
+                store = StoreClient(settings.store_api_url, token, pauser, session, protect=protect)
                 for item in halt_flights(
                     target,
                     store,

@@ -14,11 +14,11 @@ import copy
 import html
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -202,9 +202,14 @@ class StoreClient:
         access_token: str,
         pauser: Pauser,
         session: requests.Session | None = None,
+        *,
+        protect: Callable[[str], object] = lambda secret: None,
     ) -> None:
+        """`protect` is told of every credential an answer carries (the signed upload URL
+        of a submission), so the run's redaction hides it wherever it turns up later."""
         self._root = api_root(store_api_url)
         self._pauser = pauser
+        self._protect = protect
         self._session = session or requests.Session()
         self._headers = {
             "Authorization": f"Bearer {access_token}",
@@ -311,6 +316,8 @@ class StoreClient:
         what = f"read the packages of {ref.describe()}"
         key = "flightPackages" if ref.flight_id else "applicationPackages"
         body = self._pauser.run(lambda: self._call("GET", ref.path(), what, quote_body=False))
+        if isinstance(body, dict):
+            self._protect_upload_url(field(body, "fileUploadUrl"))
         packages = field(body, key) if isinstance(body, dict) else None
         if not isinstance(packages, list):
             raise self._unusable(what, f"the answer has no list of packages ({key})")
@@ -321,6 +328,19 @@ class StoreClient:
             if text and len(text) <= MAX_VERSION_CHARS and text.isprintable():
                 versions.setdefault(text)
         return tuple(versions)
+
+    def _protect_upload_url(self, url: Any) -> None:
+        """The signed upload URL is a credential: it, its query and its signature are
+        secrets from now on (a later error may echo any of them)."""
+        if not isinstance(url, str) or not url.strip():
+            return
+        self._protect(url)
+        query = url.partition("?")[2].partition("#")[0]  # no parsing that could refuse it
+        if query:
+            self._protect(query)
+        for name, value in parse_qsl(query, keep_blank_values=False):
+            if name.lower() == "sig" and value:
+                self._protect(value)
 
     def check_rollout(self, ref: SubmissionRef) -> Rollout | None:
         """One read, no retry, in whatever time is left; None when it cannot be had."""

@@ -299,6 +299,8 @@ def test_summary_and_outputs_stay_inside_githubs_limits(count: int) -> None:
     print(f"{count} rows: summary {len(text.encode())} bytes, outputs {utf16_size(values)} UTF-16")
     assert len(text.encode()) <= MAX_SUMMARY_BYTES
     assert utf16_size(values) <= MAX_OUTPUTS_UTF16_BYTES
+    # Small enough for a later step to take through an environment variable (Linux: 128 KiB).
+    assert len(values["results"].encode()) <= 128 * 1024 - len("RESULTS=") - 1
     kept = json.loads(values["results"])
     note = results_left_out(results)
     if len(kept) == count:
@@ -362,6 +364,7 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
     assert run.exit_code == 1
     assert size <= MAX_SUMMARY_BYTES
     assert utf16_size(run.outputs) <= MAX_OUTPUTS_UTF16_BYTES
+    assert len(run.outputs["results"].encode()) < 128 * 1024
     assert run.stdout.count(": failed, submission ") == 500  # the log lists every one
     kept = json.loads(run.outputs["results"])
     if len(kept) < 500:
