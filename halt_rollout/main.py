@@ -95,7 +95,13 @@ def _run(
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
-    results = run(settings, log=runner.log, protect=runner.protect, deadline=deadline)
+    results = run(
+        settings,
+        log=runner.log,
+        protect=runner.protect,
+        hide=runner.redact.add,
+        deadline=deadline,
+    )
     runner.log("Results:")
     for line in report.result_lines(results):
         runner.log(f"  {line}")

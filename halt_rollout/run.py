@@ -45,10 +45,15 @@ def run(
     *,
     log: Log,
     protect: Callable[[str], object],
+    hide: Callable[[str], object] | None = None,
     started: float | None = None,
     deadline: Deadline | None = None,
 ) -> list[TargetResult]:
     """Halt every target of the settings; one result per target, in their order.
+
+    `protect` masks a secret in the runner's log and redacts it from what is written;
+    `hide` only redacts (by default `protect`): the signed upload URL a submission
+    carries is never printed, not even in a mask command.
 
     `deadline` is the run's (the edges make it, so a cancel can reach it); without
     one, timeout-seconds counts from `started` on the monotonic clock (reading the
@@ -99,7 +104,9 @@ def run(
         pauser = Pauser(deadline, target_log, first_seen=first_seen)
         try:
             with deadline.session() as session:
-                store = StoreClient(settings.store_api_url, token, pauser, session, protect=protect)
+                store = StoreClient(
+                    settings.store_api_url, token, pauser, session, protect=hide or protect
+                )
                 return halt_target(target, store, pauser, dry_run=settings.dry_run, log=target_log)
         except Exception as error:
             return crashed(target, error)
@@ -120,7 +127,9 @@ def run(
         found: Found = []
         try:
             with deadline.session() as session:
-                store = StoreClient(settings.store_api_url, token, pauser, session, protect=protect)
+                store = StoreClient(
+                    settings.store_api_url, token, pauser, session, protect=hide or protect
+                )
                 for item in halt_flights(
                     target,
                     store,

@@ -294,6 +294,15 @@ def test_two_signals_ten_ms_apart_end_at_once(
     assert running.process.returncode == 1
 
 
+def guarded(pid: int) -> bool:
+    """Whether the process blocks or handles SIGTERM yet (/proc's SigBlk and SigCgt)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    mask = int(fields["SigBlk"], 16) | int(fields["SigCgt"], 16)
+    return bool(mask >> (signal.SIGTERM - 1) & 1)
+
+
 def test_signal_in_the_first_milliseconds_still_writes_the_outputs(
     emulator: Emulator, start: Callable[..., Running]
 ) -> None:
@@ -303,6 +312,10 @@ def test_signal_in_the_first_milliseconds_still_writes_the_outputs(
     for number in (signal.SIGINT, signal.SIGTERM):
         for delay in (0.0, 0.005, 0.02, 0.05, 0.1, 0.3):
             running = start(command=container_command())  # as the image starts it
+            # From the moment the image's first process is itself: `env` blocking the
+            # signals (a signal in the microseconds before that ends any process).
+            pid = running.process.pid
+            running.wait_for(lambda pid=pid: guarded(pid), "signals blocked", 10)
             time.sleep(delay)
             if running.process.poll() is not None:
                 continue  # the whole run ended before the signal: nothing to cancel
