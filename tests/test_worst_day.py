@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -314,8 +315,7 @@ def test_signal_in_the_first_milliseconds_still_writes_the_outputs(
             running = start(command=container_command())  # as the image starts it
             # From the moment the image's first process is itself: `env` blocking the
             # signals (a signal in the microseconds before that ends any process).
-            pid = running.process.pid
-            running.wait_for(lambda pid=pid: guarded(pid), "signals blocked", 10)
+            running.wait_for(partial(guarded, running.process.pid), "signals blocked", 10)
             time.sleep(delay)
             if running.process.poll() is not None:
                 continue  # the whole run ended before the signal: nothing to cancel
