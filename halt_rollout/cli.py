@@ -157,7 +157,7 @@ def main(
             )
         log(f"error: {error.title}: {error.message}{hint}")
         if args.json:
-            print(_json_text(json.dumps(_json_outputs(report.failed_outputs()), indent=2)))
+            print(_json_text(json.dumps({**report.failed_outputs(), "results": []}, indent=2)))
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
@@ -168,18 +168,32 @@ def main(
     for result in results:
         if result.failure:
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
-    if args.json:
-        print(
-            _json_text(
-                redact(
-                    json.dumps(_json_outputs(report.outputs(results)), indent=2, ensure_ascii=False)
-                )
-            )
-        )
-    else:
-        for result in results:
-            print(inert(visible(redact(_line(result)))))
+    try:
+        if args.json:
+            data = {
+                **report.outputs(results),
+                # Every record: a terminal has no environment variable's limit to keep to.
+                "results": [report.result_record(result) for result in results],
+            }
+            print(_json_text(redact(json.dumps(data, indent=2, ensure_ascii=False))))
+        else:
+            for result in results:
+                print(inert(visible(redact(_line(result)))))
+        sys.stdout.flush()
+    except OSError as error:  # standard output closed (`| head`) or gone: say it on stderr
+        _let_go_of_stdout()
+        log(f"error: the results could not be printed ({error.strerror or error}); they were:")
+        for line in report.result_lines(results):
+            log(f"  {line}")
+        return 1
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
+
+
+def _let_go_of_stdout() -> None:
+    """Point standard output at the null device, so the exit's own flush cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _line(result: TargetResult) -> str:
@@ -189,11 +203,6 @@ def _line(result: TargetResult) -> str:
     if result.failure:
         text += f"\n  {result.failure.title}: {result.failure.message}"
     return text
-
-
-def _json_outputs(outputs: dict[str, str]) -> dict[str, object]:
-    """The action's outputs, with `results` as a list rather than a string of JSON."""
-    return {**outputs, "results": json.loads(outputs["results"])}
 
 
 def _json_text(text: str) -> str:

@@ -105,8 +105,9 @@ def _run(
     runner.log("Results:")
     for line in report.result_lines(results):
         runner.log(f"  {line}")
-    if cancellation.why:
-        runner.error(*report.cancelled_annotation(results, cancellation.why))
+    cancelled = cancellation.why
+    if cancelled:
+        runner.error(*report.cancelled_annotation(results, cancelled))
     else:
         for title, message in report.error_annotations(results):
             runner.error(title, message)
@@ -119,11 +120,15 @@ def _run(
             results,
             dry_run=settings.dry_run,
             redact=runner.redact,
-            cancelled=cancellation.why,
+            cancelled=cancelled,
             incident=incident,
         ),
         results=results,
     )
+    if cancellation.why and not cancelled:
+        # Cancelled after every result was known, while the files were being written: the
+        # exit code says cancelled, and so does one error.
+        runner.error(*report.cancelled_annotation(results, cancellation.why))
     ended_well = all(result.ok for result in results) and not cancellation.cancelled
     return 0 if ended_well and written else 1
 

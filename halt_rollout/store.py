@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from . import __version__
-from .deadline import DeadlinePassed, LostAnswer
+from .deadline import AnswerTooLarge, DeadlinePassed, LostAnswer
 from .errors import StoreError, one_line
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
@@ -400,6 +400,13 @@ class StoreClient:
             raise TransientError(
                 "timeout-seconds ran out", failure, maybe_applied=error.sent
             ) from None
+        except AnswerTooLarge as error:
+            # An answer, not a lost one: the same request would get it again. A halt so
+            # answered may still have taken effect: the caller reads the rollout first.
+            failure = self._unusable(what, f"{error}, which is no answer the API documents")
+            if method == "POST":
+                raise TransientError("an answer too large to read", failure) from None
+            raise failure from None
         except requests.exceptions.SSLError as error:
             raise StoreError(
                 f"Could not {what}: the TLS certificate of {urlsplit(url).netloc} could not be "
