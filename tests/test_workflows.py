@@ -223,8 +223,29 @@ def test_a_re_run_completes_a_half_finished_release() -> None:
     assert 'gh release view "$TAG"' in release
     [publish] = [s for s in RELEASE["jobs"]["pypi"]["steps"] if "pypi-publish" in s.get("uses", "")]
     assert publish["with"]["skip-existing"] is True
-    [build] = [s for s in RELEASE["jobs"]["image"]["steps"] if s.get("id") == "build"]
-    assert build["if"] == "needs.plan.outputs.resume == ''"
+    # The image job looks at the tag itself: "Re-run jobs" on it does not re-run plan, and a
+    # rebuild after the tag was pushed would get a digest the release job refuses.
+    image = RELEASE["jobs"]["image"]["steps"]
+    [resume] = [s for s in image if s.get("id") == "resume"]
+    assert 'git rev-parse -q --verify "refs/tags/$TAG"' in resume["run"]
+    assert image[0]["with"]["fetch-depth"] == 0
+    [build] = [s for s in image if s.get("id") == "build"]
+    assert build["if"] == "steps.resume.outputs.digest == ''"
+
+
+def test_a_re_run_job_can_upload_its_artifacts_again() -> None:
+    # An artifact's name is unique within a run, across its attempts: a re-run job that
+    # uploads under the same name gets 409 Conflict unless it overwrites (or names the
+    # attempt). sbom-action's own upload cannot overwrite, so it is off.
+    for path in WORKFLOWS:
+        for job in (workflow(path).get("jobs") or {}).values():
+            for step in job.get("steps", []):
+                uses, given = step.get("uses", ""), step.get("with", {})
+                if uses.startswith("actions/upload-artifact@"):
+                    attempt = "github.run_attempt" in str(given.get("name"))
+                    assert given.get("overwrite") is True or attempt, (path.name, given)
+                if uses.startswith("anchore/sbom-action@"):
+                    assert given.get("upload-artifact") is False, (path.name, given)
 
 
 def test_every_verification_binds_the_repository_and_the_release_workflow() -> None:
