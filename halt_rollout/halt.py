@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import HaltRolloutError, StoreError
+from .incident import RERUN_IS_SAFE
 from .inputs import Target
 from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
 from .retry import Log, Pauser, TransientError
@@ -53,10 +54,7 @@ class OutcomeUnknown(StoreError):
 
 
 # What to do about an unknown outcome, said wherever one is reported.
-CHECK_AND_RERUN = (
-    "Check the submission's rollout in Partner Center. Running this again is safe: it reads "
-    "the rollout first and never halts twice."
-)
+CHECK_AND_RERUN = f"Check the submission's rollout in Partner Center. {RERUN_IS_SAFE}"
 
 
 class NotTheExpectedVersion(NothingToHalt):

@@ -21,6 +21,11 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 # GitHub logins are at most 39 characters; anything longer is not a login.
 _MAX_ACTOR_CHARS = 39
 
+# Said wherever a run leaves something unfinished or unconfirmed: what makes a re-run safe.
+RERUN_IS_SAFE = (
+    "Running this again is safe: it reads each rollout first, halts only what is still "
+    "rolling out, and never halts twice."
+)
 # After a halt: what it means, in the Store's documented terms.
 WHAT_A_HALT_MEANS = (
     "The halted submission's packages are no longer distributed to anyone: new customers, "

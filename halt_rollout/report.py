@@ -23,7 +23,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .halt import Result, TargetResult, carries
-from .incident import WHAT_A_FLIGHT_HALT_MEANS, WHAT_A_HALT_MEANS, Incident, partner_center_url
+from .incident import (
+    RERUN_IS_SAFE,
+    WHAT_A_FLIGHT_HALT_MEANS,
+    WHAT_A_HALT_MEANS,
+    Incident,
+    partner_center_url,
+)
 from .redact import json_visible, visible
 
 Redact = Callable[[str], str]
@@ -260,10 +266,7 @@ def cancelled_annotation(results: Sequence[TargetResult], why: str) -> tuple[str
             f" A halt was sent but not confirmed for {names}: check the rollout in Partner Center."
         )
     if any(not r.ok for r in results):
-        message += (
-            " Running it again is safe: it reads each rollout first, halts only what is "
-            "still rolling out, and never halts twice."
-        )
+        message += f" {RERUN_IS_SAFE}"
     return "Run cancelled", message
 
 
@@ -397,10 +400,7 @@ def what_next(
             found.append(f"- and {len(chosen) - _MAX_LINKS} more: see the table above")
         return found
 
-    rerun = (
-        "Running this again is safe: it reads each rollout first, halts only what is still "
-        "rolling out, and never halts twice."
-    )
+    rerun = RERUN_IS_SAFE
     if any(r.result is Result.UNKNOWN for r in results):
         lines += [
             "",
