@@ -29,6 +29,7 @@ from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 
 from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED, base_inputs
+from .world import pipe_no_one_reads
 
 # Rule 10's bound, from the signal to the process's end.
 CANCEL_SECONDS = 2.0
@@ -242,25 +243,13 @@ def test_second_signal_ends_at_once(
 ) -> None:
     # The outputs file is a pipe whose buffer is full and whose reader never reads: after
     # the first signal, writing the outputs waits (up to its bound); the second ends it.
-    pipe = tmp_path / "output-pipe"
-    os.mkfifo(pipe)
-    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
-    filler = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-    try:
-        while True:
-            os.write(filler, b"x" * 4096)
-    except BlockingIOError:
-        pass
     halt_held_back(emulator)
-    try:
+    with pipe_no_one_reads(tmp_path, full=True) as pipe:
         running = start(extra={"GITHUB_OUTPUT": str(pipe)})
         running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
         os.kill(running.process.pid, signal.SIGINT)
         running.wait_for(lambda: "Results:" in running.stdout, "the results in the log")
         took = running.signal_and_time(signal.SIGTERM)
-    finally:
-        os.close(reader)
-        os.close(filler)
 
     assert took <= 0.5
     assert running.process.returncode == 1

@@ -38,6 +38,7 @@ from .world import (
     World,
     describe,
     many_apps,
+    pipe_no_one_reads,
     traceback_free,
 )
 
@@ -149,28 +150,6 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         yield directory
     finally:
         subprocess.run(["umount", directory], check=True)
-
-
-@contextlib.contextmanager
-def pipe_no_one_reads(tmp_path: Path, *, full: bool) -> Iterator[Path]:
-    """A named pipe with no reader (`full=False`), or with one that never reads and a
-    buffer already full (`full=True`)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    pipe = tmp_path / "pipe"
-    os.mkfifo(pipe)
-    if not full:
-        yield pipe
-        return
-    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
-    writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-    with contextlib.suppress(BlockingIOError):
-        while True:
-            os.write(writer, b"x" * 4096)
-    try:
-        yield pipe
-    finally:
-        os.close(writer)
-        os.close(reader)
 
 
 @contextlib.contextmanager

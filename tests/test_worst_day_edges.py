@@ -46,6 +46,7 @@ from .world import (
     describe,
     forward_everything,
     many_apps,
+    pipe_no_one_reads,
     results_of,
     traceback_free,
 )
@@ -244,16 +245,7 @@ def test_a_signal_after_the_results_still_says_the_run_was_cancelled(
     SIGINT then: the run exits 1, so the step fails, but no `::error` says why (rule 10:
     one `::error` saying the run was cancelled; rule 9: exit 0 when every target ended
     halted). Whichever way it goes, the exit code and the log must agree."""
-    pipe = tmp_path / "summary-pipe"
-    os.mkfifo(pipe)
-    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
-    filler = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-    try:
-        while True:
-            os.write(filler, b"x" * 4096)
-    except BlockingIOError:
-        pass
-    try:
+    with pipe_no_one_reads(tmp_path, full=True) as pipe:
         running = start(extra={"GITHUB_STEP_SUMMARY": str(pipe)})
         output = Path(running.env["GITHUB_OUTPUT"])
         running.wait_for(
@@ -261,9 +253,6 @@ def test_a_signal_after_the_results_still_says_the_run_was_cancelled(
             "the outputs written",
         )
         took = running.signal_and_time(signal.SIGINT)
-    finally:
-        os.close(reader)
-        os.close(filler)
     print(
         f"late SIGINT: exit {running.process.returncode} after {took:.2f} s; "
         f"errors {running.error_lines}; result {running.outputs['result']!r}"

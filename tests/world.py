@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import re
 import socket
 import ssl
@@ -504,3 +505,25 @@ class AppliedFault(Fault):
         with contextlib.suppress(Exception):  # a rollout already stopped stays stopped
             self._emu.state.halt(self._app, self._submission)
         return super().response()
+
+
+@contextlib.contextmanager
+def pipe_no_one_reads(tmp_path: Path, *, full: bool) -> Iterator[Path]:
+    """A named pipe with no reader (`full=False`), or with one that never reads and a
+    buffer already full (`full=True`)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    if not full:
+        yield pipe
+        return
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(writer, b"x" * 4096)
+    try:
+        yield pipe
+    finally:
+        os.close(writer)
+        os.close(reader)
