@@ -29,7 +29,7 @@ from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 
 from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED, base_inputs
-from .world import pipe_no_one_reads
+from .world import command_line, pipe_no_one_reads
 
 # Rule 10's bound, from the signal to the process's end.
 CANCEL_SECONDS = 2.0
@@ -284,22 +284,7 @@ def test_sigterm_to_pid_1_is_handled(emulator: Emulator, start: Callable[..., Ru
 def test_ctrl_c_on_the_command_line(emulator: Emulator, start: Callable[..., Running]) -> None:
     halt_held_back(emulator)
     running = start(
-        command=[
-            sys.executable,
-            "-m",
-            "halt_rollout",
-            "--app-id",
-            APP_ID,
-            "--tenant-id",
-            emulator.tenant_id,
-            "--client-id",
-            emulator.client_id,
-            "--store-api-url",
-            emulator.url,
-            "--authority-host",
-            emulator.url,
-            "--json",
-        ],
+        command=command_line(emulator, "--app-id", APP_ID, "--json"),
         extra={"AZURE_CLIENT_SECRET": emulator.client_secret},
     )
     running.wait_for(lambda: bool(emulator.halt_requests), "halt request")

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from halt_rollout.report import (
 )
 from halt_rollout.store import Rollout
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
+from store_emulator.actions_runner import parse_file_command, runner_environment
 
 from .conftest import APP_ID, PUBLISHED, base_inputs
 from .world import (
@@ -38,7 +37,9 @@ from .world import (
     World,
     describe,
     many_apps,
+    outputs_utf16_size,
     pipe_no_one_reads,
+    run_entrypoint,
     traceback_free,
 )
 
@@ -92,15 +93,7 @@ def run_with(emulator: Emulator, tmp_path: Path, **files: str) -> FileRun:
         extra={"REQUESTS_CA_BUNDLE": emulator.ca_path, **files},
     )
     started = time.monotonic()
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        env=env,
-        cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_entrypoint(env)
     seconds = time.monotonic() - started
     return FileRun(completed.returncode, completed.stdout, completed.stderr, seconds, env)
 
@@ -244,10 +237,6 @@ LONGEST_NAME = ("𝕏|`*<" * 40)[:200]
 LONGEST_MESSAGE = ("Ω<b>](x) " * 40)[:300]
 
 
-def utf16_size(values: dict[str, str]) -> int:
-    return sum(len((name + value).encode("utf-16-le")) for name, value in values.items())
-
-
 def synthetic_results(count: int) -> list[TargetResult]:
     """`count` rollouts with the longest names, most failed with the longest messages."""
     rollout = Rollout(True, 25.0, "PackageRolloutInProgress", "1212922684621243058")
@@ -275,9 +264,10 @@ def test_summary_and_outputs_stay_inside_githubs_limits(count: int) -> None:
     results = synthetic_results(count)
     text = summary(results, dry_run=False)
     values = outputs(results)
-    print(f"{count} rows: summary {len(text.encode())} bytes, outputs {utf16_size(values)} UTF-16")
+    size = outputs_utf16_size(values)
+    print(f"{count} rows: summary {len(text.encode())} bytes, outputs {size} UTF-16")
     assert len(text.encode()) <= MAX_SUMMARY_BYTES
-    assert utf16_size(values) <= MAX_OUTPUTS_UTF16_BYTES
+    assert outputs_utf16_size(values) <= MAX_OUTPUTS_UTF16_BYTES
     # Small enough for a later step to take through an environment variable (Linux: 128 KiB).
     assert len(values["results"].encode()) <= 128 * 1024 - len("RESULTS=") - 1
     kept = json.loads(values["results"])
@@ -338,11 +328,12 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
         timeout=200,
     )
     size = len(run.summary.encode())
-    print(f"500 rollouts: {describe(run)}; summary {size} bytes, outputs {utf16_size(run.outputs)}")
+    outputs_size = outputs_utf16_size(run.outputs)
+    print(f"500 rollouts: {describe(run)}; summary {size} bytes, outputs {outputs_size}")
     assert traceback_free(run)
     assert run.exit_code == 1
     assert size <= MAX_SUMMARY_BYTES
-    assert utf16_size(run.outputs) <= MAX_OUTPUTS_UTF16_BYTES
+    assert outputs_utf16_size(run.outputs) <= MAX_OUTPUTS_UTF16_BYTES
     assert len(run.outputs["results"].encode()) < 128 * 1024
     assert run.stdout.count(": failed, submission ") == 500  # the log lists every one
     kept = json.loads(run.outputs["results"])

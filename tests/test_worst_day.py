@@ -43,8 +43,10 @@ from .world import (
     injected_commands,
     live_markdown,
     many_apps,
+    outputs_utf16_size,
     pipe_no_one_reads,
     results_of,
+    run_entrypoint,
     traceback_free,
 )
 
@@ -457,9 +459,7 @@ def test_thousand_flights_with_invisible_names_fit_githubs_limits(world: World) 
     run = world.run({"app-id": app, "all-flights": "true", "timeout-seconds": "170"}, timeout=240)
     records = results_of(run)
     summary_bytes = len(run.summary.encode())
-    outputs_utf16 = sum(
-        len(k.encode("utf-16-le")) + len(v.encode("utf-16-le")) for k, v in run.outputs.items()
-    )
+    outputs_utf16 = outputs_utf16_size(run.outputs)
     print(
         f"{describe(run)}; {len(records)} records kept; summary {summary_bytes} bytes; "
         f"outputs {outputs_utf16} UTF-16 bytes"
@@ -507,15 +507,7 @@ def test_broken_runner_files_never_change_the_result(
         },
     )
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        env=env,
-        cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_entrypoint(env)
     took = time.monotonic() - started
     print(f"{kind}: exit {done.returncode} in {took:.2f} s")
     assert "Traceback" not in done.stdout + done.stderr

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
+from store_emulator.actions_runner import parse_file_command, runner_environment
 
 from . import test_cancellation
 from .conftest import APP_ID, PUBLISHED, base_inputs
@@ -43,11 +42,14 @@ from .world import (
     Incoming,
     Wire,
     World,
+    command_line,
     describe,
     forward_everything,
     many_apps,
+    outputs_utf16_size,
     pipe_no_one_reads,
     results_of,
+    run_entrypoint,
     traceback_free,
 )
 
@@ -286,22 +288,7 @@ def test_cli_json_into_a_closed_pipe_prints_no_traceback(emulator: Emulator) -> 
     }
     for name in [n for n in env if n.startswith(("GITHUB_", "INPUT_"))]:
         del env[name]
-    command = [
-        sys.executable,
-        "-m",
-        "halt_rollout",
-        "--targets",
-        str(targets),
-        "--tenant-id",
-        emulator.tenant_id,
-        "--client-id",
-        emulator.client_id,
-        "--store-api-url",
-        emulator.url,
-        "--authority-host",
-        emulator.url,
-        "--json",
-    ]
+    command = command_line(emulator, "--targets", str(targets), "--json")
     try:
         done = subprocess.run(
             command,
@@ -342,9 +329,7 @@ def test_astral_flight_names_keep_githubs_limits(world: World) -> None:
     records = results_of(run)
     summary_bytes = len(run.summary.encode())
     summary_utf16 = len(run.summary.encode("utf-16-le"))
-    outputs_utf16 = sum(
-        len(k.encode("utf-16-le")) + len(v.encode("utf-16-le")) for k, v in run.outputs.items()
-    )
+    outputs_utf16 = outputs_utf16_size(run.outputs)
     print(
         f"{describe(run)}; {len(records)} records kept; summary {summary_bytes} bytes "
         f"({summary_utf16} UTF-16 bytes); outputs {outputs_utf16} UTF-16 bytes"
@@ -482,15 +467,7 @@ def test_outputs_and_summary_at_one_path_keep_the_result(
 ) -> None:
     env = _env_for(emulator, tmp_path)
     env["GITHUB_STEP_SUMMARY"] = env["GITHUB_OUTPUT"]
-    done = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        env=env,
-        cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_entrypoint(env)
     text = Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
     print(f"exit {done.returncode}; file {len(text)} chars")
     assert "Traceback" not in done.stdout + done.stderr
@@ -508,15 +485,7 @@ def test_summary_symlinked_to_the_outputs_keeps_the_result(
     link = tmp_path / "summary-link"
     link.symlink_to(env["GITHUB_OUTPUT"])
     env["GITHUB_STEP_SUMMARY"] = str(link)
-    done = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        env=env,
-        cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_entrypoint(env)
     assert "Traceback" not in done.stdout + done.stderr
     assert f"{APP_ID}: halted" in done.stdout
     assert done.returncode == 0

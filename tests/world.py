@@ -527,3 +527,36 @@ def pipe_no_one_reads(tmp_path: Path, *, full: bool) -> Iterator[Path]:
     finally:
         os.close(writer)
         os.close(reader)
+
+
+def run_entrypoint(
+    env: Mapping[str, str], *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """entrypoint.py as the runner starts it: in `env`, from its workspace, to its end."""
+    return subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        env=dict(env),
+        cwd=env["GITHUB_WORKSPACE"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def outputs_utf16_size(outputs: Mapping[str, str]) -> int:
+    """The outputs' size as GitHub counts it for its 1 MB limit: names and values in UTF-16."""
+    return sum(len((name + value).encode("utf-16-le")) for name, value in outputs.items())
+
+
+def command_line(emulator: Emulator, *args: str) -> list[str]:
+    """`python -m halt_rollout` against the emulator (its tenant, client, Store and
+    authority), then `args`; the secret comes from AZURE_CLIENT_SECRET."""
+    return [
+        sys.executable,
+        "-m",
+        "halt_rollout",
+        *("--tenant-id", emulator.tenant_id, "--client-id", emulator.client_id),
+        *("--store-api-url", emulator.url, "--authority-host", emulator.url),
+        *args,
+    ]
