@@ -20,10 +20,11 @@ from typing import NoReturn
 
 from . import STARTED, __version__, report
 from .cancel import CANCELLATION, Cancellation
+from .confirm import describe_rollout
 from .deadline import Deadline
 from .errors import InputError
 from .github_oidc import oidc_available
-from .halt import TargetResult, describe_rollout
+from .halt import TargetResult
 from .incident import incident_from
 from .inputs import (
     DEFAULT_AUTHORITY_HOST,

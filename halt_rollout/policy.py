@@ -16,6 +16,7 @@ ACCOUNT_SERVICE_PATIENCE_SECONDS = 30.0
 # whose answer is lost can still be confirmed by one read before time is up.
 CONFIRM_RESERVE_SECONDS = 3.0
 CONFIRM_RESERVE_SHARE = 0.2  # at most this share of timeout-seconds
-# After a 409, a rollout that still reads in progress may be another responder's
-# halt under way: read it again after these waits before calling the halt failed.
-CONFLICT_REREAD_SECONDS = (1.0, 2.0, 3.0)
+# While a halt is confirmed (rule 7a), the rollout is read again after these waits, the
+# last repeated until the deadline: quick at first (most halts apply at once), then few
+# enough requests to stay inside the tenant's rate limit beside other targets.
+CONFIRM_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .halt import Result, TargetResult, carries
+from .halt import Result, TargetResult
 from .incident import (
     RERUN_IS_SAFE,
     WHAT_A_FLIGHT_HALT_MEANS,
@@ -31,6 +31,7 @@ from .incident import (
     partner_center_url,
 )
 from .redact import json_visible, visible
+from .version_guard import matches
 
 Redact = Callable[[str], str]
 
@@ -461,7 +462,7 @@ def _row(result: TargetResult, redact: Redact) -> str:
 def _badge(result: TargetResult) -> str:
     """The result's badge; under all-flights, a rollout of another version says so."""
     expected, versions = result.target.expected_version, result.versions
-    other_version = expected and versions is not None and not carries(versions, expected)
+    other_version = expected and versions is not None and not matches(versions, expected)
     if result.result is Result.NOTHING_TO_HALT and other_version:
         return f"➖ not version {expected}: left alone"
     return _BADGES[result.result]

@@ -299,12 +299,7 @@ class StoreClient:
         raise self._unusable(what, f"it kept sending further pages after {MAX_FLIGHT_PAGES}")
 
     def read_rollout(self, ref: SubmissionRef) -> Rollout:
-        what = f"read the rollout of {ref.describe()}"
-        body = self._pauser.run(lambda: self._call("GET", ref.path("packagerollout"), what))
-        try:
-            return Rollout.from_json(body)
-        except ValueError as error:
-            raise self._unusable(what, str(error)) from None
+        return self._pauser.run(lambda: self.read_rollout_once(ref))
 
     def package_versions(self, ref: SubmissionRef) -> tuple[str, ...]:
         """The versions of the submission's packages (`applicationPackages`, or a flight's
@@ -342,13 +337,15 @@ class StoreClient:
             if name.lower() == "sig" and value:
                 self._protect(value)
 
-    def check_rollout(self, ref: SubmissionRef) -> Rollout | None:
-        """One read, no retry, in whatever time is left; None when it cannot be had."""
+    def read_rollout_once(self, ref: SubmissionRef) -> Rollout:
+        """One read, not retried (the caller decides when to look again): the rollout, or
+        the StoreError or TransientError of this one attempt."""
+        what = f"read the rollout of {ref.describe()}"
+        body = self._call("GET", ref.path("packagerollout"), what)
         try:
-            body = self._call("GET", ref.path("packagerollout"), "check the rollout")
             return Rollout.from_json(body)
-        except (StoreError, TransientError, ValueError):
-            return None
+        except ValueError as error:
+            raise self._unusable(what, str(error)) from None
 
     def send_halt(self, ref: SubmissionRef) -> Rollout:
         """One halt request; it counts only when the answer says PackageRolloutStopped.
