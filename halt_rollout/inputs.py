@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .errors import InputError, shown
 from .github_event import fork_problem
+from .overlap import overlap_problems
 from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION
 
 if TYPE_CHECKING:
@@ -298,17 +299,7 @@ def _check_targets(
         )
         if target is not None:
             targets.append(target)
-    seen: set[tuple[str, str | None, str | None, bool]] = set()
-    for target in targets:
-        key = (
-            target.app_id.upper(),
-            target.flight_id and target.flight_id.lower(),
-            target.submission_id,
-            target.all_flights,
-        )
-        if key in seen:
-            problems.append(f"targets file {source} lists {target.label} twice")
-        seen.add(key)
+    problems += overlap_problems(targets, source)
     return tuple(targets)
 
 

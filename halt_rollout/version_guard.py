@@ -9,10 +9,14 @@ parts counting as 0 (`1.4.2` is `1.4.2.0`, as the Store writes it).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import NothingToHalt
-from .retry import Log
 from .shapes import VERSION
-from .store import SubmissionRef
+
+if TYPE_CHECKING:  # only their types: the input checks use this module before any network
+    from .retry import Log
+    from .store import SubmissionRef
 
 TITLE = "Version guard: not the expected version"
 
