@@ -274,8 +274,15 @@ class StoreState:
             if page and after < len(flights) and self._knobs.listflights_next_link:
                 asked = size if top is None else top
                 result["@nextLink"] = f"applications/{app_id}/listflights?skip={after}&top={asked}"
+            later, total = self._knobs.listflights_later_pages, len(flights)
+            if skip and later == "empty":
+                page = []
+            elif skip and later == "repeat":
+                page = flights[:size]
+            elif skip and later == "recount":
+                total += -(-skip // max(size, 1))  # one more for every page before this one
             result["value"] = [self._flight_json(f, listing) for f, listing in page]
-            result["totalCount"] = len(flights)
+            result["totalCount"] = total
             return result
 
     def rollout(
@@ -312,7 +319,15 @@ class StoreState:
                 return self._render(rollout)
             # Checked and claimed under the lock: a second halt meanwhile sees `halting`.
             rollout.halting = True
+            if self._knobs.halt_answered_at_once:
+                timer = threading.Timer(seconds, self._apply_halt, args=(rollout,))
+                timer.daemon = True
+                timer.start()
+                return self._render(rollout)
         time.sleep(seconds)
+        return self._apply_halt(rollout)
+
+    def _apply_halt(self, rollout: Rollout) -> dict[str, Any]:
         with self._lock:
             rollout.halting = False
             rollout.status, rollout.percentage = STOPPED, 0.0
