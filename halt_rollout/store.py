@@ -431,11 +431,16 @@ class StoreClient:
                 method, url, headers=self._headers, allow_redirects=False
             )
         except DeadlinePassed as error:
-            failure = StoreError(
-                f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached in "
-                f"time ({error}).",
-                title="Deadline reached",
-            )
+            if self._pauser.deadline.cancelled:  # a cancel is said as one, not as the deadline
+                failure = StoreError(
+                    f"Could not {what}: the run was {error}.", title="Run cancelled"
+                )
+            else:
+                failure = StoreError(
+                    f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached "
+                    f"in time ({error}).",
+                    title="Deadline reached",
+                )
             # Cut off, it may have reached the Store; never sent, it did not.
             raise TransientError(
                 "timeout-seconds ran out", failure, maybe_applied=error.sent
