@@ -79,8 +79,14 @@ def next_step(known: Known, *, time_left: bool) -> Step:
         return Step.FAILED  # row 3
     if refused_first:
         if known.read is Read.ROLLING_OUT:
-            # A 409 may be another responder's halt under way: watch it while time is left.
-            patient = known.refusal is not None and known.refusal.status == CONFLICT
+            # A 409 while it reads in progress may be another responder's halt under way:
+            # watch it while time is left.
+            patient = (
+                known.refusal is not None
+                and known.refusal.status == CONFLICT
+                and known.rollout is not None
+                and known.rollout.status == IN_PROGRESS
+            )
             return Step.READ_AGAIN if patient and time_left else Step.FAILED  # rows 4, 5
         return Step.READ_AGAIN if time_left else Step.UNKNOWN  # rows 6, 7
     if not known.reached:
