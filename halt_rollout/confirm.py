@@ -72,12 +72,11 @@ class Known:
 
 def next_step(known: Known, *, time_left: bool) -> Step:
     """The table of docs/reliability.md, "How a result is decided", in its order."""
-    refused_first = known.refusal is not None and not known.reached
     if known.read is Read.STOPPED:
-        return Step.ALREADY_HALTED if refused_first else Step.HALTED  # rows 1, 2
+        return Step.HALTED if known.reached else Step.ALREADY_HALTED  # rows 1, 2
     if known.read is Read.BEYOND_HALTING:
         return Step.FAILED  # row 3
-    if refused_first:
+    if known.refusal is not None and not known.reached:
         if known.read is Read.ROLLING_OUT:
             # A 409 while it reads in progress may be another responder's halt under way:
             # watch it while time is left.
@@ -134,7 +133,7 @@ class _Confirmation:
         self.sends = 0
         self.reads = 0  # made since the first halt request
         self.waits = 0
-        self.fresh = False  # a read was made since the latest halt request
+        self.tried = 0  # reads tried since the latest halt request
         self.retry_after: float | None = None  # asked by the Store's latest answer
         self.lost: TransientError | None = None  # the latest halt request without an answer
         self.unread: HaltRolloutError | None = None  # why the latest read failed
@@ -149,7 +148,7 @@ class _Confirmation:
             with self.deadline.keeping(self.room):
                 self.pauser.pause(self.lost, self.sends + 1)
         self.sends += 1
-        self.fresh = False
+        self.tried, self.unread = 0, None
         self.known.read = Read.NOTHING  # what was read before it says nothing of it
         # With too little time left for both, sending the halt comes before confirming it.
         keep = self.room if self.deadline.remaining() > 2 * self.room else 0.0
@@ -182,6 +181,7 @@ class _Confirmation:
         if self.reads or self.known.reached:  # right after a refusal: at once (rule 6)
             self._wait()
         self.reads += 1
+        self.tried += 1
         try:
             rollout = self.store.read_rollout_once(self.ref)
         except TransientError as error:
@@ -190,7 +190,7 @@ class _Confirmation:
         except StoreError as error:
             self.unread, self.retry_after = error, None
             return
-        self.fresh, self.retry_after = True, None
+        self.retry_after = None
         self.known.read, self.known.rollout = read_kind(rollout), rollout
 
     def _wait(self) -> None:
@@ -208,7 +208,7 @@ class _Confirmation:
     def _waiting(self, wait: float) -> str:
         """The wait as it starts: why, how long, and what the run waits for."""
         known, seconds = self.known, format_seconds(wait)
-        if self.lost is not None and not self.fresh and not known.under_way:
+        if self.lost is not None and not self.tried and not known.under_way:
             # The retry rule's own words (rule 7), then what comes first.
             how = "as Retry-After asks" if self.retry_after is not None else "before trying again"
             return (
@@ -261,9 +261,12 @@ def _ended(facts: _Confirmation, step: Step, error: HaltRolloutError | None) -> 
             facts.log("the halt had taken effect although its answer was lost")
         return Ending(step, rollout)
     if step is Step.ALREADY_HALTED:
+        refused = f"the Store refused the halt ({status_of(known.refusal)}), but " * bool(
+            known.refusal
+        )
         facts.log(
-            f"the Store refused the halt ({status_of(known.refusal)}), but the rollout is now "
-            f"{STOPPED}: someone else (another run, Partner Center) halted it meanwhile"
+            f"{refused}the rollout is now {STOPPED}: someone else (another run, Partner "
+            "Center) halted it meanwhile"
         )
         return Ending(step, rollout)
     if error is None:

@@ -7,13 +7,18 @@ The harness (`World`, `HostileServer`) is in tests/world.py.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from halt_rollout.confirm import Known, Read, Step, next_step, read_kind
+from halt_rollout.errors import StoreError
+from halt_rollout.store import Rollout
 from store_emulator import Fault
 from store_emulator.actions_runner import (
     ActionRun,
@@ -395,3 +400,84 @@ def test_all_flights_halts_the_flights_too(world: World) -> None:
     print(f"all-flights: {describe(run)}; results {len(results_of(run))}; flight: {flight}")
     assert flight == "PackageRolloutStopped", describe(run)
     assert len(results_of(run)) == 2
+
+
+# The table in docs/reliability.md is the code -------------------------------------------
+
+_ROLLOUTS = {
+    "stopped": "PackageRolloutStopped",
+    "in progress": "PackageRolloutInProgress",
+    "not started": "PackageRolloutNotStarted",
+    "finalized": "PackageRolloutComplete",
+    "unread": None,
+}
+# Each documented row's condition, in the facts `next_step` reads (first row that fits).
+_ROWS: dict[int, Callable[[Known, bool], bool]] = {
+    1: lambda k, t: k.reached and k.read is Read.STOPPED,
+    2: lambda k, t: not k.reached and k.read is Read.STOPPED,
+    3: lambda k, t: k.read is Read.BEYOND_HALTING,
+    4: lambda k, t: (
+        not k.reached
+        and k.refusal is not None
+        and k.refusal.status == 409
+        and k.rollout is not None
+        and k.rollout.status == "PackageRolloutInProgress"
+        and k.read is Read.ROLLING_OUT
+        and t
+    ),
+    5: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.ROLLING_OUT,
+    6: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.NOTHING and t,
+    7: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.NOTHING,
+    8: lambda k, t: not k.reached and k.refusal is None and t,
+    9: lambda k, t: not k.reached and k.refusal is None,
+    10: lambda k, t: k.reached and t and k.read is Read.ROLLING_OUT and not k.under_way,
+    11: lambda k, t: k.reached and t,
+    12: lambda k, t: k.reached,
+}
+_THEN = {
+    "**halted**": Step.HALTED,
+    "**already-halted**": Step.ALREADY_HALTED,
+    "**failed**": Step.FAILED,
+    "**unknown**": Step.UNKNOWN,
+    "read again": Step.READ_AGAIN,
+    "send": Step.SEND_AGAIN,
+}
+
+
+def _documented_steps() -> dict[int, Step]:
+    text = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text("utf-8")
+    section = text.split("## How a result is decided", 1)[1].split("\n## ", 1)[0]
+    steps: dict[int, Step] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells and cells[0].isdigit():
+            then = cells[-1]
+            steps[int(cells[0])] = next(s for w, s in _THEN.items() if then.startswith(w))
+    return steps
+
+
+def test_the_documented_table_is_how_a_result_is_decided() -> None:
+    """Every combination of what can be known: the first documented row that fits gives
+    the step `next_step` takes (docs/reliability.md, "How a result is decided")."""
+    documented = _documented_steps()
+    assert sorted(documented) == sorted(_ROWS), "rows documented and rows checked differ"
+    refusals = [None, 409, 403]
+    checked = 0
+    for reached, status, under_way, said, time_left in itertools.product(
+        [True, False], refusals, [True, False], _ROLLOUTS, [True, False]
+    ):
+        if under_way and not reached:
+            continue  # only a refusal after one of ours reached the Store shows one
+        state = _ROLLOUTS[said]
+        rollout = Rollout(state != "PackageRolloutComplete", 25.0, state, "0") if state else None
+        known = Known(
+            reached=reached,
+            refusal=StoreError("refused", status=status) if status else None,
+            under_way=under_way,
+            read=read_kind(rollout) if rollout else Read.NOTHING,
+            rollout=rollout,
+        )
+        row = next(n for n, fits in _ROWS.items() if fits(known, time_left))
+        assert next_step(known, time_left=time_left) is documented[row], (row, known)
+        checked += 1
+    assert checked == 90  # every combination but a halt under way that none of ours reached
