@@ -18,7 +18,12 @@ from dataclasses import dataclass
 
 from .errors import HaltRolloutError, StoreError
 from .incident import RERUN_IS_SAFE
-from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFIRM_WAITS_SECONDS
+from .policy import (
+    CONFIRM_RESERVE_SECONDS,
+    CONFIRM_RESERVE_SHARE,
+    CONFIRM_WAITS_SECONDS,
+    CONFLICT_WATCH_SECONDS,
+)
 from .retry import Log, Pauser, TransientError, format_seconds
 from .store import STOPPED, Rollout, StoreClient, SubmissionRef
 
@@ -68,6 +73,8 @@ class Known:
     under_way: bool = False
     read: Read = Read.NOTHING
     rollout: Rollout | None = None  # the latest the Store said of it
+    # The refusal was watched for CONFLICT_WATCH_SECONDS without the rollout stopping.
+    watched_enough: bool = False
 
 
 def next_step(known: Known, *, time_left: bool) -> Step:
@@ -85,6 +92,7 @@ def next_step(known: Known, *, time_left: bool) -> Step:
                 and known.refusal.status == CONFLICT
                 and known.rollout is not None
                 and known.rollout.status == IN_PROGRESS
+                and not known.watched_enough
             )
             return Step.READ_AGAIN if patient and time_left else Step.FAILED  # rows 4, 5
         return Step.READ_AGAIN if time_left else Step.UNKNOWN  # rows 6, 7
@@ -137,6 +145,7 @@ class _Confirmation:
         self.retry_after: float | None = None  # asked by the Store's latest answer
         self.lost: TransientError | None = None  # the latest halt request without an answer
         self.unread: HaltRolloutError | None = None  # why the latest read failed
+        self.refused_at: float | None = None
 
     def time_left(self) -> bool:
         return not self.last_look and self.deadline.remaining() > 0
@@ -169,7 +178,7 @@ class _Confirmation:
                 return
             if error.status is None:
                 raise  # refused before it reached the Store (its TLS certificate)
-            self.known.refusal = error
+            self.known.refusal, self.refused_at = error, self.deadline.now()
             self.log(f"the Store refused the halt ({status_of(error)}); reading the rollout")
             return
         self.known.reached = True
@@ -202,6 +211,11 @@ class _Confirmation:
         if wait > remaining - self.room:
             self.last_look = True
             wait = max(0.0, remaining - self.room)
+        if self.refused_at is not None:  # a refusal is watched for a bounded time
+            watch_left = self.refused_at + CONFLICT_WATCH_SECONDS - self.deadline.now()
+            if wait >= watch_left:
+                self.known.watched_enough = True
+                wait = max(0.0, watch_left)
         self.log(f"{self._waiting(wait)}; {format_seconds(remaining)} of timeout-seconds left")
         self.deadline.sleep(wait)
 
@@ -307,7 +321,10 @@ def _failure(facts: _Confirmation, why: str) -> HaltRolloutError:
         )
     if known.refusal is not None:
         state = describe_rollout(rollout) if rollout is not None else IN_PROGRESS
-        watched = f" (watched until {why})" if facts.reads > 1 else ""
+        if known.watched_enough:
+            watched = f" (watched for {CONFLICT_WATCH_SECONDS:g} s for another halt to land)"
+        else:
+            watched = f" (watched until {why})" if facts.reads > 1 else ""
         return known.refusal.extended(
             f"The rollout still reads {state}{watched}: the halt did not take effect."
         )

@@ -20,3 +20,8 @@ CONFIRM_RESERVE_SHARE = 0.2  # at most this share of timeout-seconds
 # last repeated until the deadline: quick at first (most halts apply at once), then few
 # enough requests to stay inside the tenant's rate limit beside other targets.
 CONFIRM_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
+# A 409 to this run's first halt while the rollout reads in progress may be another
+# responder's halt under way (the Store can take half a minute to apply one): the rollout
+# is watched this long (or to the deadline) before the refusal stands. Bounded, so that
+# a real refusal (an app using a feature the API does not support) is said in a minute.
+CONFLICT_WATCH_SECONDS = 60.0

@@ -423,6 +423,7 @@ _ROWS: dict[int, Callable[[Known, bool], bool]] = {
         and k.rollout is not None
         and k.rollout.status == "PackageRolloutInProgress"
         and k.read is Read.ROLLING_OUT
+        and not k.watched_enough
         and t
     ),
     5: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.ROLLING_OUT,
@@ -463,8 +464,8 @@ def test_the_documented_table_is_how_a_result_is_decided() -> None:
     assert sorted(documented) == sorted(_ROWS), "rows documented and rows checked differ"
     refusals = [None, 409, 403]
     checked = 0
-    for reached, status, under_way, said, time_left in itertools.product(
-        [True, False], refusals, [True, False], _ROLLOUTS, [True, False]
+    for reached, status, under_way, said, time_left, watched in itertools.product(
+        [True, False], refusals, [True, False], _ROLLOUTS, [True, False], [True, False]
     ):
         if under_way and not reached:
             continue  # only a refusal after one of ours reached the Store shows one
@@ -476,8 +477,9 @@ def test_the_documented_table_is_how_a_result_is_decided() -> None:
             under_way=under_way,
             read=read_kind(rollout) if rollout else Read.NOTHING,
             rollout=rollout,
+            watched_enough=watched,
         )
         row = next(n for n, fits in _ROWS.items() if fits(known, time_left))
         assert next_step(known, time_left=time_left) is documented[row], (row, known)
         checked += 1
-    assert checked == 90  # every combination but a halt under way that none of ours reached
+    assert checked == 180  # every combination but a halt under way that none of ours reached
