@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from . import __version__
-from .deadline import AnswerTooLarge, DeadlinePassed, LostAnswer
+from .lost_answer import AnswerTooLarge, DeadlinePassed, LostAnswer
 from .errors import StoreError, one_line
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
