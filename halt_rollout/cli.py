@@ -32,6 +32,7 @@ from .inputs import (
     read_reason,
     read_settings,
 )
+from .process_exit import exit_now
 from .redact import Redactor, inert, json_visible, visible
 from .run import run
 
@@ -93,8 +94,6 @@ def parser() -> argparse.ArgumentParser:
 def console() -> NoReturn:
     """The `halt-rollout` command and `python -m halt_rollout`: the deadline counts from
     when the package began to load, and the process ends as soon as the work is done."""
-    from .main import exit_now  # noqa: PLC0415 (main imports this module lazily)
-
     exit_now(main(started=STARTED))
 
 

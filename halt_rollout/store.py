@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from . import __version__
-from .lost_answer import AnswerTooLarge, DeadlinePassed, LostAnswer
 from .errors import StoreError, one_line
+from .lost_answer import AnswerTooLarge, DeadlinePassed, LostAnswer
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
 from .shapes import GUID, SUBMISSION_ID
