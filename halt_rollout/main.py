@@ -160,5 +160,3 @@ def _write_runner_files(
     except RunnerFileError as error:
         runner.warning("Job summary not written", f"{error}. The log has every result.")
     return written
-
-

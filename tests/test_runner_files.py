@@ -27,7 +27,7 @@ from halt_rollout.report import (
     results_left_out,
     summary,
 )
-from halt_rollout.store import Rollout
+from halt_rollout.store_resources import Rollout
 from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import parse_file_command, runner_environment
 
