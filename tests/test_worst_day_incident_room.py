@@ -26,7 +26,7 @@ import yaml
 
 from halt_rollout.halt import Failure, Result, TargetResult
 from halt_rollout.inputs import Target
-from halt_rollout.report import outputs
+from halt_rollout.step_outputs import outputs
 from store_emulator import Emulator, Fault, demo
 from store_emulator.actions_runner import ActionRun, Job, run_action
 from store_emulator.state import IN_PROGRESS, STOPPED
