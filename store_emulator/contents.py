@@ -16,14 +16,14 @@ from .faults import Fault, FaultQueue
 from .github_oidc import GitHubOidc
 from .knobs import Knobs
 from .records import Recorded
-from .state import (
+from .resources import (
     DEFAULT_FALLBACK,
     DEFAULT_GROUP_IDS,
     DEFAULT_RANK,
     IN_PROGRESS,
     NOT_STARTED,
-    StoreState,
 )
+from .state import StoreState
 from .store import PREFIX as STORE_PREFIX
 
 
@@ -134,7 +134,7 @@ class Contents:
     def rollout(
         self, app_id: str, submission_id: str, flight_id: str | None = None
     ) -> dict[str, Any]:
-        """The current rollout object; raises state.StoreError when there is none."""
+        """The current rollout object; raises resources.StoreError when there is none."""
         return self.state.rollout(app_id, submission_id, flight_id)
 
     def add_foreign_app(self, app_id: str) -> None:

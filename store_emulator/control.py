@@ -11,8 +11,8 @@ from .contents import Contents
 from .faults import Fault
 from .knobs import Knobs
 from .records import Recorded
+from .resources import DEFAULT_FALLBACK, DEFAULT_GROUP_IDS, DEFAULT_RANK, IN_PROGRESS, StoreError
 from .responses import Response, json_response
-from .state import DEFAULT_FALLBACK, DEFAULT_GROUP_IDS, DEFAULT_RANK, IN_PROGRESS, StoreError
 
 PREFIX = "/_emulator/"
 

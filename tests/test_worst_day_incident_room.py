@@ -29,7 +29,7 @@ from halt_rollout.inputs import Target
 from halt_rollout.step_outputs import outputs
 from store_emulator import Emulator, Fault, demo
 from store_emulator.actions_runner import ActionRun, Job, run_action
-from store_emulator.state import IN_PROGRESS, STOPPED
+from store_emulator.resources import IN_PROGRESS, STOPPED
 
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs
 from .conftest import visible_text as visible
