@@ -39,9 +39,7 @@ from halt_rollout.deadline import Deadline
 from halt_rollout.lost_answer import DeadlinePassed, LostAnswer
 from halt_rollout.watched_connections import _WatchedHTTPConnection
 from store_emulator import Fault
-from store_emulator.actions_runner import (
-    ActionRun,
-)
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,

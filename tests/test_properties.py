@@ -38,7 +38,7 @@ from halt_rollout.retry import (
 from halt_rollout.runner import ActionsRunner
 from halt_rollout.step_outputs import OUTPUT_NAMES
 from store_emulator import Emulator
-from store_emulator.actions_runner import parse_file_command
+from store_emulator.step_results import parse_file_command
 
 from .conftest import VALID_INPUTS as VALID
 from .conftest import RunAction
