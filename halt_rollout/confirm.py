@@ -25,7 +25,8 @@ from .policy import (
     CONFLICT_WATCH_SECONDS,
 )
 from .retry import Log, Pauser, TransientError, format_seconds
-from .store import STOPPED, Rollout, StoreClient, SubmissionRef
+from .store import StoreClient
+from .store_resources import STOPPED, Rollout, SubmissionRef
 
 COMPLETE = "PackageRolloutComplete"
 NOT_STARTED = "PackageRolloutNotStarted"

@@ -28,7 +28,8 @@ from .confirm import (
 from .errors import HaltRolloutError, NothingToHalt, StoreError
 from .inputs import Target
 from .retry import Log, Pauser
-from .store import STOPPED, Rollout, StoreClient, SubmissionRef
+from .store import StoreClient
+from .store_resources import STOPPED, Rollout, SubmissionRef
 from .version_guard import check_version_guard
 
 T = TypeVar("T")

@@ -20,7 +20,8 @@ from .inputs import Settings, Target
 from .network_settings import check_network_settings
 from .retry import Log, Pauser
 from .signin import get_access_token
-from .store import StoreClient, SubmissionRef
+from .store import StoreClient
+from .store_resources import SubmissionRef
 from .whole_app import guard_found_nothing, halt_flights, listing, own_rollout
 
 # Few enough to stay near the tenant's ~20 requests a minute; enough that one

@@ -16,7 +16,7 @@ from .shapes import VERSION
 
 if TYPE_CHECKING:  # only their types: the input checks use this module before any network
     from .retry import Log
-    from .store import SubmissionRef
+    from .store_resources import SubmissionRef
 
 TITLE = "Version guard: not the expected version"
 

@@ -18,14 +18,12 @@ import pytest
 
 from halt_rollout.confirm import Known, Read, Step, next_step, read_kind
 from halt_rollout.errors import StoreError
-from halt_rollout.store import Rollout
+from halt_rollout.store_resources import Rollout
 from store_emulator import Fault
-from store_emulator.actions_runner import (
-    ActionRun,
-    run_action,
-)
+from store_emulator.actions_runner import run_action
+from store_emulator.resources import STOPPED
 from store_emulator.responses import Response
-from store_emulator.state import STOPPED
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,
