@@ -217,29 +217,32 @@ class _Confirmation:
             if wait >= watch_left:
                 self.known.watched_enough = True
                 wait = max(0.0, watch_left)
-        self.log(f"{self._waiting(wait)}; {format_seconds(remaining)} of timeout-seconds left")
+        self.log(self._waiting(wait, f"{format_seconds(remaining)} of timeout-seconds left"))
         self.deadline.sleep(wait)
 
-    def _waiting(self, wait: float) -> str:
-        """The wait as it starts: why, how long, and what the run waits for."""
+    def _waiting(self, wait: float, left: str) -> str:
+        """The wait as it starts: why, how long, what the run waits for, and the time left."""
         known, seconds = self.known, format_seconds(wait)
         if self.lost is not None and not self.tried and not known.under_way:
-            # The retry rule's own words (rule 7), then what comes first.
+            # What comes first, then the retry rule's own words (rule 7).
             how = "as Retry-After asks" if self.retry_after is not None else "before trying again"
             return (
-                f"{self.lost.reason}; waiting {seconds} {how} (attempt {self.sends + 1}): "
-                f"the rollout is read first, as the halt may have reached the Store"
+                f"{self.lost.reason}; the halt may have reached the Store, so the rollout is "
+                f"read first ({left}); waiting {seconds} {how} (attempt {self.sends + 1})"
             )
         if known.refusal is not None and not known.reached:
             if known.read is Read.ROLLING_OUT:
                 what = f"the rollout still reads {IN_PROGRESS}: another halt may be under way"
             else:
                 what = self.unread_words()
-            return f"the Store refused the halt; {what}; reading it again in {seconds}"
+            return f"the Store refused the halt; {what}; reading it again in {seconds} ({left})"
         state = IN_PROGRESS if known.read is Read.ROLLING_OUT else "not yet read"
         if known.read is Read.NOTHING and self.unread is not None:
             state = self.unread_words()
-        return f"waiting for the rollout to read {STOPPED} ({state}); reading it again in {seconds}"
+        return (
+            f"waiting for the rollout to read {STOPPED} ({state}); reading it again in "
+            f"{seconds} ({left})"
+        )
 
     def unread_words(self) -> str:
         why = f" ({self.unread.title})" if self.unread is not None else ""
