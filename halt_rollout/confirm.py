@@ -217,7 +217,13 @@ class _Confirmation:
             if wait >= watch_left:
                 self.known.watched_enough = True
                 wait = max(0.0, watch_left)
-        self.log(self._waiting(wait, f"{format_seconds(remaining)} of timeout-seconds left"))
+        left = f"{format_seconds(remaining)} of timeout-seconds left"
+        if self.lost is not None and not self.tried and not self.known.under_way:
+            self.log(
+                f"the halt may have reached the Store, so the rollout is read before it is "
+                f"sent again ({left})"
+            )
+        self.log(self._waiting(wait, left))
         self.deadline.sleep(wait)
 
     def _waiting(self, wait: float, left: str) -> str:
@@ -226,10 +232,7 @@ class _Confirmation:
         if self.lost is not None and not self.tried and not known.under_way:
             # What comes first, then the retry rule's own words (rule 7).
             how = "as Retry-After asks" if self.retry_after is not None else "before trying again"
-            return (
-                f"{self.lost.reason}; the halt may have reached the Store, so the rollout is "
-                f"read first ({left}); waiting {seconds} {how} (attempt {self.sends + 1})"
-            )
+            return f"{self.lost.reason}; waiting {seconds} {how} (attempt {self.sends + 1})"
         if known.refusal is not None and not known.reached:
             if known.read is Read.ROLLING_OUT:
                 what = f"the rollout still reads {IN_PROGRESS}: another halt may be under way"
@@ -275,7 +278,7 @@ def _ended(facts: _Confirmation, step: Step, error: HaltRolloutError | None) -> 
     """The ending, said in the log and, for a failure, in words a person acts on."""
     known, rollout = facts.known, facts.known.rollout
     if step is Step.HALTED:
-        if facts.reads:
+        if facts.tried:  # a read showed it, not the halt's own answer
             facts.log("the halt had taken effect although its answer was lost")
         return Ending(step, rollout)
     if step is Step.ALREADY_HALTED:
