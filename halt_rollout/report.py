@@ -478,9 +478,10 @@ def _cell(text: str | None) -> str:
     return _code(text).replace("|", "\\|")
 
 
-# What a Markdown renderer could make live, were data ever read outside code: links,
+# What a Markdown renderer could make live in data shown outside code (prose): links,
 # images, HTML and GFM's autolinks. A zero-width space inside each keeps the text as it
-# reads and breaks the trigger; inside code (where data always is) nothing is live anyway.
+# reads and breaks the trigger. Inside code nothing is live, so code shows data as written:
+# a URL in a reason or a Store message stays copyable.
 _TRIGGERS = (("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//"))
 _WWW = re.compile(r"(?i)\b(www)\.")
 # Markdown's punctuation, escaped where our own words carry data outside code.
@@ -501,7 +502,7 @@ def _plain(text: str) -> str:
 
 def _code(text: str) -> str:
     """Data as an inline code span: nothing in it is live Markdown or HTML."""
-    flat = defused(" ".join(visible(str(text)).split()))
+    flat = " ".join(visible(str(text)).split())
     if not flat:
         return "–"
     longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0)
@@ -512,7 +513,7 @@ def _code(text: str) -> str:
 
 def _fenced(text: str) -> list[str]:
     """Data as a fenced code block, its fence longer than any run of backticks in it."""
-    lines = [defused(visible(line)) for line in text.splitlines() if line.strip()]
+    lines = [visible(line) for line in text.splitlines() if line.strip()]
     longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
     fence = "`" * max(3, longest + 1)
     return [f"{fence}text", *lines, fence]
