@@ -27,7 +27,7 @@ from .deadline import AnswerTooLarge, DeadlinePassed, LostAnswer
 from .errors import StoreError, one_line
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
-from .shapes import GUID, SUBMISSION_ID
+from .shapes import GUID, SUBMISSION_ID, case_hint
 
 API_PATH = "/v1.0/my/"
 STOPPED = "PackageRolloutStopped"
@@ -49,6 +49,8 @@ MAX_FLIGHT_PAGES = 50
 # A package version is four numbers of up to five digits; anything longer is not one.
 MAX_VERSION_CHARS = 64
 # An error `code` that may be shown even where the body may not: an identifier.
+# The app ID in a request's path, for the 404's hint about case.
+_APP_IN_PATH = re.compile(r"/applications/([A-Za-z0-9]+)")
 _ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 # Only the start of an error body is looked at: enough for any real message, and it
 # keeps parsing time independent of what a server sends.
@@ -480,10 +482,12 @@ class StoreClient:
                 f"sign-in or permission problem. {hint}".rstrip("."),
             )
         if status == 404:
+            asked = _APP_IN_PATH.search(urlsplit(response.url or "").path)
             raise failure(
                 "Not found in the Store (HTTP 404)",
                 "the app, flight or submission was not found. Check the IDs in Partner Center "
-                "(the app's Store ID is under Product identity)",
+                "(the app's Store ID is under Product identity)"
+                + (case_hint(asked.group(1)) if asked else ""),
             )
         if status == 409:
             raise failure("Halt refused by the Store (HTTP 409)", HALT_CONFLICT_HINT.rstrip("."))
