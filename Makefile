@@ -74,7 +74,7 @@ fault-table: venv
 
 # Re-pin after editing requirements*.in (needs network access to PyPI). The same plain
 # compile that Dependabot's pip updater runs: no overrides, so its updates stay installable
-# (README, "Maintaining the lock"); scripts/check-lock.py checks the result in `make lint`.
+# (docs/development.md, "Maintaining the lock"); scripts/check-lock.py checks the result in `make lint`.
 lock: venv
 	$(BIN)/python -m pip install --quiet uv==0.13.8
 	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements.in -o requirements.txt
