@@ -15,6 +15,7 @@ DEMO_EXTRAS := trustme setuptools
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
 	@echo "make try             start the emulator; prints the halt-rollout commands to try on it"
+	@echo "make demo-venv       .venv/ with the runtime only (and .venv/bin/halt-rollout)"
 	@echo "make test            run the whole test suite"
 	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
