@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import STARTED, __version__, report
+from . import STARTED, __version__, log_lines, step_outputs
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -33,6 +33,7 @@ from .inputs import (
     read_reason,
     read_settings,
 )
+from .process_exit import exit_now
 from .redact import Redactor, inert, json_visible, visible
 from .run import run
 
@@ -150,8 +151,6 @@ def parser() -> argparse.ArgumentParser:
 def console() -> NoReturn:
     """The `halt-rollout` command and `python -m halt_rollout`: the deadline counts from
     when the package began to load, and the process ends as soon as the work is done."""
-    from .main import exit_now  # noqa: PLC0415 (main imports this module lazily)
-
     exit_now(main(started=STARTED))
 
 
@@ -222,7 +221,7 @@ def main(
     cancellation.watch(deadline)
     results = run(settings, log=log, protect=redact.add, deadline=deadline)
     if cancellation.why:
-        title, message = report.cancelled_annotation(results, cancellation.why)
+        title, message = log_lines.cancelled_annotation(results, cancellation.why)
         log(f"error: {title}: {message}")
     for result in results:
         if result.failure:
@@ -238,7 +237,7 @@ def main(
     except OSError as error:  # standard output closed (`| head`) or gone: say it on stderr
         _let_go_of_stdout()
         log(f"error: the results could not be printed ({error.strerror or error}); they were:")
-        for line in report.result_lines(results):
+        for line in log_lines.result_lines(results):
             log(f"  {line}")
         return 1
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
@@ -249,8 +248,8 @@ def _json_outputs(results: Sequence[TargetResult]) -> dict[str, Any]:
     typed as there (`rollout-percentage` a number, an unknown value null), `results`
     and other JSON outputs (`evidence`) are arrays, `result` a string. Every record: a
     terminal has no environment variable's limit to keep to."""
-    records = [report.result_record(result) for result in results]
-    texts = report.outputs(results) if results else report.failed_outputs()
+    records = [step_outputs.result_record(result) for result in results]
+    texts = step_outputs.outputs(results) if results else step_outputs.failed_outputs()
     data: dict[str, Any] = {}
     for name, text in texts.items():
         if name == "result":
