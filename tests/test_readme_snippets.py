@@ -290,3 +290,40 @@ def test_every_flag_the_readme_names_is_one_the_command_line_takes() -> None:
     assert named, text[:200]
     assert named <= known, named - known
     assert {o for o in known if o.startswith("--")} - {"--help", "--version"} <= named
+
+
+# Links ------------------------------------------------------------------------------------
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+PAGES = ["README.md", "CONTRIBUTING.md", "docs/development.md", "docs/releasing.md"]
+
+
+def anchors(markdown: str) -> set[str]:
+    """The ids GitHub gives a page's headings: lower case, punctuation dropped, spaces as -."""
+    found = set()
+    for heading in re.findall(r"(?m)^#{1,6} (.+)$", FENCE.sub("", markdown)):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relative_link_leads_to_a_file_and_heading_that_exist(page: str) -> None:
+    text = (REPO / page).read_text(encoding="utf-8")
+    for target in LINK.findall(FENCE.sub("", text)):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (REPO / page).parent / path if path else REPO / page
+        assert linked.exists(), f"{page}: {target}"
+        if anchor:
+            assert anchor in anchors(linked.read_text(encoding="utf-8")), f"{page}: {target}"
+
+
+def test_the_anchor_rule_is_githubs() -> None:
+    assert anchors(
+        "## Not set up yet? Halt now in Partner Center\n### The whole app at once: `all-flights`\n"
+    ) == {
+        "not-set-up-yet-halt-now-in-partner-center",
+        "the-whole-app-at-once-all-flights",
+    }
