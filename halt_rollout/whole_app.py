@@ -44,6 +44,7 @@ def flight_rollout(target: Target, flight: Flight) -> Target:
         name=flight.friendly_name,
         found_by_all_flights=True,
         expected_version=target.expected_version,
+        guard=target.guard,  # each flight judged on its own evidence, against its own fallback
     )
 
 
