@@ -22,6 +22,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .evidence_report import NOT_A_CRASH_RATE, evidence_record, figure_rows, judged, period
+from .evidence_report import ratio_text, sentence
 from .halt import Result, TargetResult, carries
 from .incident import (
     RERUN_IS_SAFE,
@@ -41,6 +43,7 @@ OUTPUT_NAMES = (
     "rollout-percentage",
     "submission-id",
     "results",
+    "evidence",
 )
 # GitHub keeps at most 1 MiB of a step's summary; what runs of its own (headings,
 # lines that say what was left out) fits in the margin.
@@ -62,6 +65,8 @@ _BADGES = {
     Result.UNKNOWN: "❓ unknown: sent, not confirmed",
     Result.FAILED: "❌ failed",
     Result.NOTHING_TO_HALT: "➖ not rolling out: left alone",
+    Result.HEALTHY: "✅ healthy: left rolling out",
+    Result.INCONCLUSIVE: "⏳ inconclusive: left rolling out",
 }
 # At most this many targets get their own Partner Center link under "what next"; the
 # table names the rest.
@@ -69,6 +74,8 @@ _MAX_LINKS = 10
 # Which rows are left out first when a summary or `results` would be too large.
 _LEAVE_OUT_FIRST = (
     Result.NOTHING_TO_HALT,
+    Result.HEALTHY,
+    Result.INCONCLUSIVE,
     Result.ALREADY_HALTED,
     Result.DRY_RUN,
     Result.HALTED,
@@ -87,7 +94,11 @@ def overall_result(results: Sequence[TargetResult]) -> Result:
     A rollout that all-flights left alone sent nothing and needs nothing: for the
     run as a whole it counts as already-halted."""
     outcomes = {r.result for r in results}
-    order = (Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED)
+    order = (
+        *(Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN),
+        # A guard that could not decide yet says more than one that found all well.
+        *(Result.INCONCLUSIVE, Result.HEALTHY, Result.ALREADY_HALTED),
+    )
     for result in order:
         if result in outcomes:
             return result
@@ -113,6 +124,7 @@ def result_record(result: TargetResult, redact: Redact = _same) -> dict[str, Any
         "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
         "rollout-percentage": rollout.percentage if rollout else None,
         "versions": list(result.versions) if result.versions is not None else None,
+        "evidence": _redacted(evidence_record(result), redact),
     }
     if result.failure:
         record["error"] = redact(f"{result.failure.title}: {result.failure.message}")
@@ -133,6 +145,9 @@ def outputs(results: Sequence[TargetResult], redact: Redact = _same) -> dict[str
         return value if isinstance(value, str) else json.dumps(value)
 
     kept, _ = _fit_records(results, records)
+    judged_results = judged(results)
+    evidence = [record["evidence"] for record in records if record["evidence"] is not None]
+    kept_evidence, _ = _fit_records(judged_results, evidence)
     return {
         "result": str(overall_result(results)),
         "status": shared("status"),
@@ -140,7 +155,19 @@ def outputs(results: Sequence[TargetResult], redact: Redact = _same) -> dict[str
         "rollout-percentage": shared("rollout-percentage"),
         "submission-id": shared("submission-id"),
         "results": "[" + ",".join(kept) + "]",
+        "evidence": "[" + ",".join(kept_evidence) + "]",
     }
+
+
+def _redacted(value: Any, redact: Redact) -> Any:
+    """The evidence object with every text in it (versions, the sentence) redacted: data."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    return value
 
 
 def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) -> str | None:
@@ -200,7 +227,7 @@ def _count_by_result(left_out: Counter[Result]) -> str:
 
 def failed_outputs() -> dict[str, str]:
     """Outputs of a run that stopped before any target was known (bad inputs)."""
-    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]"}
+    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]", "evidence": "[]"}
 
 
 # GitHub shows at most 10 error annotations of a step; more would only flood the log.
@@ -294,6 +321,8 @@ def summary(
         )
     elif dry_run:
         headline = "🔍 Dry run: nothing was halted"
+    elif guard_headline := _guard_headline(results):
+        headline = guard_headline
     elif all(r.result is Result.NOTHING_TO_HALT for r in results):
         headline = "➖ No rollout in progress: nothing sent"
     elif all(r.result in (Result.ALREADY_HALTED, Result.NOTHING_TO_HALT) for r in results):
@@ -327,6 +356,7 @@ def summary(
             f"{_count_by_result(left_out)} more row(s) left out to keep this summary under "
             "GitHub's 1 MiB limit: the log lists every target.",
         ]
+    lines += _evidence_section(results, redact, budget - _size(lines))
     if problems:
         lines += ["", "### What went wrong"]
         used = _size(lines)
@@ -350,6 +380,55 @@ def summary(
             lines += block
             used += _size(block)
     return "\n".join([*lines, *tail]) + "\n"
+
+
+def _guard_headline(results: Sequence[TargetResult]) -> str | None:
+    """A guard's run that sent nothing: healthy, or not enough evidence yet."""
+    quiet = (Result.HEALTHY, Result.INCONCLUSIVE, Result.NOTHING_TO_HALT, Result.ALREADY_HALTED)
+    outcomes = {r.result for r in results}
+    if not outcomes <= set(quiet):
+        return None
+    if Result.INCONCLUSIVE in outcomes:
+        return "⏳ Not enough evidence to halt yet: nothing sent"
+    if Result.HEALTHY in outcomes:
+        return "✅ Rollout healthy: nothing sent" if len(results) == 1 else "✅ Healthy: nothing sent"
+    return None
+
+
+def _evidence_section(results: Sequence[TargetResult], redact: Redact, budget: int) -> list[str]:
+    """Each judged rollout's decision: its sentence, its figures, its trend per day."""
+    chosen = judged(results)
+    if not chosen:
+        return []
+    lines = ["", "### Evidence (halt-when: failing)", "", NOT_A_CRASH_RATE]
+    for shown, result in enumerate(chosen):
+        judgement = result.judgement
+        if judgement is None:
+            continue
+        block = [
+            "",
+            f"**{_code(redact(result.target.label))}**: {_BADGES[result.result]}",
+            "",
+            f"> {_plain(redact(sentence(result)))}",
+            "",
+            "| Figure | Rolling out | Fallback |",
+            "| --- | --- | --- |",
+            *(
+                f"| {name} | {_cell(redact(rolling))} | {_cell(redact(fallback))} |"
+                for name, rolling, fallback in figure_rows(judgement)
+            ),
+            "",
+            f"Period: {_plain(period(judgement))}. Ratio: {_plain(ratio_text(judgement))}.",
+        ]
+        if _size(lines) + _size(block) > budget:
+            lines += [
+                "",
+                f"{len(chosen) - shown} more rollout(s)' evidence left out to keep this summary "
+                "under GitHub's 1 MiB limit: see the log and the `evidence` output.",
+            ]
+            break
+        lines += block
+    return lines
 
 
 def problem_summary(

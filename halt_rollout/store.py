@@ -220,6 +220,15 @@ class StoreClient:
             "User-Agent": f"halt-rollout/{__version__}",
         }
 
+    @property
+    def root(self) -> str:
+        """The API root every path is relative to: `https://host/v1.0/my/`."""
+        return self._root
+
+    def read(self, path: str, what: str) -> Any:
+        """GET `path` (under the root, query encoded), retried as every read is; its JSON."""
+        return self._pauser.run(lambda: self._call("GET", path, what))
+
     def on(self, session: requests.Session) -> StoreClient:
         """The same client sending through another session (one per thread: a requests
         Session is not documented as safe to share between threads)."""
@@ -519,6 +528,12 @@ def _error_fields(response: requests.Response) -> tuple[str | None, str | None]:
             message = field(message, "message")
         if isinstance(code, dict):
             code = field(code, "code")
+        # The analytics API's 400 says what was wrong only in innererror.data.
+        inner = field(body, "innererror")
+        data = field(inner, "data") if isinstance(inner, dict) else None
+        if isinstance(data, list) and isinstance(message, str):
+            said = "; ".join(item for item in data[:5] if isinstance(item, str))
+            message = f"{message} ({said})" if said else message
         return (
             one_line(str(code)[:_ERROR_TEXT_CHARS], 100) if code else None,
             one_line(str(message)[:_ERROR_TEXT_CHARS]) if message else None,

@@ -11,6 +11,8 @@ from types import TracebackType
 from typing import Any
 
 from . import control, demo
+from .analytics import Analytics
+from .guard_script import script_rollout
 from .certs import server_context
 from .entra import Entra
 from .faults import Fault, FaultQueue
@@ -55,7 +57,8 @@ class Emulator:
         self.entra = Entra(self.github)
         self.knobs = Knobs()  # field behaviours; see knobs.Knobs
         self.state = StoreState(self.knobs)
-        self._store = StoreApi(self.state, self.entra.is_access_token, self.knobs)
+        self.analytics = Analytics()  # failurehits and usagedaily; see analytics.Analytics
+        self._store = StoreApi(self.state, self.entra.is_access_token, self.knobs, self.analytics)
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
@@ -266,6 +269,35 @@ class Emulator:
     ) -> dict[str, Any]:
         """The current rollout object; raises state.StoreError when there is none."""
         return self.state.rollout(app_id, submission_id, flight_id)
+
+    def script_guard(
+        self,
+        app_id: str,
+        submission_id: str,
+        *,
+        scenario: str,
+        fallback: str,
+        version: str,
+        fallback_version: str,
+        flight_id: str | None = None,
+        kept_versions: Iterable[str] = (),
+        hostile_names: bool = False,
+    ) -> None:
+        """A rollout for halt-when: failing: see guard_script (scenario healthy, failing or
+        too-early)."""
+        script_rollout(
+            self.state,
+            self.analytics,
+            app_id,
+            submission_id,
+            scenario=scenario,
+            fallback=fallback,
+            version=version,
+            fallback_version=fallback_version,
+            flight_id=flight_id,
+            kept_versions=tuple(kept_versions),
+            hostile_names=hostile_names,
+        )
 
     def add_foreign_app(self, app_id: str) -> None:
         """An app ID of another Partner Center account: every call about it gets 403, empty."""
