@@ -61,13 +61,6 @@ def read_guard(values: Mapping[str, str | bool], *, where: str, problems: list[s
     return guard if when == HALT_WHEN_FAILING else None
 
 
-def unused_guard_inputs(values: Mapping[str, str]) -> list[str]:
-    """Thresholds given without `halt-when: failing`, which an emergency stop ignores."""
-    if (values.get("halt-when") or "").strip() == HALT_WHEN_FAILING:
-        return []
-    return [name for name in GUARD_INPUTS[1:] if (values.get(name) or "").strip()]
-
-
 def _ratio(text: str, where: str, problems: list[str]) -> float:
     if not text:
         return DEFAULT_FAILURE_RATIO

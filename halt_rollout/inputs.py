@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from .errors import InputError, shown
 from .github_event import fork_problem
-from .guard_inputs import GUARD_INPUTS, Guard, read_guard, unused_guard_inputs
+from .guard_inputs import GUARD_INPUTS, Guard, read_guard
 from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION
 
 if TYPE_CHECKING:
@@ -147,10 +147,6 @@ def read_settings(
     guard = read_guard(guard_values, where="", problems=problems)
     if len(problems) > before_guard:
         guard_values = {}  # said once here, not again for every targets entry
-    if unused := unused_guard_inputs(guard_values):
-        notices.append(
-            f"{', '.join(unused)} only count with halt-when: failing; this run halts as asked"
-        )
 
     if not tenant_id:
         problems.append("tenant-id is required (the Microsoft Entra tenant: a GUID or a domain)")

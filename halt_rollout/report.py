@@ -409,7 +409,7 @@ def _evidence_section(results: Sequence[TargetResult], redact: Redact, budget: i
             "",
             f"**{_code(redact(result.target.label))}**: {_BADGES[result.result]}",
             "",
-            f"> {_plain(redact(sentence(result)))}",
+            f"Decision: {_plain(redact(sentence(result)))}",
             "",
             "| Figure | Rolling out | Fallback |",
             "| --- | --- | --- |",
