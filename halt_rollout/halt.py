@@ -21,7 +21,7 @@ from .incident import RERUN_IS_SAFE
 from .inputs import Target
 from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
 from .retry import Log, Pauser, TransientError
-from .shapes import VERSION
+from .shapes import version_key
 from .store import STOPPED, Rollout, StoreClient, SubmissionRef
 
 if TYPE_CHECKING:
@@ -111,14 +111,6 @@ def decide(rollout: Rollout) -> Decision:
     if rollout.status == COMPLETE:
         return Decision.FINALIZED
     return Decision.HALT
-
-
-def version_key(text: str) -> tuple[int, ...] | None:
-    """A package version as four numbers (missing parts are 0); None when it is not one."""
-    if not VERSION.fullmatch(text):
-        return None
-    parts = [int(part) for part in text.split(".")]
-    return tuple(parts + [0] * (4 - len(parts)))
 
 
 def carries(versions: tuple[str, ...], expected: str) -> bool:
