@@ -55,7 +55,9 @@ class _Unusable(Exception):
     """A page that is not the documented shape; the message says how."""
 
 
-def read_readings(store: StoreClient, app_id: str, today: date, log: Callable[[str], None]) -> Readings:
+def read_readings(
+    store: StoreClient, app_id: str, today: date, log: Callable[[str], None]
+) -> Readings:
     """The app's usage and failures over the last DAYS days (to `today`, the Store's day),
     every page of both; AnalyticsUnreadable when any of it cannot be had."""
     first = today - timedelta(days=DAYS - 1)
@@ -117,17 +119,32 @@ def _rows(
         raise unreadable(
             f"Could not {what}: the Store's answer was not what its API documents ({error})."
         ) from None
+    except StoreError as error:
+        if error.status not in (401, 403):
+            raise unreadable(error.message, status=error.status) from None
+        said = ": ".join(part for part in (error.code, error.store_message) if part)
+        details = ", ".join(
+            part
+            for part in (
+                f"HTTP {error.status}",
+                said,
+                f"MS-CorrelationId: {error.correlation_id or 'none sent'}",
+            )
+            if part
+        )
+        raise unreadable(
+            f"Could not {what}: the Store refused it ({details}). {ACCESS_HINT}",
+            status=error.status,
+        ) from None
     except HaltRolloutError as error:
-        status = getattr(error, "status", None)
-        hint = f" {ACCESS_HINT}" if status in (401, 403) else ""
-        raise unreadable(error.message + hint, status=status) from None
+        raise unreadable(error.message) from None
 
 
 def unreadable(why: str, *, status: int | None = None) -> AnalyticsUnreadable:
     return AnalyticsUnreadable(
-        f"The guard is blind: {NOTHING_HALTED}. {why} Until it can be read, halt-when: failing "
-        "cannot protect this rollout; check the analytics access and run again (an emergency "
-        "stop, halt-when: now, does not need it).",
+        f"The guard is blind: {NOTHING_HALTED}. {why} Until the data can be read, halt-when: "
+        "failing cannot protect this rollout: run it again, or halt it as an emergency stop "
+        "(halt-when: now) if it must stop.",
         status=status,
     )
 
@@ -217,7 +234,9 @@ def _failure_row(row: Mapping[str, Any]) -> FailureRow:
         kind = field(row, "eventType")
         if not isinstance(kind, str):
             raise _Unusable("a row has no eventType")
-        return FailureRow(_day(row), _version(row), kind.strip().lower(), _count(row, "deviceCount"))
+        return FailureRow(
+            _day(row), _version(row), kind.strip().lower(), _count(row, "deviceCount")
+        )
     except _Unusable as error:
         raise unreadable(
             f"Could not read the failurehits report: the Store's answer was not what its API "

@@ -24,13 +24,13 @@ from .deadline import Deadline
 from .errors import InputError
 from .evidence_report import sentence
 from .github_oidc import oidc_available
-from .halt import TargetResult, describe_rollout
 from .guard_inputs import (
     DEFAULT_EVENT_TYPES,
     DEFAULT_FAILURE_RATIO,
     DEFAULT_MIN_FAILING_DEVICES,
     EVENT_TYPES,
 )
+from .halt import TargetResult, describe_rollout
 from .incident import incident_from
 from .inputs import (
     DEFAULT_AUTHORITY_HOST,
@@ -84,7 +84,8 @@ def parser() -> argparse.ArgumentParser:
         "--failure-ratio",
         default="",
         metavar="RATIO",
-        help=f"with --halt-when failing: the margin, 1.1 to 100 (default {DEFAULT_FAILURE_RATIO:g})",
+        help="with --halt-when failing: the margin, 1.1 to 100 "
+        f"(default {DEFAULT_FAILURE_RATIO:g})",
     )
     guard.add_argument(
         "--min-failing-devices",

@@ -42,7 +42,7 @@ def thresholds(guard: Guard) -> Thresholds:
     )
 
 
-def judge_rollout(
+def judge_rollout(  # noqa: PLR0917 (halt_target's own context, passed through)
     target: Target,
     ref: SubmissionRef,
     rollout: Rollout,
@@ -63,7 +63,8 @@ def judge_rollout(
         judgement = without_fallback(versions, limits)
     else:
         fallback = _fallback_versions(store, ref, fallback_id)
-        log(f"users outside the rollout get submission {fallback_id}: {', '.join(fallback) or 'no versions'}")
+        shown = ", ".join(fallback) or "no versions"
+        log(f"users outside the rollout get submission {fallback_id}: {shown}")
         readings = _read_once(store, pauser, ref.app_id, log)
         judgement = judge(
             readings, rolling_out_versions=versions, fallback_versions=fallback, thresholds=limits

@@ -46,7 +46,9 @@ class Guard:
         )
 
 
-def read_guard(values: Mapping[str, str | bool], *, where: str, problems: list[str]) -> Guard | None:
+def read_guard(
+    values: Mapping[str, str | bool], *, where: str, problems: list[str]
+) -> Guard | None:
     """The guard the values ask for (None: halt now), or problems appended. `values` holds
     the four inputs as text ('' or absent: not given, so the default holds)."""
     given = {name: str(values.get(name) or "").strip() for name in GUARD_INPUTS}

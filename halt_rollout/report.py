@@ -22,8 +22,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .evidence_report import NOT_A_CRASH_RATE, evidence_record, figure_rows, judged, period
-from .evidence_report import ratio_text, sentence
+from .evidence_report import (
+    NOT_A_CRASH_RATE,
+    evidence_record,
+    figure_rows,
+    judged,
+    period,
+    ratio_text,
+    sentence,
+)
 from .halt import Result, TargetResult, carries
 from .incident import (
     RERUN_IS_SAFE,
@@ -391,7 +398,9 @@ def _guard_headline(results: Sequence[TargetResult]) -> str | None:
     if Result.INCONCLUSIVE in outcomes:
         return "⏳ Not enough evidence to halt yet: nothing sent"
     if Result.HEALTHY in outcomes:
-        return "✅ Rollout healthy: nothing sent" if len(results) == 1 else "✅ Healthy: nothing sent"
+        return (
+            "✅ Rollout healthy: nothing sent" if len(results) == 1 else "✅ Healthy: nothing sent"
+        )
     return None
 
 

@@ -99,7 +99,7 @@ class Analytics:
         with self._lock:
             self._app(app_id).usage[(day, version)] = float(active_devices)
 
-    def add_failures(
+    def add_failures(  # noqa: PLR0917 (a row's fields, in the report's order)
         self,
         app_id: str,
         day: date,
@@ -146,7 +146,7 @@ class Analytics:
         groupby = [g.strip() for g in query.get("groupby", "").split(",") if g.strip()]
         rows = self._rows(report, app_id, first, last, groupby)
         if self.knobs.shuffle:
-            random.Random(len(rows)).shuffle(rows)  # noqa: S311 (an order, not a secret)
+            random.Random(len(rows)).shuffle(rows)
         size = min(top, self.knobs.page_cap or top)
         page = rows[skip : skip + size]
         body: dict[str, Any] = {"Value": page}
@@ -252,7 +252,7 @@ def _usage_rows(
         key = (day if by_date else None, version if by_version else "All")
         totals[key] = totals.get(key, 0.0) + devices
     rows = []
-    for (day, version), devices in totals.items():
+    for (when, version), devices in totals.items():
         row: dict[str, Any] = {
             "applicationId": app_id,
             "applicationName": APP_NAME,
@@ -270,8 +270,8 @@ def _usage_rows(
             "monthlyActiveDevices": None,
             **EXTRA_NULLS,
         }
-        if day is not None:
-            row = {"date": day.isoformat(), **row}
+        if when is not None:
+            row = {"date": when.isoformat(), **row}
         rows.append(row)
     return rows
 

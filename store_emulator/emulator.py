@@ -12,12 +12,12 @@ from typing import Any
 
 from . import control, demo
 from .analytics import Analytics
-from .guard_script import script_rollout
 from .certs import server_context
 from .entra import Entra
 from .faults import Fault, FaultQueue
 from .github_oidc import PATH as OIDC_PATH
 from .github_oidc import GitHubOidc
+from .guard_script import script_rollout
 from .knobs import Knobs
 from .records import Recorded
 from .responses import Response, json_response

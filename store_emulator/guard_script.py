@@ -71,9 +71,7 @@ def script_rollout(
         raise ValueError(f"scenario must be one of {SCENARIOS}")
     story = STORIES[scenario]
     state.set_rollout(app_id, submission_id, flight_id=flight_id, fallback=fallback)
-    state.set_packages(
-        app_id, submission_id, [version, *kept_versions], flight_id=flight_id
-    )
+    state.set_packages(app_id, submission_id, [version, *kept_versions], flight_id=flight_id)
     state.set_rollout(
         app_id,
         fallback,
@@ -88,7 +86,15 @@ def script_rollout(
     for back in range(story.days):
         day = last - timedelta(days=back)
         wobble = 1.0 + 0.03 * ((back % 3) - 1)  # days differ a little, as real ones do
-        _day(analytics, app_id, day, version, story.rolling_devices, story.rolling_share * wobble, hostile_names)
+        _day(
+            analytics,
+            app_id,
+            day,
+            version,
+            story.rolling_devices,
+            story.rolling_share * wobble,
+            hostile_names,
+        )
         _day(
             analytics,
             app_id,
@@ -103,7 +109,7 @@ def script_rollout(
     analytics.add_failures(app_id, last, "0.9.0.0", "crash", 250.0)
 
 
-def _day(
+def _day(  # noqa: PLR0917 (one day's figures of one version)
     analytics: Analytics,
     app_id: str,
     day: date,
@@ -121,4 +127,3 @@ def _day(
         analytics.add_failures(app_id, day, version, kind, devices, listed)
     # Memory failures are there too; the default event-types do not count them.
     analytics.add_failures(app_id, day, version, "memory", active * 0.05)
-

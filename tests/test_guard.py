@@ -94,9 +94,7 @@ def test_too_little_evidence_is_inconclusive_and_nothing_is_sent(
     assert "Not enough evidence" in run.summary
 
 
-def test_a_dry_run_says_what_the_evidence_would_halt(
-    action: RunAction, emulator: Emulator
-) -> None:
+def test_a_dry_run_says_what_the_evidence_would_halt(action: RunAction, emulator: Emulator) -> None:
     script(emulator, "failing")
     run = action({**GUARD, "dry-run": "true"})
     assert (run.exit_code, run.outputs["result"]) == (0, "dry-run")
@@ -129,7 +127,8 @@ def test_a_blind_guard_fails_loudly_and_halts_nothing(
     (error,) = run.errors
     assert "the failure data could not be read; nothing was halted" in error
     assert f"HTTP {status}" in error
-    assert "analytics" in error and "Manager role" in error
+    assert "analytics" in error
+    assert "Manager role" in error
     assert evidence_of(run) == []
 
 
@@ -158,7 +157,8 @@ def test_every_decision_is_explained_in_the_log_and_the_summary(
         assert figure in summary, figure
     # The trend: one row of bars per version, in code, rendered as text by GitHub.
     trends = re.findall(rf"`([{BARS}·]+)`", summary)
-    assert len(trends) == 2 and all(len(row) == 7 for row in trends), summary
+    assert len(trends) == 2, summary
+    assert all(len(row) == 7 for row in trends), summary
     assert_renders_as_text(summary)
 
 
@@ -194,7 +194,8 @@ def test_a_bad_guard_input_is_refused_before_any_request(
     run = action({**GUARD, name: value})
     assert (run.exit_code, run.outputs["result"]) == (1, "failed")
     (error,) = run.errors
-    assert name in error and "Nothing was sent" in error
+    assert name in error
+    assert "Nothing was sent" in error
     assert emulator.requests == []
 
 
