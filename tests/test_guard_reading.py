@@ -165,7 +165,7 @@ def test_a_later_page_that_fails_fails_the_whole_read(
         ("//evil.example/v1.0/my/analytics/usagedaily?skip=1", "away from the Store's own host"),
         ("http://127.0.0.1/v1.0/my/analytics/usagedaily?skip=1", "away from the Store's own host"),
         ("../applications/9NBLGGH4R315/submissions?skip=1", "not a further page of usagedaily"),
-        (f"usagedaily?applicationId=9WZDNCRFJ3PS&skip=1", "another applicationId"),
+        ("usagedaily?applicationId=9WZDNCRFJ3PS&skip=1", "another applicationId"),
     ],
 )
 def test_a_next_link_elsewhere_is_refused(
