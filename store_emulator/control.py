@@ -88,7 +88,7 @@ _FAULT_FIELDS = {
     *("method", "path", "times", "kind", "status", "body", "headers", "seconds"),
     *("interval", "size", "framing", "endless", "stream"),
 }
-_SEEDS = ("demo", "whole-app")
+_SEEDS = ("demo", "whole-app", "guard")
 
 
 def handle(emu: Emulator, req: Recorded) -> Response:
@@ -180,7 +180,7 @@ def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, st
         name = _Fields(data, {"name"}).text("name")
         if name not in _SEEDS:
             raise _BadRequest(f"name must be one of {list(_SEEDS)}")
-        (emu.seed_demo if name == "demo" else emu.seed_whole_app)()
+        {"demo": emu.seed_demo, "whole-app": emu.seed_whole_app, "guard": emu.seed_guard}[name]()
         return json_response(200, {"seeded": name})
     if route[1].startswith("analytics/"):
         return _analytics(emu, route, data)

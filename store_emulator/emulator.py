@@ -17,7 +17,7 @@ from .entra import Entra
 from .faults import Fault, FaultQueue
 from .github_oidc import PATH as OIDC_PATH
 from .github_oidc import GitHubOidc
-from .guard_script import script_rollout
+from .guard_script import script_rollout, seed_guard
 from .knobs import Knobs
 from .records import Recorded
 from .responses import Response, json_response
@@ -298,6 +298,11 @@ class Emulator:
             kept_versions=tuple(kept_versions),
             hostile_names=hostile_names,
         )
+
+    def seed_guard(self) -> None:
+        """The guarded apps of the demo (demo.GUARD_APPS): healthy, failing, and one whose
+        analytics the demo refuses (analytics.knobs.status = 403)."""
+        seed_guard(self.state, self.analytics)
 
     def add_foreign_app(self, app_id: str) -> None:
         """An app ID of another Partner Center account: every call about it gets 403, empty."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from . import demo
 from .analytics import Analytics, today
 from .state import COMPLETE
 
@@ -127,3 +128,20 @@ def _day(  # noqa: PLR0917 (one day's figures of one version)
         analytics.add_failures(app_id, day, version, kind, devices, listed)
     # Memory failures are there too; the default event-types do not count them.
     analytics.add_failures(app_id, day, version, "memory", active * 0.05)
+
+
+def seed_guard(state: StoreState, analytics: Analytics) -> None:
+    """The demo's guarded apps (demo.GUARD_APPS): each rolling out demo.GUARD_VERSION over
+    the fallback's demo.GUARD_FALLBACK_VERSION, its analytics telling its story."""
+    for app_id, (name, scenario) in demo.GUARD_APPS.items():
+        state.add_app(app_id, last_published=demo.GUARD_PUBLISHED, name=name)
+        script_rollout(
+            state,
+            analytics,
+            app_id,
+            demo.GUARD_PUBLISHED,
+            scenario=scenario,
+            fallback=demo.GUARD_FALLBACK,
+            version=demo.GUARD_VERSION,
+            fallback_version=demo.GUARD_FALLBACK_VERSION,
+        )
