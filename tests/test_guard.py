@@ -15,7 +15,8 @@ from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE
 from store_emulator import Emulator
 from store_emulator.actions_runner import ActionRun
 
-from .conftest import APP_ID, FALLBACK, PUBLISHED, RunAction
+from .conftest import APP_ID, FALLBACK, OTHER_APP, PUBLISHED, RunAction
+from .test_cli import RunCli, cli  # noqa: F401 (cli is a fixture)
 from .test_data_stays_data import assert_renders_as_text
 from .world import injected_commands
 
@@ -217,3 +218,58 @@ def test_data_from_the_store_stays_data_in_the_guards_report(
     assert evidence_of(run)[0]["rolling-out"]["versions"] == [hostile]
     assert injected_commands(run.stdout) == []
     assert_renders_as_text(run.summary)
+
+
+def test_the_command_line_guards_with_the_same_settings(
+    cli: RunCli,  # noqa: F811 (the fixture)
+    emulator: Emulator,
+) -> None:
+    script(emulator, "healthy")
+    thresholds = ("--failure-ratio", "3", "--min-failing-devices", "10", "--event-types", "crash")
+    run = cli("--app-id", APP_ID, "--halt-when", "failing", *thresholds, "--json")
+    assert run.exit_code == 0, run.stderr
+    data = run.json()
+    assert data["result"] == "healthy"
+    (evidence,) = json.loads(str(data["evidence"]))
+    assert (evidence["failure-ratio"], evidence["min-failing-devices"]) == (3, 10)
+    assert evidence["event-types"] == ["crash"]
+    assert "evidence: " in run.stderr
+    assert emulator.halt_requests == []
+    refused = cli("--app-id", APP_ID, "--halt-when", "failing", "--failure-ratio", "0.5")
+    assert refused.exit_code == 1
+    assert "failure-ratio must be a number from 1.1 to 100" in refused.stderr
+
+
+def test_targets_file_entries_take_the_runs_guard_or_their_own(
+    action: RunAction, emulator: Emulator
+) -> None:
+    script(emulator, "failing")
+    targets = (
+        "targets:\n"
+        f"  - app-id: {APP_ID}\n"
+        "    failure-ratio: 2.5\n"
+        f"  - app-id: {OTHER_APP}\n"
+        "    halt-when: now\n"
+    )
+    run = action({**GUARD, "app-id": None, "targets": "t.yml"}, files={"t.yml": targets})
+    assert run.exit_code == 0, run.stdout
+    results = {r["app-id"]: r["result"] for r in json.loads(run.outputs["results"])}
+    assert results == {APP_ID: "halted", OTHER_APP: "halted"}
+    (evidence,) = evidence_of(run)
+    assert (evidence["app-id"], evidence["failure-ratio"]) == (APP_ID, 2.5)
+    asked = {r.query["applicationId"] for r in emulator.store_requests if "/analytics/" in r.path}
+    assert asked == {APP_ID}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ['    halt-when: ""\n', "    failure-ratio: 0.5\n", "    event-types: [crash, boom]\n"],
+)
+def test_a_targets_entry_with_a_bad_guard_setting_is_refused(
+    action: RunAction, emulator: Emulator, entry: str
+) -> None:
+    targets = f"targets:\n  - app-id: {APP_ID}\n{entry}"
+    run = action({**GUARD, "app-id": None, "targets": "t.yml"}, files={"t.yml": targets})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed")
+    assert "targets entry 1" in run.errors[0]
+    assert emulator.requests == []
