@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from .state import StoreState
 
 SCENARIOS = ("healthy", "failing", "too-early")
+PLAIN_NAMES = (
+    "APPLICATION_FAULT_c0000005_contoso.exe!Render",
+    "APPLICATION_HANG_cfffffff_contoso.exe!WaitForSync",
+)
 # Failure names that try to become Markdown, HTML, links or workflow commands.
 HOSTILE_NAMES = (
     "::error title=injected::from a failure name",
@@ -122,7 +126,7 @@ def _day(  # noqa: PLR0917 (one day's figures of one version)
     analytics.add_usage(app_id, day, version, active)
     crashing = active * share * 0.75 + 1 / 7  # fractional, as the docs' sample is
     hanging = active * share * 0.25
-    names = HOSTILE_NAMES if hostile else ("APPLICATION_FAULT_c0000005_app.exe!Render",)
+    names = HOSTILE_NAMES if hostile else PLAIN_NAMES
     for kind, devices in (("crash", crashing), ("hang", hanging)):
         listed = [(name, f"app!{kind}_{i}", devices * 0.6) for i, name in enumerate(names)]
         analytics.add_failures(app_id, day, version, kind, devices, listed)
