@@ -131,8 +131,9 @@ def result_record(result: TargetResult, redact: Redact = _same) -> dict[str, Any
         "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
         "rollout-percentage": rollout.percentage if rollout else None,
         "versions": list(result.versions) if result.versions is not None else None,
-        "evidence": _redacted(evidence_record(result), redact),
     }
+    if (evidence := evidence_record(result)) is not None:
+        record["evidence"] = _redacted(evidence, redact)
     if result.failure:
         record["error"] = redact(f"{result.failure.title}: {result.failure.message}")
     return record
@@ -153,7 +154,7 @@ def outputs(results: Sequence[TargetResult], redact: Redact = _same) -> dict[str
 
     kept, _ = _fit_records(results, records)
     judged_results = judged(results)
-    evidence = [record["evidence"] for record in records if record["evidence"] is not None]
+    evidence = [record["evidence"] for record in records if "evidence" in record]
     kept_evidence, _ = _fit_records(judged_results, evidence)
     return {
         "result": str(overall_result(results)),
