@@ -179,16 +179,29 @@ def _redacted(value: Any, redact: Redact) -> Any:
 
 
 def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) -> str | None:
-    """What the `results` output left out to fit GitHub's limit, said for the log."""
+    """What the `results` and `evidence` outputs left out to fit GitHub's limit, said for
+    the log."""
     records = [result_record(r, redact) for r in results]
     _, left_out = _fit_records(results, records)
-    if not left_out:
+    judged_results = judged(results)
+    evidence = [record["evidence"] for record in records if "evidence" in record]
+    _, evidence_left_out = _fit_records(judged_results, evidence)
+    said = []
+    if left_out:
+        said.append(
+            f"the results output leaves out {_count_by_result(left_out)} of {len(results)} records"
+        )
+    if evidence_left_out:
+        said.append(
+            f"the evidence output leaves out {sum(evidence_left_out.values())} of "
+            f"{len(judged_results)} rollouts' evidence"
+        )
+    if not said:
         return None
     return (
-        f"the results output leaves out {_count_by_result(left_out)} of {len(results)} "
-        f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can take "
-        "it through an environment variable (GitHub's limit for a job's outputs is 1 MB); "
-        "this log and the job summary list every target"
+        f"{' and '.join(said)} to stay under {MAX_RESULTS_BYTES // 1000} kB each, so that a "
+        "later step can take them through an environment variable (GitHub's limit for a "
+        "job's outputs is 1 MB); this log and the job summary list every target"
     )
 
 

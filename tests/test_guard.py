@@ -7,18 +7,31 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
+from halt_rollout.evidence import FailureRow, Readings, Thresholds, UsageRow, judge
 from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE
+from halt_rollout.halt import Result, TargetResult
+from halt_rollout.inputs import Target
+from halt_rollout.report import (
+    MAX_OUTPUTS_UTF16_BYTES,
+    MAX_RESULTS_BYTES,
+    MAX_SUMMARY_BYTES,
+    outputs,
+    results_left_out,
+    summary,
+)
+from halt_rollout.store import Rollout
 from store_emulator import Emulator
 from store_emulator.actions_runner import ActionRun
 
 from .conftest import APP_ID, FALLBACK, OTHER_APP, PUBLISHED, RunAction
 from .test_cli import RunCli, cli  # noqa: F401 (cli is a fixture)
 from .test_data_stays_data import assert_renders_as_text
-from .world import injected_commands
+from .world import injected_commands, outputs_utf16_size
 
 NEW, OLD = "1.4.2.0", "1.4.1.0"
 GUARD = {"halt-when": "failing"}
@@ -273,3 +286,45 @@ def test_a_targets_entry_with_a_bad_guard_setting_is_refused(
     assert (run.exit_code, run.outputs["result"]) == (1, "failed")
     assert "targets entry 1" in run.errors[0]
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize("count", [1, 300, 3000])
+def test_the_evidence_stays_inside_githubs_limits(count: int) -> None:
+    """Every judged rollout's figures and 30 days of trend, for any number of rollouts."""
+    first = date(2026, 11, 1)
+    days = [first + timedelta(days=n) for n in range(30)]
+    versions = ("1.4.2.0 " + "9" * 50, "1.4.1.0 " + "8" * 50)
+    readings = Readings(
+        usage=tuple(UsageRow(d, v, 1000.5) for d in days for v in versions),
+        failures=tuple(FailureRow(d, v, "crash", 40.25) for d in days for v in versions),
+        asked_from=first,
+        asked_to=days[-1],
+    )
+    judgement = judge(
+        readings,
+        rolling_out_versions=versions[:1],
+        fallback_versions=versions[1:],
+        thresholds=Thresholds(2.0, 25, ("crash", "hang")),
+    )
+    rollout = Rollout(True, 25.0, "PackageRolloutInProgress", FALLBACK)
+    results = [
+        TargetResult(
+            Target(app_id=APP_ID, flight_id=f"{n:08x}-97c9-4a43-a0bc-2a445e736bcd", name="x" * 200),
+            Result.HEALTHY,
+            PUBLISHED,
+            rollout,
+            judgement=judgement,
+        )
+        for n in range(count)
+    ]
+    text = summary(results, dry_run=False)
+    values = outputs(results)
+    assert len(text.encode()) <= MAX_SUMMARY_BYTES
+    assert outputs_utf16_size(values) <= MAX_OUTPUTS_UTF16_BYTES
+    kept = json.loads(values["evidence"])
+    assert len(values["evidence"].encode()) <= MAX_RESULTS_BYTES
+    assert 0 < len(kept) <= count
+    note = results_left_out(results) or ""
+    assert (len(kept) < count) == ("evidence output leaves out" in note)
+    shown = text.count("Decision: ")
+    assert (shown < count) == ("evidence left out" in text)
