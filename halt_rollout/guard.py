@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime
 
-from .analytics import read_readings
+from .analytics import read_readings, unreadable
 from .errors import StoreError
 from .evidence import Judgement, Outcome, Readings, SideFigures, Thresholds, judge
 from .evidence_report import explanation_lines
@@ -123,4 +123,7 @@ def _read_once(store: StoreClient, pauser: Pauser, app_id: str, log: Log) -> Rea
             future.set_exception(error)
     else:
         log(f"the analytics of app {app_id} are being read for another of its rollouts")
-    return future.result(timeout=max(0.0, pauser.deadline.remaining()) + 1.0)
+    try:
+        return future.result(timeout=max(0.0, pauser.deadline.remaining()) + 1.0)
+    except TimeoutError:  # that read outlived the deadline it keeps: never wait past it
+        raise unreadable("They were still being read when timeout-seconds ran out.") from None
