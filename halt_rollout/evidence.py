@@ -12,8 +12,7 @@ both versions on a day (an OS update, a holiday, data still arriving) cancelling
 each day's split of failing devices between the two: the exact conditional comparison of
 two Poisson rates (Przyborowski & Wilenski 1940; Cox 1953; Gu, Ng, Tang & Schucany 2008),
 day-matched, with Clopper-Pearson bounds (1934) on the ratio rho of the two failing
-shares, conservative across days by Hoeffding (1956), widened when the days disagree
-beyond chance (quasi-likelihood; McCullagh & Nelder 1989).
+shares, conservative across days by Hoeffding (1956).
 - failing: rho's lower bound exceeds `failure_ratio` and at least `min_failing_devices`
   failing devices on the rolling-out version;
 - healthy: rho's upper bound is at most `failure_ratio`;
@@ -30,6 +29,7 @@ A watch of more than 168 looks spends more than that budget.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -166,7 +166,7 @@ def judge(
     old = _unique(fallback_versions)
     new_keys = {_key(v) for v in new}
     table = _Table(readings, new_keys, fallback_keys, set(thresholds.event_types))
-    base = _Partial(new, old, thresholds, table)
+    base = _Partial(new or _unique(rolling_out_versions), old, thresholds, table)
     if not new:
         shown = ", ".join(rolling_out_versions) or "(none)"
         return base.inconclusive(
@@ -178,8 +178,7 @@ def judge(
     if not table.period:
         return base.inconclusive(table.missing(_names(new), _names(old)))
     counts = [table.counts[d] for d in table.period]
-    figures = poisson_ratio.estimate(counts)
-    ratio, margin = figures.estimate, thresholds.failure_ratio
+    ratio, margin = poisson_ratio.estimate(counts), thresholds.failure_ratio
     if ratio is None:
         return base.inconclusive(
             f"no device hit a failure on either version from {table.period[0]} to "
@@ -192,7 +191,7 @@ def judge(
     )
     shown_margin = f"{margin:g}×"
     if ratio > margin:
-        bound = poisson_ratio.lower_bound(counts, LOOK_LEVEL, figures.dispersion)
+        bound = poisson_ratio.lower_bound(counts, LOOK_LEVEL)
         enough = rolling_out.failing_devices >= thresholds.min_failing_devices
         if bound > margin and enough:
             why = (
@@ -213,7 +212,7 @@ def judge(
                 "margin yet: inconclusive"
             )
         return base.judged(Outcome.INCONCLUSIVE, ratio, bound, why)
-    bound = poisson_ratio.upper_bound(counts, LOOK_LEVEL, figures.dispersion)
+    bound = poisson_ratio.upper_bound(counts, LOOK_LEVEL)
     if bound <= margin:
         why = (
             f"{head}: at most {_times(bound)} times worse, below the {shown_margin} margin: healthy"
@@ -237,15 +236,9 @@ class _Table:
         old_keys: set[object],
         event_types: set[str],
     ) -> None:
-        sides: dict[str, tuple[str | None, object]] = {}
-
         def side(version: str) -> tuple[str | None, object]:
-            """The row's side and its version's key (a few distinct versions, many rows)."""
-            if version not in sides:
-                key = _key(version)
-                where = "new" if key in new_keys else "old" if key in old_keys else None
-                sides[version] = (where, key)
-            return sides[version]
+            key = _key(version)
+            return ("new" if key in new_keys else "old" if key in old_keys else None), key
 
         def asked(day: date) -> bool:
             return readings.asked_from <= day <= readings.asked_to
@@ -359,6 +352,7 @@ class _Partial:
         return self.judged(Outcome.INCONCLUSIVE, None, None, f"{reason}: inconclusive")
 
 
+@functools.lru_cache(maxsize=256)
 def _key(version: str) -> object:
     """Versions match as numbers (1.4.2 is 1.4.2.0); one that is not a version, as text."""
     key = version_key(version)
