@@ -31,7 +31,6 @@ from __future__ import annotations
 import enum
 import functools
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
@@ -236,64 +235,59 @@ class _Table:
         old_keys: set[object],
         event_types: set[str],
     ) -> None:
-        def side(version: str) -> tuple[str | None, object]:
+        first, last = readings.asked_from, readings.asked_to
+        sides: dict[str, tuple[int, object]] = {}  # version as written -> (side, key)
+        for version in {r.version for r in readings.usage} | {r.version for r in readings.failures}:
             key = _key(version)
-            return ("new" if key in new_keys else "old" if key in old_keys else None), key
-
-        def asked(day: date) -> bool:
-            return readings.asked_from <= day <= readings.asked_to
-
+            sides[version] = (0 if key in new_keys else 1 if key in old_keys else -1, key)
         # A row repeated (pages that overlap while the Store updates) counts once, at its
-        # largest: a day's counts only grow. Different versions of one side add up.
-        active: dict[tuple[date, str, object], float] = {}
+        # largest: a day's counts only grow. Different versions of one side add up. A count
+        # that is not a positive finite number counts nothing (the reader refuses worse).
+        active: tuple[dict[tuple[date, object], float], ...] = ({}, {})
         for u in readings.usage:
-            where, key = side(u.version)
-            if where and asked(u.day) and u.active_devices > 0:
-                k = (u.day, where, key)
-                active[k] = max(active.get(k, 0.0), u.active_devices)
-        failing: dict[tuple[date, str, object, str], float] = {}
-        self.failure_days = {f.day for f in readings.failures if asked(f.day)}
+            where, key = sides[u.version]
+            if where >= 0 and first <= u.day <= last and 0.0 < u.active_devices < math.inf:
+                k = (u.day, key)
+                active[where][k] = max(active[where].get(k, 0.0), u.active_devices)
+        failing: tuple[dict[tuple[date, object, str], float], ...] = ({}, {})
         for f in readings.failures:
-            where, key = side(f.version)
-            if where and asked(f.day) and f.event_type in event_types and f.failing_devices > 0:
-                k4 = (f.day, where, key, f.event_type)
-                failing[k4] = max(failing.get(k4, 0.0), f.failing_devices)
-        sums: dict[tuple[date, str], float] = defaultdict(float)
-        for (day, where, _), n in active.items():
-            sums[(day, f"{where}-active")] += n
-        for (day, where, _, _), n in failing.items():
-            sums[(day, f"{where}-failing")] += n
-        self.usage_days = {
-            where: {day for (day, w, _) in active if w == where} for where in ("new", "old")
-        }
-        last_failure = max(self.failure_days, default=None)
-        both = self.usage_days["new"] & self.usage_days["old"]
-        self.period = sorted(d for d in both if last_failure is not None and d <= last_failure)
+            where, key = sides[f.version]
+            if (
+                where >= 0
+                and first <= f.day <= last
+                and f.event_type in event_types
+                and 0.0 < f.failing_devices < math.inf
+            ):
+                k3 = (f.day, key, f.event_type)
+                failing[where][k3] = max(failing[where].get(k3, 0.0), f.failing_devices)
+        self.failure_days = {f.day for f in readings.failures if first <= f.day <= last}
+        self.active = tuple(_by_day(side) for side in active)
+        self.failing = tuple(_by_day(side) for side in failing)
+        self.last_failure = max(self.failure_days, default=None)
+        both = self.active[0].keys() & self.active[1].keys()
+        self.period = sorted(
+            d for d in both if self.last_failure is not None and d <= self.last_failure
+        )
         self.counts = {
             d: DayCounts(
-                rolling_out_active=sums[(d, "new-active")],
-                rolling_out_failing=sums[(d, "new-failing")],
-                fallback_active=sums[(d, "old-active")],
-                fallback_failing=sums[(d, "old-failing")],
+                rolling_out_active=self.active[0][d],
+                rolling_out_failing=self.failing[0].get(d, 0.0),
+                fallback_active=self.active[1][d],
+                fallback_failing=self.failing[1].get(d, 0.0),
             )
             for d in self.period
         }
-        shown = sorted(self.usage_days["new"] | self.usage_days["old"])
-        self.days = tuple(
-            DayShare(
-                day=d,
-                rolling_out=self._share(sums, d, "new", last_failure),
-                fallback=self._share(sums, d, "old", last_failure),
-            )
-            for d in shown
-        )
+        shown = sorted(self.active[0].keys() | self.active[1].keys())
+        self.days = tuple(DayShare(d, self._share(d, 0), self._share(d, 1)) for d in shown)
 
-    def _share(
-        self, sums: dict[tuple[date, str], float], day: date, where: str, last: date | None
-    ) -> float | None:
-        if day not in self.usage_days[where] or last is None or day > last:
+    def _share(self, day: date, where: int) -> float | None:
+        if day not in self.active[where] or self.last_failure is None or day > self.last_failure:
             return None
-        return sums[(day, f"{where}-failing")] / sums[(day, f"{where}-active")]
+        return self.failing[where].get(day, 0.0) / self.active[where][day]
+
+    @property
+    def usage_days(self) -> dict[str, set[date]]:
+        return {"new": set(self.active[0]), "old": set(self.active[1])}
 
     def missing(self, new: str, old: str) -> str:
         if not self.usage_days["new"]:
@@ -350,6 +344,15 @@ class _Partial:
 
     def inconclusive(self, reason: str) -> Judgement:
         return self.judged(Outcome.INCONCLUSIVE, None, None, f"{reason}: inconclusive")
+
+
+def _by_day(
+    rows: dict[tuple[date, object], float] | dict[tuple[date, object, str], float],
+) -> dict[date, float]:
+    sums: dict[date, float] = {}
+    for k, n in rows.items():
+        sums[k[0]] = sums.get(k[0], 0.0) + n
+    return sums
 
 
 @functools.lru_cache(maxsize=256)

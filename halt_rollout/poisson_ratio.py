@@ -21,11 +21,17 @@ binomials with different p_d; Hoeffding (1956, Theorem 4) shows that its tails b
 count from the mean are no heavier than the binomial's with the same mean pbar, so the
 bounds keep their level (they are conservative).
 
-Noise beyond Poisson that touches one version only (its own day-to-day swings; devices
-that fail day after day, counted once a day) is not in the model: the margin between the
-guarantee's rho <= 1 and the test's rho <= failure-ratio absorbs it (docs/guard.md,
-"Limits"). No adjustment estimated from the days is made: a version that turns bad on one
-day would look like noise to it, and more failures must never make a halt less likely.
+Noise beyond Poisson that touches one version only (its own day-to-day swings) would make
+a large app's counts look far more precise than they are: at thousands of failing devices
+a day, Poisson noise is a few percent while a version's own share can swing by ten. So
+each day is taken to carry, on top of Poisson, a swing of each version's own failing share
+of log-sd VERSION_NOISE: the log of the day's ratio then has variance
+1/N_d + 1/F_d + 2 c^2 instead of 1/N_d + 1/F_d, and both of the day's counts are divided
+by the same factor D_d = 1 + 2 c^2 N_d F_d / T_d (the quasi-likelihood device with a known
+dispersion: McCullagh & Nelder 1989, §4.5), which keeps the day's split and shrinks its
+weight. For small counts D_d is about 1 and the test is the exact one above; for large
+ones the day's evidence is capped near what such noise allows. No factor is estimated
+from the data: a version that turns bad on one day would look like noise to it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .incomplete_beta import lower_quantile
+
+# The day-to-day swing (log-sd) of one version's own failing share, beyond Poisson, that
+# the bounds allow for (docs/guard.md, "Noise beyond Poisson").
+VERSION_NOISE = 0.1
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,16 @@ class Strata:
 
     def __init__(self, days: Sequence[DayCounts]) -> None:
         kept = [d for d in days if d.rolling_out_failing + d.fallback_failing > 0.0]
-        self.totals = [d.rolling_out_failing + d.fallback_failing for d in kept]
+        self.totals: list[float] = []
+        self.observed: list[float] = []
+        for d in kept:
+            total = d.rolling_out_failing + d.fallback_failing
+            design = (
+                1.0 + 2.0 * VERSION_NOISE**2 * d.rolling_out_failing * d.fallback_failing / total
+            )
+            self.totals.append(total / design)
+            self.observed.append(d.rolling_out_failing / design)
         self.log_exposure = [math.log(d.rolling_out_active / d.fallback_active) for d in kept]
-        self.observed = [d.rolling_out_failing for d in kept]
         self.total = sum(self.totals)
         self.rolling_out = sum(self.observed)
 

@@ -15,7 +15,13 @@ import pytest
 
 from halt_rollout.evidence import LOOK_LEVEL
 from halt_rollout.incomplete_beta import lower_quantile, regularized_incomplete_beta
-from halt_rollout.poisson_ratio import DayCounts, estimate, lower_bound, upper_bound
+from halt_rollout.poisson_ratio import (
+    VERSION_NOISE,
+    DayCounts,
+    estimate,
+    lower_bound,
+    upper_bound,
+)
 
 INCOMPLETE_BETA = [
     (0.5, 2.0, 3.0, 0.6875),
@@ -68,13 +74,38 @@ def _days(*counts: tuple[float, float, float, float]) -> list[DayCounts]:
 
 def test_one_day_bounds_are_the_textbook_conditional_interval() -> None:
     """With one day (or the same exposure ratio every day), the bounds are Clopper-Pearson's
-    on p = rho A / (rho A + B), mapped back: rho = p B / ((1 - p) A)."""
+    on p = rho A / (rho A + B), mapped back: rho = p B / ((1 - p) A); the day's counts are
+    first divided by the allowance for each version's own noise, D = 1 + 2 c^2 N F / T."""
     days = _days((1000, 30, 9000, 40))
-    p_low = lower_quantile(LOOK_LEVEL, 30, 41)
+    design = 1 + 2 * VERSION_NOISE**2 * 30 * 40 / 70
+    n, f = 30 / design, 40 / design
+    p_low = lower_quantile(LOOK_LEVEL, n, f + 1)
     assert lower_bound(days, LOOK_LEVEL) == pytest.approx(p_low * 9000 / ((1 - p_low) * 1000))
-    p_high = 1 - lower_quantile(LOOK_LEVEL, 40, 31)
+    p_high = 1 - lower_quantile(LOOK_LEVEL, f, n + 1)
     assert upper_bound(days, LOOK_LEVEL) == pytest.approx(p_high * 9000 / ((1 - p_high) * 1000))
     assert estimate(days) == pytest.approx((30 / 1000) / (40 / 9000))
+
+
+def test_few_failing_devices_get_the_exact_test() -> None:
+    """At a handful of failing devices the allowance for noise hardly counts: the bound is
+    within a few percent of the exact conditional one (a 3% smaller count, at 6e-6)."""
+    days = _days((1000, 4, 9000, 3))
+    p_low = lower_quantile(LOOK_LEVEL, 4, 4)
+    exact = p_low * 9000 / ((1 - p_low) * 1000)
+    assert lower_bound(days, LOOK_LEVEL) == pytest.approx(exact, rel=0.15)
+
+
+def test_a_large_apps_day_carries_no_more_than_its_own_noise_allows() -> None:
+    """Ten times the failing devices on the same shares: Poisson alone would narrow the
+    bounds about threefold; with each version's own day-to-day noise they narrow far less."""
+    small, large = _days((10_000, 300, 90_000, 400)), _days((100_000, 3000, 900_000, 4000))
+    ratio = estimate(small)
+    assert ratio == pytest.approx(estimate(large))
+    assert ratio is not None
+    width_small = ratio / lower_bound(small, LOOK_LEVEL)
+    width_large = ratio / lower_bound(large, LOOK_LEVEL)
+    assert 1 < width_large < width_small
+    assert width_large > math.exp(4.0 * math.sqrt(2) * VERSION_NOISE)
 
 
 def test_a_day_that_touches_both_versions_cancels_out() -> None:
