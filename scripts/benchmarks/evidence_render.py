@@ -25,7 +25,8 @@ def _rate(hits: int, trials: int) -> str:
 def false_halt_rows(record: EvidenceRecord) -> list[Row]:
     return [
         (
-            f"Halt on evidence: healthy 7-day hourly watches halted, {f['margin']:g}× margin "
+            f"Halt on evidence: healthy 7-day hourly watches halted, {f['margin']:g}× margin, "
+            f"{f['world']['daily_devices']:,} devices, own noise {f['world']['version_noise']:g} "
             "(simulated)",
             f"{_rate(f['guard'], f['watches'])}; 95% upper bound "
             f"{_upper95(f['guard'], f['watches']):.2%}",
@@ -47,8 +48,11 @@ def _median_hours(cell: HoursToHalt) -> str:
 
 
 def _false_halt_line(f: FalseHalts) -> str:
+    w = f["world"]
+    rollout = "–".join(f"{s:.0%}" for s in sorted({w["rollout"][0], w["rollout"][-1]}))
     return (
-        f"| {f['margin']:g}× | {f['watches']:,} | {_rate(f['guard'], f['watches'])} "
+        f"| {f['margin']:g}× | {w['daily_devices']:,} | {rollout} | {w['version_noise']:g} "
+        f"| {f['watches']:,} | {_rate(f['guard'], f['watches'])} "
         f"| {_upper95(f['guard'], f['watches']):.3%} | {_rate(f['naive'], f['watches'])} "
         f"| {_rate(f['naive_with_minimum'], f['watches'])} | {f['seconds']:.0f} s |"
     )
@@ -75,20 +79,22 @@ def evidence_section(record: EvidenceRecord) -> Iterator[str]:
         "",
         "### False halts",
         "",
-        f"Healthy rollouts: {world['daily_devices']:,} daily active devices, the rolling-out "
-        f"version's share growing day by day ({rollout}), both versions failing on "
+        f"Healthy rollouts: by default {world['daily_devices']:,} daily active devices, the "
+        f"rolling-out version's share growing day by day ({rollout}), both versions failing on "
         f"{world['base_share']:.0%} of their active devices a day, *exactly as often*; with "
         "noise: a factor shared by both versions each day (an OS update, a weekend; log-sd "
         f"{world['day_noise']:g}) and a factor of each version's own each day (log-sd "
-        f"{world['version_noise']:g}), noise beyond Poisson that the test does not model. "
+        f"{world['version_noise']:g}, as much as the test allows for; the last two rows have "
+        "twice that, on a large app). "
         "A watch counts as a false halt when ANY of its looks halts. The naive rule halts "
         "at the first look where the observed ratio of the two failing shares passes the "
         "margin; *with the minimum* it also waits for the guard's "
         f"{record['min_failing_devices']} failing devices.",
         "",
-        "| margin | watches | guard: watches halted | 95% upper bound | naive rule "
-        "| naive rule with the minimum | time |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| margin | daily active devices | on the new version | own noise | watches "
+        "| guard: watches halted | 95% upper bound | naive rule | naive rule with the minimum "
+        "| time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(_false_halt_line(f) for f in record["false_halts"]),
         "",
         "Goal: at most 1 in 1,000. The upper bound is Clopper-Pearson's on the simulated "

@@ -132,6 +132,7 @@ class Machine(TypedDict):
 class FalseHalts(TypedDict):
     """Healthy 7-day hourly watches that any look halted: the guard's and the naive rule's."""
 
+    world: dict[str, Any]  # the simulated rollouts (scripts/benchmarks/evidence_world.World)
     margin: float
     watches: int
     guard: int
