@@ -29,48 +29,39 @@ A watch of more than 168 looks spends more than that budget.
 from __future__ import annotations
 
 import enum
-import functools
 import math
 from dataclasses import dataclass
 from datetime import date
 
 from . import poisson_ratio
-from .poisson_ratio import DayCounts
-from .shapes import version_key
+from .evidence_days import (
+    DayShare,
+    DayTable,
+    FailureRow,
+    Readings,
+    UsageRow,
+    unique_versions,
+    version_match_key,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "LOOK_LEVEL",
+    "DayShare",
+    "FailureRow",
+    "Judgement",
+    "Outcome",
+    "Readings",
+    "SideFigures",
+    "Thresholds",
+    "UsageRow",
+    "judge",
+]
 
 EVENT_TYPES = ("crash", "hang", "memory", "jse")
 FALSE_HALT_BUDGET = 0.001  # the contract's: for a whole watch
 LOOKS_PER_WATCH = 7 * 24  # a 7-day hourly watch
 LOOK_LEVEL = FALSE_HALT_BUDGET / LOOKS_PER_WATCH
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """One usagedaily row (groupby=packageVersion,date)."""
-
-    day: date
-    version: str
-    active_devices: float
-
-
-@dataclass(frozen=True)
-class FailureRow:
-    """One failurehits row (groupby=packageVersion,eventType; aggregationLevel=day)."""
-
-    day: date
-    version: str
-    event_type: str  # crash | hang | memory | jse; anything else is data, not counted
-    failing_devices: float
-
-
-@dataclass(frozen=True)
-class Readings:
-    """Everything the analytics reader got, every page."""
-
-    usage: tuple[UsageRow, ...]
-    failures: tuple[FailureRow, ...]
-    asked_from: date
-    asked_to: date
 
 
 @dataclass(frozen=True)
@@ -100,15 +91,6 @@ class SideFigures:
             "failing-devices": _plain(self.failing_devices),
             "failing-share": None if self.failing_share is None else _plain(self.failing_share),
         }
-
-
-@dataclass(frozen=True)
-class DayShare:
-    """One day's failing shares, for the trend in the summary (None: not measured)."""
-
-    day: date
-    rolling_out: float | None
-    fallback: float | None
 
 
 @dataclass(frozen=True)
@@ -160,12 +142,16 @@ def judge(
     fallback_versions: tuple[str, ...],
     thresholds: Thresholds,
 ) -> Judgement:
-    fallback_keys = {_key(v) for v in fallback_versions}
-    new = tuple(v for v in _unique(rolling_out_versions) if _key(v) not in fallback_keys)
-    old = _unique(fallback_versions)
-    new_keys = {_key(v) for v in new}
-    table = _Table(readings, new_keys, fallback_keys, set(thresholds.event_types))
-    base = _Partial(new or _unique(rolling_out_versions), old, thresholds, table)
+    fallback_keys = {version_match_key(v) for v in fallback_versions}
+    new = tuple(
+        v
+        for v in unique_versions(rolling_out_versions)
+        if version_match_key(v) not in fallback_keys
+    )
+    old = unique_versions(fallback_versions)
+    new_keys = {version_match_key(v) for v in new}
+    table = DayTable(readings, new_keys, fallback_keys, set(thresholds.event_types))
+    base = _Partial(new or unique_versions(rolling_out_versions), old, thresholds, table)
     if not new:
         shown = ", ".join(rolling_out_versions) or "(none)"
         return base.inconclusive(
@@ -225,91 +211,11 @@ def judge(
     return base.judged(Outcome.INCONCLUSIVE, ratio, bound, why)
 
 
-class _Table:
-    """The rows sorted into days and sides; the period both sides were measured over."""
-
-    def __init__(
-        self,
-        readings: Readings,
-        new_keys: set[object],
-        old_keys: set[object],
-        event_types: set[str],
-    ) -> None:
-        first, last = readings.asked_from, readings.asked_to
-        sides: dict[str, tuple[int, object]] = {}  # version as written -> (side, key)
-        for version in {r.version for r in readings.usage} | {r.version for r in readings.failures}:
-            key = _key(version)
-            sides[version] = (0 if key in new_keys else 1 if key in old_keys else -1, key)
-        # A row repeated (pages that overlap while the Store updates) counts once, at its
-        # largest: a day's counts only grow. Different versions of one side add up. A count
-        # that is not a positive finite number counts nothing (the reader refuses worse).
-        active: tuple[dict[tuple[date, object], float], ...] = ({}, {})
-        for u in readings.usage:
-            where, key = sides[u.version]
-            if where >= 0 and first <= u.day <= last and 0.0 < u.active_devices < math.inf:
-                k = (u.day, key)
-                active[where][k] = max(active[where].get(k, 0.0), u.active_devices)
-        failing: tuple[dict[tuple[date, object, str], float], ...] = ({}, {})
-        for f in readings.failures:
-            where, key = sides[f.version]
-            if (
-                where >= 0
-                and first <= f.day <= last
-                and f.event_type in event_types
-                and 0.0 < f.failing_devices < math.inf
-            ):
-                k3 = (f.day, key, f.event_type)
-                failing[where][k3] = max(failing[where].get(k3, 0.0), f.failing_devices)
-        self.failure_days = {f.day for f in readings.failures if first <= f.day <= last}
-        self.active = tuple(_by_day(side) for side in active)
-        self.failing = tuple(_by_day(side) for side in failing)
-        self.last_failure = max(self.failure_days, default=None)
-        both = self.active[0].keys() & self.active[1].keys()
-        self.period = sorted(
-            d for d in both if self.last_failure is not None and d <= self.last_failure
-        )
-        self.counts = {
-            d: DayCounts(
-                rolling_out_active=self.active[0][d],
-                rolling_out_failing=self.failing[0].get(d, 0.0),
-                fallback_active=self.active[1][d],
-                fallback_failing=self.failing[1].get(d, 0.0),
-            )
-            for d in self.period
-        }
-        shown = sorted(self.active[0].keys() | self.active[1].keys())
-        self.days = tuple(DayShare(d, self._share(d, 0), self._share(d, 1)) for d in shown)
-
-    def _share(self, day: date, where: int) -> float | None:
-        if day not in self.active[where] or self.last_failure is None or day > self.last_failure:
-            return None
-        return self.failing[where].get(day, 0.0) / self.active[where][day]
-
-    @property
-    def usage_days(self) -> dict[str, set[date]]:
-        return {"new": set(self.active[0]), "old": set(self.active[1])}
-
-    def missing(self, new: str, old: str) -> str:
-        if not self.usage_days["new"]:
-            return f"no active devices measured for {new} yet"
-        if not self.usage_days["old"]:
-            return f"no active devices measured for {old} yet"
-        if not self.usage_days["new"] & self.usage_days["old"]:
-            return f"no day has active devices measured for both {new} and {old} yet"
-        if not self.failure_days:
-            return "the failure report has no rows for the days asked for yet"
-        return (
-            "the periods of failures and of usage do not overlap: failures reported up to "
-            f"{max(self.failure_days)}, usage of both versions from "
-            f"{min(self.usage_days['new'] & self.usage_days['old'])}"
-        )
-
-
 class _Partial:
     """What every judgement of one call shares."""
 
     def __init__(
-        self, new: tuple[str, ...], old: tuple[str, ...], thresholds: Thresholds, table: _Table
+        self, new: tuple[str, ...], old: tuple[str, ...], thresholds: Thresholds, table: DayTable
     ) -> None:
         self.new, self.old, self.thresholds, self.table = new, old, thresholds, table
 
@@ -344,32 +250,6 @@ class _Partial:
 
     def inconclusive(self, reason: str) -> Judgement:
         return self.judged(Outcome.INCONCLUSIVE, None, None, f"{reason}: inconclusive")
-
-
-def _by_day(
-    rows: dict[tuple[date, object], float] | dict[tuple[date, object, str], float],
-) -> dict[date, float]:
-    sums: dict[date, float] = {}
-    for k, n in rows.items():
-        sums[k[0]] = sums.get(k[0], 0.0) + n
-    return sums
-
-
-@functools.lru_cache(maxsize=256)
-def _key(version: str) -> object:
-    """Versions match as numbers (1.4.2 is 1.4.2.0); one that is not a version, as text."""
-    key = version_key(version)
-    return version if key is None else key
-
-
-def _unique(versions: tuple[str, ...]) -> tuple[str, ...]:
-    seen: set[object] = set()
-    kept: list[str] = []
-    for v in versions:
-        if _key(v) not in seen:
-            seen.add(_key(v))
-            kept.append(v)
-    return tuple(kept)
 
 
 def _names(versions: tuple[str, ...]) -> str:

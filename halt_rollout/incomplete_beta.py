@@ -91,8 +91,9 @@ def lower_quantile(level: float, a: float, b: float) -> float:
     target = math.log(level)
     # Start from the normal approximation on the logit scale (log of a ratio of two gamma
     # variables), about 2% off in the tails the guard uses: Newton then needs 2 or 3 steps.
-    shift = _normal_upper_quantile(level) * math.sqrt(1.0 / max(a - 0.5, a / 2) + 1.0 / b)
-    u = -math.log1p(max(b - 0.5, b / 2) / max(a - 0.5, a / 2) * math.exp(min(shift, 700.0)))
+    a_start, b_start = max(a - 0.5, a / 2, 1e-150), max(b - 0.5, b / 2, 1e-150)
+    shift = _normal_upper_quantile(level) * math.sqrt(1.0 / a_start + 1.0 / b_start)
+    u = -math.log1p(b_start / a_start * math.exp(min(shift, 700.0)))
     lo, hi = -math.inf, 0.0
     log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
     for _ in range(400):
