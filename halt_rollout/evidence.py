@@ -12,7 +12,8 @@ both versions on a day (an OS update, a holiday, data still arriving) cancelling
 each day's split of failing devices between the two: the exact conditional comparison of
 two Poisson rates (Przyborowski & Wilenski 1940; Cox 1953; Gu, Ng, Tang & Schucany 2008),
 day-matched, with Clopper-Pearson bounds (1934) on the ratio rho of the two failing
-shares, conservative across days by Hoeffding (1956).
+shares, conservative across days by Hoeffding (1956), and an allowance for each version's
+own day-to-day swings beyond Poisson (10%; quasi-likelihood, McCullagh & Nelder 1989).
 - failing: rho's lower bound exceeds `failure_ratio` and at least `min_failing_devices`
   failing devices on the rolling-out version;
 - healthy: rho's upper bound is at most `failure_ratio`;
