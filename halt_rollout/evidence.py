@@ -181,8 +181,8 @@ def judge(
         enough = rolling_out.failing_devices >= thresholds.min_failing_devices
         if bound > margin and enough:
             why = (
-                f"{head}: at least {_times(bound)} times worse, above the {shown_margin} "
-                "margin: halted"
+                f"{head}: at least {_times(bound, margin)} times worse, above the "
+                f"{shown_margin} margin: halted"
             )
             return base.judged(Outcome.FAILING, ratio, bound, why)
         if bound > margin:
@@ -201,7 +201,8 @@ def judge(
     bound = poisson_ratio.upper_bound(counts, LOOK_LEVEL)
     if bound <= margin:
         why = (
-            f"{head}: at most {_times(bound)} times worse, below the {shown_margin} margin: healthy"
+            f"{head}: at most {_times(bound, margin)} times worse, below the {shown_margin} "
+            "margin: healthy"
         )
         return base.judged(Outcome.HEALTHY, ratio, bound, why)
     why = (
@@ -268,10 +269,16 @@ def _percent(share: float | None) -> str:
     return f"{value:.1f}%" if value >= 0.1 or value == 0 else f"{value:.2g}%"
 
 
-def _times(value: float) -> str:
+def _times(value: float, margin: float | None = None) -> str:
+    """A ratio, with as many decimals as it takes not to read as the margin itself."""
     if math.isinf(value):
         return "unboundedly many"
-    return f"{value:.1f}" if value >= 0.1 else f"{value:.2g}"
+    if value < 0.1:
+        return f"{value:.2g}"
+    digits = 1
+    while margin is not None and digits < 4 and round(value, digits) == margin != value:
+        digits += 1
+    return f"{value:.{digits}f}"
 
 
 def _count(value: float) -> str:
