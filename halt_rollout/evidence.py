@@ -12,8 +12,8 @@ both versions on a day (an OS update, a holiday, data still arriving) cancelling
 each day's split of failing devices between the two: the exact conditional comparison of
 two Poisson rates (Przyborowski & Wilenski 1940; Cox 1953; Gu, Ng, Tang & Schucany 2008),
 day-matched, with Clopper-Pearson bounds (1934) on the ratio rho of the two failing
-shares, conservative across days by Hoeffding (1956), widened when the days disagree
-beyond chance (quasi-likelihood; McCullagh & Nelder 1989).
+shares, conservative across days by Hoeffding (1956), and an allowance for each version's
+own day-to-day swings beyond Poisson (10%; quasi-likelihood, McCullagh & Nelder 1989).
 - failing: rho's lower bound exceeds `failure_ratio` and at least `min_failing_devices`
   failing devices on the rolling-out version;
 - healthy: rho's upper bound is at most `failure_ratio`;
@@ -31,47 +31,38 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
 from . import poisson_ratio
-from .poisson_ratio import DayCounts
-from .shapes import version_key
+from .evidence_days import (
+    DayShare,
+    DayTable,
+    FailureRow,
+    Readings,
+    UsageRow,
+    unique_versions,
+    version_match_key,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "LOOK_LEVEL",
+    "DayShare",
+    "FailureRow",
+    "Judgement",
+    "Outcome",
+    "Readings",
+    "SideFigures",
+    "Thresholds",
+    "UsageRow",
+    "judge",
+]
 
 EVENT_TYPES = ("crash", "hang", "memory", "jse")
 FALSE_HALT_BUDGET = 0.001  # the contract's: for a whole watch
 LOOKS_PER_WATCH = 7 * 24  # a 7-day hourly watch
 LOOK_LEVEL = FALSE_HALT_BUDGET / LOOKS_PER_WATCH
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """One usagedaily row (groupby=packageVersion,date)."""
-
-    day: date
-    version: str
-    active_devices: float
-
-
-@dataclass(frozen=True)
-class FailureRow:
-    """One failurehits row (groupby=packageVersion,eventType; aggregationLevel=day)."""
-
-    day: date
-    version: str
-    event_type: str  # crash | hang | memory | jse; anything else is data, not counted
-    failing_devices: float
-
-
-@dataclass(frozen=True)
-class Readings:
-    """Everything the analytics reader got, every page."""
-
-    usage: tuple[UsageRow, ...]
-    failures: tuple[FailureRow, ...]
-    asked_from: date
-    asked_to: date
 
 
 @dataclass(frozen=True)
@@ -101,15 +92,6 @@ class SideFigures:
             "failing-devices": _plain(self.failing_devices),
             "failing-share": None if self.failing_share is None else _plain(self.failing_share),
         }
-
-
-@dataclass(frozen=True)
-class DayShare:
-    """One day's failing shares, for the trend in the summary (None: not measured)."""
-
-    day: date
-    rolling_out: float | None
-    fallback: float | None
 
 
 @dataclass(frozen=True)
@@ -161,12 +143,16 @@ def judge(
     fallback_versions: tuple[str, ...],
     thresholds: Thresholds,
 ) -> Judgement:
-    fallback_keys = {_key(v) for v in fallback_versions}
-    new = tuple(v for v in _unique(rolling_out_versions) if _key(v) not in fallback_keys)
-    old = _unique(fallback_versions)
-    new_keys = {_key(v) for v in new}
-    table = _Table(readings, new_keys, fallback_keys, set(thresholds.event_types))
-    base = _Partial(new, old, thresholds, table)
+    fallback_keys = {version_match_key(v) for v in fallback_versions}
+    new = tuple(
+        v
+        for v in unique_versions(rolling_out_versions)
+        if version_match_key(v) not in fallback_keys
+    )
+    old = unique_versions(fallback_versions)
+    new_keys = {version_match_key(v) for v in new}
+    table = DayTable(readings, new_keys, fallback_keys, set(thresholds.event_types))
+    base = _Partial(new or unique_versions(rolling_out_versions), old, thresholds, table)
     if not new:
         shown = ", ".join(rolling_out_versions) or "(none)"
         return base.inconclusive(
@@ -178,8 +164,7 @@ def judge(
     if not table.period:
         return base.inconclusive(table.missing(_names(new), _names(old)))
     counts = [table.counts[d] for d in table.period]
-    figures = poisson_ratio.estimate(counts)
-    ratio, margin = figures.estimate, thresholds.failure_ratio
+    ratio, margin = poisson_ratio.estimate(counts), thresholds.failure_ratio
     if ratio is None:
         return base.inconclusive(
             f"no device hit a failure on either version from {table.period[0]} to "
@@ -192,12 +177,12 @@ def judge(
     )
     shown_margin = f"{margin:g}×"
     if ratio > margin:
-        bound = poisson_ratio.lower_bound(counts, LOOK_LEVEL, figures.dispersion)
+        bound = poisson_ratio.lower_bound(counts, LOOK_LEVEL)
         enough = rolling_out.failing_devices >= thresholds.min_failing_devices
         if bound > margin and enough:
             why = (
-                f"{head}: at least {_times(bound)} times worse, above the {shown_margin} "
-                "margin: halted"
+                f"{head}: at least {_times(bound, margin)} times worse, above the "
+                f"{shown_margin} margin: halted"
             )
             return base.judged(Outcome.FAILING, ratio, bound, why)
         if bound > margin:
@@ -213,10 +198,11 @@ def judge(
                 "margin yet: inconclusive"
             )
         return base.judged(Outcome.INCONCLUSIVE, ratio, bound, why)
-    bound = poisson_ratio.upper_bound(counts, LOOK_LEVEL, figures.dispersion)
+    bound = poisson_ratio.upper_bound(counts, LOOK_LEVEL)
     if bound <= margin:
         why = (
-            f"{head}: at most {_times(bound)} times worse, below the {shown_margin} margin: healthy"
+            f"{head}: at most {_times(bound, margin)} times worse, below the {shown_margin} "
+            "margin: healthy"
         )
         return base.judged(Outcome.HEALTHY, ratio, bound, why)
     why = (
@@ -227,102 +213,11 @@ def judge(
     return base.judged(Outcome.INCONCLUSIVE, ratio, bound, why)
 
 
-class _Table:
-    """The rows sorted into days and sides; the period both sides were measured over."""
-
-    def __init__(
-        self,
-        readings: Readings,
-        new_keys: set[object],
-        old_keys: set[object],
-        event_types: set[str],
-    ) -> None:
-        sides: dict[str, tuple[str | None, object]] = {}
-
-        def side(version: str) -> tuple[str | None, object]:
-            """The row's side and its version's key (a few distinct versions, many rows)."""
-            if version not in sides:
-                key = _key(version)
-                where = "new" if key in new_keys else "old" if key in old_keys else None
-                sides[version] = (where, key)
-            return sides[version]
-
-        def asked(day: date) -> bool:
-            return readings.asked_from <= day <= readings.asked_to
-
-        # A row repeated (pages that overlap while the Store updates) counts once, at its
-        # largest: a day's counts only grow. Different versions of one side add up.
-        active: dict[tuple[date, str, object], float] = {}
-        for u in readings.usage:
-            where, key = side(u.version)
-            if where and asked(u.day) and u.active_devices > 0:
-                k = (u.day, where, key)
-                active[k] = max(active.get(k, 0.0), u.active_devices)
-        failing: dict[tuple[date, str, object, str], float] = {}
-        self.failure_days = {f.day for f in readings.failures if asked(f.day)}
-        for f in readings.failures:
-            where, key = side(f.version)
-            if where and asked(f.day) and f.event_type in event_types and f.failing_devices > 0:
-                k4 = (f.day, where, key, f.event_type)
-                failing[k4] = max(failing.get(k4, 0.0), f.failing_devices)
-        sums: dict[tuple[date, str], float] = defaultdict(float)
-        for (day, where, _), n in active.items():
-            sums[(day, f"{where}-active")] += n
-        for (day, where, _, _), n in failing.items():
-            sums[(day, f"{where}-failing")] += n
-        self.usage_days = {
-            where: {day for (day, w, _) in active if w == where} for where in ("new", "old")
-        }
-        last_failure = max(self.failure_days, default=None)
-        both = self.usage_days["new"] & self.usage_days["old"]
-        self.period = sorted(d for d in both if last_failure is not None and d <= last_failure)
-        self.counts = {
-            d: DayCounts(
-                rolling_out_active=sums[(d, "new-active")],
-                rolling_out_failing=sums[(d, "new-failing")],
-                fallback_active=sums[(d, "old-active")],
-                fallback_failing=sums[(d, "old-failing")],
-            )
-            for d in self.period
-        }
-        shown = sorted(self.usage_days["new"] | self.usage_days["old"])
-        self.days = tuple(
-            DayShare(
-                day=d,
-                rolling_out=self._share(sums, d, "new", last_failure),
-                fallback=self._share(sums, d, "old", last_failure),
-            )
-            for d in shown
-        )
-
-    def _share(
-        self, sums: dict[tuple[date, str], float], day: date, where: str, last: date | None
-    ) -> float | None:
-        if day not in self.usage_days[where] or last is None or day > last:
-            return None
-        return sums[(day, f"{where}-failing")] / sums[(day, f"{where}-active")]
-
-    def missing(self, new: str, old: str) -> str:
-        if not self.usage_days["new"]:
-            return f"no active devices measured for {new} yet"
-        if not self.usage_days["old"]:
-            return f"no active devices measured for {old} yet"
-        if not self.usage_days["new"] & self.usage_days["old"]:
-            return f"no day has active devices measured for both {new} and {old} yet"
-        if not self.failure_days:
-            return "the failure report has no rows for the days asked for yet"
-        return (
-            "the periods of failures and of usage do not overlap: failures reported up to "
-            f"{max(self.failure_days)}, usage of both versions from "
-            f"{min(self.usage_days['new'] & self.usage_days['old'])}"
-        )
-
-
 class _Partial:
     """What every judgement of one call shares."""
 
     def __init__(
-        self, new: tuple[str, ...], old: tuple[str, ...], thresholds: Thresholds, table: _Table
+        self, new: tuple[str, ...], old: tuple[str, ...], thresholds: Thresholds, table: DayTable
     ) -> None:
         self.new, self.old, self.thresholds, self.table = new, old, thresholds, table
 
@@ -359,22 +254,6 @@ class _Partial:
         return self.judged(Outcome.INCONCLUSIVE, None, None, f"{reason}: inconclusive")
 
 
-def _key(version: str) -> object:
-    """Versions match as numbers (1.4.2 is 1.4.2.0); one that is not a version, as text."""
-    key = version_key(version)
-    return version if key is None else key
-
-
-def _unique(versions: tuple[str, ...]) -> tuple[str, ...]:
-    seen: set[object] = set()
-    kept: list[str] = []
-    for v in versions:
-        if _key(v) not in seen:
-            seen.add(_key(v))
-            kept.append(v)
-    return tuple(kept)
-
-
 def _names(versions: tuple[str, ...]) -> str:
     return ", ".join(versions)
 
@@ -390,10 +269,16 @@ def _percent(share: float | None) -> str:
     return f"{value:.1f}%" if value >= 0.1 or value == 0 else f"{value:.2g}%"
 
 
-def _times(value: float) -> str:
+def _times(value: float, margin: float | None = None) -> str:
+    """A ratio, with as many decimals as it takes not to read as the margin itself."""
     if math.isinf(value):
         return "unboundedly many"
-    return f"{value:.1f}" if value >= 0.1 else f"{value:.2g}"
+    if value < 0.1:
+        return f"{value:.2g}"
+    digits = 1
+    while margin is not None and digits < 4 and round(value, digits) == margin != value:
+        digits += 1
+    return f"{value:.{digits}f}"
 
 
 def _count(value: float) -> str:

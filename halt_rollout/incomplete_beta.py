@@ -28,27 +28,29 @@ _MAX_TERMS = 10_000
 def _continued_fraction(x: float, a: float, b: float) -> float:
     """The continued fraction of I_x(a, b) (modified Lentz); fast for x < (a+1)/(a+b+2)."""
     qab, qap, qam = a + b, a + 1.0, a - 1.0
+    tiny, big = _TINY, 1.0 / _TINY
     c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > _TINY else _TINY)
+    d = 1.0 / d if d > tiny or d < -tiny else big
     h = d
     for m in range(1, _MAX_TERMS):
-        m2 = 2 * m
-        # Even step.
+        m2 = m + m
+        # Even step, then odd step; a denominator that vanishes is replaced by a tiny one.
         aa = m * (b - m) * x / ((qam + m2) * (a + m2))
         d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > _TINY else _TINY)
+        d = 1.0 / d if d > tiny or d < -tiny else big
         c = 1.0 + aa / c
-        c = c if abs(c) > _TINY else _TINY
+        if -tiny < c < tiny:
+            c = tiny
         h *= d * c
-        # Odd step.
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
         d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > _TINY else _TINY)
+        d = 1.0 / d if d > tiny or d < -tiny else big
         c = 1.0 + aa / c
-        c = c if abs(c) > _TINY else _TINY
+        if -tiny < c < tiny:
+            c = tiny
         delta = d * c
         h *= delta
-        if abs(delta - 1.0) < _EPS:
+        if -_EPS < delta - 1.0 < _EPS:
             return h
     raise ArithmeticError(f"incomplete beta did not converge (x={x}, a={a}, b={b})")
 
@@ -87,10 +89,11 @@ def lower_quantile(level: float, a: float, b: float) -> float:
     leave it bisects instead (or, with no lower end yet, divides x by e^10).
     """
     target = math.log(level)
-    mean = a / (a + b)
-    spread = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
-    z = math.sqrt(-2.0 * target)  # roughly the normal quantile of the level, from above
-    u = math.log(min(max(mean - z * spread, mean * 1e-3), mean))
+    # Start from the normal approximation on the logit scale (log of a ratio of two gamma
+    # variables), about 2% off in the tails the guard uses: Newton then needs 2 or 3 steps.
+    a_start, b_start = max(a - 0.5, a / 2, 1e-150), max(b - 0.5, b / 2, 1e-150)
+    shift = _normal_upper_quantile(level) * math.sqrt(1.0 / a_start + 1.0 / b_start)
+    u = -math.log1p(b_start / a_start * math.exp(min(shift, 700.0)))
     lo, hi = -math.inf, 0.0
     log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
     for _ in range(400):
@@ -101,11 +104,22 @@ def lower_quantile(level: float, a: float, b: float) -> float:
             hi = u
         else:
             lo = u
-        if abs(gap) < 1e-13 or hi - lo < 1e-14:
+        if abs(gap) < 1e-11 or hi - lo < 1e-14:
             return x
         log_slope = a * u + (b - 1.0) * math.log1p(-x) - log_beta - value
-        candidate = u - gap / math.exp(log_slope)
+        slope = math.exp(log_slope) if log_slope > -700.0 else 0.0
+        candidate = u - gap / slope if slope > 0.0 else math.nan
         if not lo < candidate < hi:
             candidate = hi - 10.0 if lo == -math.inf else (lo + hi) / 2.0
+        elif abs(candidate - u) < 1e-10:  # quadratic convergence: this step is the last
+            return math.exp(candidate)
         u = candidate
     return math.exp(u)
+
+
+def _normal_upper_quantile(level: float) -> float:
+    """z with P(Z > z) = level, to about 4.5e-4 (Abramowitz & Stegun 26.2.23): a start."""
+    t = math.sqrt(-2.0 * math.log(level))
+    return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (
+        1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t
+    )

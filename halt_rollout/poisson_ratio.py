@@ -21,10 +21,17 @@ binomials with different p_d; Hoeffding (1956, Theorem 4) shows that its tails b
 count from the mean are no heavier than the binomial's with the same mean pbar, so the
 bounds keep their level (they are conservative).
 
-Overdispersion: when the days disagree with one another more than binomial chance
-allows (Pearson's X^2 over the days, divided by its degrees of freedom, from 3 days on),
-both counts are divided by that factor before the bounds are taken (the quasi-likelihood
-adjustment: Williams 1982; McCullagh & Nelder 1989, §4.5). It only ever widens the bounds.
+Noise beyond Poisson that touches one version only (its own day-to-day swings) would make
+a large app's counts look far more precise than they are: at thousands of failing devices
+a day, Poisson noise is a few percent while a version's own share can swing by ten. So
+each day is taken to carry, on top of Poisson, a swing of each version's own failing share
+of log-sd VERSION_NOISE: the log of the day's ratio then has variance
+1/N_d + 1/F_d + 2 c^2 instead of 1/N_d + 1/F_d, and both of the day's counts are divided
+by the same factor D_d = 1 + 2 c^2 N_d F_d / T_d (the quasi-likelihood device with a known
+dispersion: McCullagh & Nelder 1989, §4.5), which keeps the day's split and shrinks its
+weight. For small counts D_d is about 1 and the test is the exact one above; for large
+ones the day's evidence is capped near what such noise allows. No factor is estimated
+from the data: a version that turns bad on one day would look like noise to it.
 """
 
 from __future__ import annotations
@@ -35,9 +42,9 @@ from dataclasses import dataclass
 
 from .incomplete_beta import lower_quantile
 
-# Days of data before their disagreement is taken as a measure of extra-Poisson noise:
-# with fewer, X^2 has one degree of freedom and would widen the bounds at random.
-MIN_DAYS_FOR_DISPERSION = 3
+# The day-to-day swing (log-sd) of one version's own failing share, beyond Poisson, that
+# the bounds allow for (docs/guard.md, "Noise beyond Poisson").
+VERSION_NOISE = 0.1
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,16 @@ class Strata:
 
     def __init__(self, days: Sequence[DayCounts]) -> None:
         kept = [d for d in days if d.rolling_out_failing + d.fallback_failing > 0.0]
-        self.totals = [d.rolling_out_failing + d.fallback_failing for d in kept]
+        self.totals: list[float] = []
+        self.observed: list[float] = []
+        for d in kept:
+            total = d.rolling_out_failing + d.fallback_failing
+            design = (
+                1.0 + 2.0 * VERSION_NOISE**2 * d.rolling_out_failing * d.fallback_failing / total
+            )
+            self.totals.append(total / design)
+            self.observed.append(d.rolling_out_failing / design)
         self.log_exposure = [math.log(d.rolling_out_active / d.fallback_active) for d in kept]
-        self.observed = [d.rolling_out_failing for d in kept]
         self.total = sum(self.totals)
         self.rolling_out = sum(self.observed)
 
@@ -70,75 +84,61 @@ class Strata:
         )
 
     def ratio_for_share(self, share: float) -> float:
-        """The rho whose pbar is `share` (0 for 0, inf for 1)."""
+        """The rho whose pbar is `share` (0 for 0, inf for 1).
+
+        Newton on log rho from the pooled answer, inside a bracket that bisection keeps:
+        pbar is a weighted mean of logistic curves, so the root lies between the logit
+        of `share` shifted by the smallest and by the largest log exposure ratio.
+        """
         if share <= 0.0:
             return 0.0
         if share >= 1.0:
             return math.inf
         logit = math.log(share) - math.log1p(-share)
         lo, hi = logit - max(self.log_exposure), logit - min(self.log_exposure)
-        t = (lo + hi) / 2.0
+        if hi - lo < 1e-12:  # the same exposure ratio every day: the textbook closed form
+            return math.exp(logit - self.log_exposure[0])
+        pairs = list(zip(self.totals, self.log_exposure, strict=True))
+        t = logit - sum(w * e for w, e in pairs) / self.total
         for _ in range(200):
-            gap = self.expected_share(t) - share
+            value = slope = 0.0
+            for w, e in pairs:
+                p = _sigmoid(t + e)
+                value += w * p
+                slope += w * p * (1.0 - p)
+            gap = value / self.total - share
             if gap > 0.0:
                 hi = t
             else:
                 lo = t
-            slope = (
-                sum(
-                    w * s * (1.0 - s)
-                    for w, s in (
-                        (w, _sigmoid(t + e))
-                        for w, e in zip(self.totals, self.log_exposure, strict=True)
-                    )
-                )
-                / self.total
-            )
-            step = gap / slope if slope > 0.0 else math.inf
-            t = t - step if lo < t - step < hi else (lo + hi) / 2.0
             if abs(gap) < 1e-14 or hi - lo < 1e-13:
                 break
+            step = gap * self.total / slope if slope > 0.0 else math.inf
+            t = t - step if lo < t - step < hi else (lo + hi) / 2.0
         return math.exp(t)
 
-    def dispersion(self, ratio: float) -> float:
-        """Pearson's X^2 / (days - 1) against the fitted ratio, at least 1."""
-        if len(self.totals) < MIN_DAYS_FOR_DISPERSION or not 0.0 < ratio < math.inf:
-            return 1.0
-        log_ratio = math.log(ratio)
-        x2 = 0.0
-        for t, e, n in zip(self.totals, self.log_exposure, self.observed, strict=True):
-            p = _sigmoid(log_ratio + e)
-            x2 += (n - t * p) ** 2 / (t * p * (1.0 - p))
-        return max(1.0, x2 / (len(self.totals) - 1))
 
-
-@dataclass(frozen=True)
-class RatioFigures:
-    estimate: float | None  # conditional MLE of rho; None without failing devices on either side
-    dispersion: float  # >= 1
-
-
-def estimate(days: Sequence[DayCounts]) -> RatioFigures:
+def estimate(days: Sequence[DayCounts]) -> float | None:
+    """rho's conditional MLE; None when no device failed on either side."""
     strata = Strata(days)
     if strata.total <= 0.0:
-        return RatioFigures(None, 1.0)
-    ratio = strata.ratio_for_share(strata.rolling_out / strata.total)
-    return RatioFigures(ratio, strata.dispersion(ratio))
+        return None
+    return strata.ratio_for_share(strata.rolling_out / strata.total)
 
 
-def lower_bound(days: Sequence[DayCounts], level: float, dispersion: float = 1.0) -> float:
+def lower_bound(days: Sequence[DayCounts], level: float) -> float:
     """rho's one-sided lower confidence bound at `level` (0 when nothing failed)."""
     strata = Strata(days)
-    s, t = strata.rolling_out / dispersion, strata.total / dispersion
+    s, t = strata.rolling_out, strata.total
     if s <= 0.0:
         return 0.0
     return strata.ratio_for_share(lower_quantile(level, s, t - s + 1.0))
 
 
-def upper_bound(days: Sequence[DayCounts], level: float, dispersion: float = 1.0) -> float:
+def upper_bound(days: Sequence[DayCounts], level: float) -> float:
     """rho's one-sided upper confidence bound at `level` (inf when the fallback never failed)."""
     strata = Strata(days)
-    s, t = strata.rolling_out / dispersion, strata.total / dispersion
+    s, t = strata.rolling_out, strata.total
     if t - s <= 0.0:
         return math.inf
     return strata.ratio_for_share(1.0 - lower_quantile(level, t - s, s + 1.0))

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
+from .evidence_render import evidence_section, false_halt_rows
 from .record import Record, Sample, Several, Size
 
 MB = 1_000_000
@@ -307,6 +308,7 @@ def summary(record: Record) -> list[str]:
         *guard_rows(record),
         *several_rows(record),
         *install_rows(record),
+        *false_halt_rows(record["evidence"]),
     ]
     return [
         "| what | measured | target | met | note |",
@@ -472,6 +474,7 @@ def render(record: Record) -> str:
     out = [*header(record), "", *summary(record), ""]
     out += [*time_to_halt_section(record), *imports_section(record)]
     out += [*retry_after_section(record), *several_section(record), *size_section(record["size"])]
+    out += evidence_section(record["evidence"])
     image = record["image"]
     if image is not None:
         out += ["", "## Image", "", f"From `{image['path']}`:", "", "```json"]
