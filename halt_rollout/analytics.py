@@ -69,11 +69,16 @@ def read_readings(
         "aggregationLevel": "day",
         "groupby": "packageVersion,eventType",
     }
-    usage = tuple(_usage_row(row) for row in _rows(store, USAGE, usage_query, app_id))
-    failures = tuple(_failure_row(row) for row in _rows(store, FAILURES, failure_query, app_id))
+    usage_rows = list(_rows(store, USAGE, usage_query, app_id))
+    failure_rows = list(_rows(store, FAILURES, failure_query, app_id))
+    # Rows of no version (Xbox's usage has none, as documented) belong to neither side.
+    usage = tuple(_usage_row(row) for row in usage_rows if _has_version(row))
+    failures = tuple(_failure_row(row) for row in failure_rows if _has_version(row))
+    unattributed = len(usage_rows) + len(failure_rows) - len(usage) - len(failures)
     log(
         f"read the Store's analytics for {first.isoformat()} to {today.isoformat()}: "
         f"{len(usage)} usage row(s), {len(failures)} failure row(s)"
+        + (f"; {unattributed} row(s) without a packageVersion left out" if unattributed else "")
     )
     return Readings(usage=usage, failures=failures, asked_from=first, asked_to=today)
 
@@ -201,10 +206,16 @@ def _day(row: Mapping[str, Any]) -> date:
         raise _Unusable("a row's date is not a date") from None
 
 
+def _has_version(row: Mapping[str, Any]) -> bool:
+    """A row that names a version; one without (null, absent, empty) is attributable to none."""
+    version = field(row, "packageVersion")
+    return not (version is None or (isinstance(version, str) and not version.strip()))
+
+
 def _version(row: Mapping[str, Any]) -> str:
     version = field(row, "packageVersion")
     if not isinstance(version, str) or not version.strip() or len(version) > 64:
-        raise _Unusable("a row has no packageVersion")
+        raise _Unusable("a row's packageVersion is not a version")
     if version.strip().lower() == "all":  # the answer of a report not grouped as asked
         raise _Unusable("its rows are not grouped by packageVersion")
     return version.strip()

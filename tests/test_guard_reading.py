@@ -90,6 +90,16 @@ def test_rows_outside_the_days_asked_for_are_ignored(action: RunAction, emulator
     assert evidence_of(run)[0]["period"]["to"] == today().isoformat()
 
 
+def test_a_row_of_no_version_counts_for_neither_side(action: RunAction, emulator: Emulator) -> None:
+    """Xbox's usage has no packageVersion, as documented: not a malformed page."""
+    script(emulator, "healthy")
+    xbox = {"date": today().isoformat(), "packageVersion": None, "dailyActiveDevices": 9e6}
+    emulator.add_fault(Fault(method="GET", path=USAGE, status=200, body={"Value": [xbox]}))
+    run = action(GUARD)
+    assert (run.exit_code, run.outputs["result"]) == (0, "inconclusive"), run.stdout
+    assert "1 row(s) without a packageVersion left out" in run.stdout
+
+
 def test_a_throttled_read_waits_as_asked_then_decides(
     action: RunAction, emulator: Emulator
 ) -> None:
