@@ -22,7 +22,8 @@ from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 from .errors import HaltRolloutError, StoreError
 from .evidence import FailureRow, Readings, UsageRow
-from .store import StoreClient, field
+from .store import StoreClient
+from .store_resources import field
 
 ANALYTICS = "analytics/"
 USAGE = "usagedaily"

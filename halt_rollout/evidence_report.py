@@ -1,7 +1,7 @@
 """The guard's decisions as people read them: the figures, the sentence, the trend.
 
 Plain text only (the log's lines, a table's cells before quoting, the `evidence`
-output's objects); report.py makes Markdown of them, with data as code. This module
+output's objects); evidence_summary.py makes Markdown of them, with data as code. This module
 reads a Judgement's attributes and imports nothing of the decision: the summary of an
 emergency stop loads it without loading the guard.
 """

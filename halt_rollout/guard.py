@@ -24,7 +24,8 @@ from .evidence_report import explanation_lines
 from .guard_inputs import Guard
 from .inputs import Target
 from .retry import Log, Pauser
-from .store import Rollout, StoreClient, SubmissionRef
+from .store import StoreClient
+from .store_resources import Rollout, SubmissionRef
 
 NO_FALLBACK = "0"  # the Store's word for "no fallback submission"
 

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .records import Recorded
+from .resources import uuid_of
 from .responses import Response, json_response
-from .state import uuid_of
 
 PREFIX = "/v1.0/my/analytics/"
 REPORTS = ("failurehits", "usagedaily")

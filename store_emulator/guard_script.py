@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import demo
 from .analytics import Analytics, today
-from .state import COMPLETE
+from .resources import COMPLETE
 
 if TYPE_CHECKING:
     from .state import StoreState

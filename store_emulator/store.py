@@ -11,8 +11,9 @@ from .analytics import PREFIX as ANALYTICS_PREFIX
 from .analytics import Analytics
 from .knobs import ACCOUNT_MESSAGE, Knobs
 from .records import Recorded
+from .resources import StoreError
 from .responses import Response, json_response
-from .state import StoreError, StoreState
+from .state import StoreState
 
 PREFIX = "/v1.0/my/"
 

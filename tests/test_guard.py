@@ -16,15 +16,14 @@ from halt_rollout.evidence import FailureRow, Readings, Thresholds, UsageRow, ju
 from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE
 from halt_rollout.halt import Result, TargetResult
 from halt_rollout.inputs import Target
-from halt_rollout.report import (
+from halt_rollout.job_summary import MAX_SUMMARY_BYTES, summary
+from halt_rollout.step_outputs import (
     MAX_OUTPUTS_UTF16_BYTES,
     MAX_RESULTS_BYTES,
-    MAX_SUMMARY_BYTES,
     outputs,
     results_left_out,
-    summary,
 )
-from halt_rollout.store import Rollout
+from halt_rollout.store_resources import Rollout
 from store_emulator import Emulator
 from store_emulator.actions_runner import ActionRun
 
