@@ -14,7 +14,7 @@ import pytest
 from halt_rollout.analytics import ANALYTICS, _next_page
 from store_emulator import Emulator, Fault
 
-from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction
+from .conftest import APP_ID, DEADLINE_ALLOWANCE, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction
 from .test_guard import GUARD, NEW, OLD, analytics_requests, evidence_of, rollout_status, script
 
 USAGE = r"/analytics/usagedaily$"
@@ -266,3 +266,37 @@ def test_a_blind_guard_fails_every_rollout_of_the_app(
     assert emulator.halt_requests == []
     results = [r["result"] for r in json.loads(run.outputs["results"])]
     assert results == ["failed", "failed"]
+
+
+def test_a_flights_fallback_is_read_where_it_lives(action: RunAction, emulator: Emulator) -> None:
+    """A flight's fallback may be an app submission: read there when the flight has none."""
+    script(emulator, "failing")
+    emulator.script_guard(
+        APP_ID,
+        PUBLISHED,
+        flight_id=FLIGHT_ID,
+        scenario="healthy",
+        fallback="1152921504621086000",
+        version="1.5.0.0",
+        fallback_version="1.4.9.0",
+    )
+    emulator.set_rollout(APP_ID, PUBLISHED, flight_id=FLIGHT_ID, fallback=FALLBACK)
+    run = action({**GUARD, "flight-id": FLIGHT_ID})
+    assert run.exit_code == 0, run.stdout
+    (evidence,) = evidence_of(run)
+    assert evidence["fallback"]["versions"] == [OLD]
+    read = [r.path for r in emulator.store_requests if r.path.endswith(f"/submissions/{FALLBACK}")]
+    assert read == [
+        f"/v1.0/my/applications/{APP_ID}/flights/{FLIGHT_ID}/submissions/{FALLBACK}",
+        f"/v1.0/my/applications/{APP_ID}/submissions/{FALLBACK}",
+    ]
+
+
+def test_an_analytics_read_that_hangs_ends_by_the_deadline(
+    action: RunAction, emulator: Emulator
+) -> None:
+    script(emulator, "failing")
+    emulator.add_fault(Fault(method="GET", path=FAILURES, kind="hang", seconds=60.0))
+    run = action({**GUARD, "timeout-seconds": "3"})
+    assert run.seconds < 3 + DEADLINE_ALLOWANCE
+    _refused_by(emulator, run, "in time")
