@@ -47,6 +47,8 @@ from .evidence_days import (
 
 __all__ = [
     "EVENT_TYPES",
+    "FALSE_HALT_BUDGET",
+    "LOOKS_PER_WATCH",
     "LOOK_LEVEL",
     "DayShare",
     "FailureRow",

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from halt_rollout.evidence import FALSE_HALT_BUDGET, LOOK_LEVEL, LOOKS_PER_WATCH
 from halt_rollout.incomplete_beta import lower_quantile
 
+from .figures import Row
 from .record import EvidenceRecord, FalseHalts, HoursToHalt
-
-Row = tuple[str, str, str, bool | None, str]
 
 
 def _upper95(hits: int, trials: int) -> float:
