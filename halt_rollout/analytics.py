@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 from .errors import HaltRolloutError, StoreError
 from .evidence import FailureRow, Readings, UsageRow
+from .guard_inputs import BLIND_TITLE
 from .store import StoreClient
 from .store_resources import field
 
@@ -49,7 +50,7 @@ NOTHING_HALTED = "the failure data could not be read; nothing was halted"
 class AnalyticsUnreadable(StoreError):
     """The failure data could not be read, whole: the guard is blind."""
 
-    title = "Failure data could not be read"
+    title = BLIND_TITLE
 
 
 class _Unusable(Exception):

@@ -23,6 +23,9 @@ DEFAULT_MIN_FAILING_DEVICES = 25
 DEFAULT_EVENT_TYPES = ("crash", "hang")
 MIN_FAILURE_RATIO, MAX_FAILURE_RATIO = 1.1, 100.0
 MIN_FAILING_DEVICES, MAX_FAILING_DEVICES = 1, 1_000_000
+# The title of a guard that could not read the failure data (analytics.AnalyticsUnreadable),
+# here so that the summary can tell a blind guard from a failed halt without loading it.
+BLIND_TITLE = "Failure data could not be read"
 GUARD_INPUTS = ("halt-when", "failure-ratio", "min-failing-devices", "event-types")
 # Longer than any valid value: nothing longer is parsed (a megabyte of digits is no ratio).
 _MAX_VALUE_CHARS = 100

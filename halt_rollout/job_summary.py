@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from .evidence_summary import evidence_section, quiet_guard_headline
+from .guard_inputs import BLIND_TITLE
 from .halt import Result, TargetResult, carries
 from .incident import (
     Incident,
@@ -60,8 +61,12 @@ def summary(
         headline = f"⚠️ Run cancelled: {len(problems)} of {len(results)} target(s) not confirmed"
     elif problems:
         failed = [r for r in problems if r.result is Result.FAILED]
+        blind = [r for r in failed if r.failure and r.failure.title == BLIND_TITLE]
         headline = (
-            f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
+            f"❌ Guard blind for {len(failed)} of {len(results)} target(s): the failure data "
+            "could not be read; nothing was halted"
+            if failed and len(blind) == len(failed)
+            else f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
             if failed
             else f"❓ Halt not confirmed for {len(problems)} of {len(results)} target(s)"
         )

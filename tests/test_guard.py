@@ -143,6 +143,7 @@ def test_a_blind_guard_fails_loudly_and_halts_nothing(
     assert "analytics" in error
     assert "Manager role" in error
     assert evidence_of(run) == []
+    assert run.summary.startswith("## ❌ Guard blind for 1 of 1 target(s)")
 
 
 def test_every_decision_is_explained_in_the_log_and_the_summary(
