@@ -6,6 +6,9 @@ evidence", how the data are read; "Missing evidence never halts and never passes
 from __future__ import annotations
 
 import json
+import signal
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +18,7 @@ from halt_rollout.analytics import ANALYTICS, _next_page
 from store_emulator import Emulator, Fault
 
 from .conftest import APP_ID, DEADLINE_ALLOWANCE, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction
+from .test_cancellation import CANCEL_SECONDS, Running, requests_after, start  # noqa: F401
 from .test_guard import GUARD, NEW, OLD, analytics_requests, evidence_of, rollout_status, script
 
 USAGE = r"/analytics/usagedaily$"
@@ -300,3 +304,27 @@ def test_an_analytics_read_that_hangs_ends_by_the_deadline(
     run = action({**GUARD, "timeout-seconds": "3"})
     assert run.seconds < 3 + DEADLINE_ALLOWANCE
     _refused_by(emulator, run, "in time")
+
+
+def test_a_cancel_during_an_analytics_read_halts_nothing_and_says_so(
+    emulator: Emulator,
+    start: Callable[..., Running],  # noqa: F811 (the fixture)
+) -> None:
+    script(emulator, "failing")
+    emulator.add_fault(Fault(method="GET", path=FAILURES, kind="hang", seconds=60, times=None))
+    running = start(GUARD)
+    running.wait_for(
+        lambda: any(r.path.endswith("/failurehits") for r in emulator.requests), "analytics read"
+    )
+    signalled = time.monotonic()
+    took = running.signal_and_time(signal.SIGINT)
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    outputs = running.outputs
+    assert (outputs["result"], outputs["evidence"]) == ("failed", "[]")
+    (record,) = json.loads(outputs["results"])
+    assert "nothing was halted" in record["error"]
+    (error,) = running.error_lines
+    assert error.startswith("::error title=Run cancelled::")
+    assert emulator.halt_requests == []
+    assert requests_after(emulator, signalled) == []
