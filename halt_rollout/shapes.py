@@ -54,3 +54,11 @@ def case_hint(app_id: str) -> str:
     if app_id == app_id.upper():
         return ""
     return f"; Store IDs are upper case: did you mean {app_id.upper()}?"
+
+
+def version_key(text: str) -> tuple[int, ...] | None:
+    """A package version as four numbers (missing parts are 0); None when it is not one."""
+    if not VERSION.fullmatch(text):
+        return None
+    parts = [int(part) for part in text.split(".")]
+    return tuple(parts + [0] * (4 - len(parts)))
