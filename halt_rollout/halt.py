@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .confirm import (
     COMPLETE,
@@ -31,6 +31,9 @@ from .retry import Log, Pauser
 from .store import StoreClient
 from .store_resources import STOPPED, Rollout, SubmissionRef
 from .version_guard import check_version_guard
+
+if TYPE_CHECKING:
+    from .evidence import Judgement
 
 T = TypeVar("T")
 # Whoever already works on a rollout: its label, or None when this target is the first.
@@ -52,6 +55,10 @@ class Result(enum.StrEnum):
     FAILED = "failed"
     # all-flights only: a rollout found that is not in progress, reported and left alone.
     NOTHING_TO_HALT = "nothing-to-halt"
+    # halt-when: failing only; nothing sent. The evidence shows the rollout not failing,
+    HEALTHY = "healthy"
+    # or shows neither yet.
+    INCONCLUSIVE = "inconclusive"
 
 
 class Decision(enum.Enum):
@@ -78,6 +85,8 @@ class TargetResult:
     failure: Failure | None = None
     # The packages' versions, when the version guard read them.
     versions: tuple[str, ...] | None = None
+    # halt-when: failing: the decision on the Store's failure data, when it was reached.
+    judgement: Judgement | None = None
 
     @property
     def ok(self) -> bool:
@@ -128,6 +137,7 @@ def halt_target(
     rollout: Rollout | None = None
     versions: tuple[str, ...] | None = None
     packages: Future[tuple[str, ...]] | None = None
+    judgement: Judgement | None = None
     sent = False
     try:
         if not submission_id:
@@ -181,9 +191,22 @@ def halt_target(
                 "Publish a new submission to replace it.",
                 title="The rollout was finalized",
             )
+        if target.guard is not None:
+            # Only a guard loads it: an emergency stop never pays for the analytics.
+            from .guard import judge_rollout  # noqa: PLC0415
+
+            judgement = judge_rollout(target, ref, rollout, store, pauser, log, versions)
+            if judgement.outcome != "failing":
+                outcome = Result(str(judgement.outcome))  # healthy or inconclusive
+                log(f"{outcome}: nothing sent")
+                return TargetResult(
+                    target, outcome, submission_id, rollout, None, versions, judgement
+                )
         if dry_run:
             log("dry run: a real run would halt this rollout; nothing sent")
-            return TargetResult(target, Result.DRY_RUN, submission_id, rollout, None, versions)
+            return TargetResult(
+                target, Result.DRY_RUN, submission_id, rollout, None, versions, judgement
+            )
         log(f"halting the rollout of submission {submission_id}")
         sent = True
         ending = confirm_halt(store, pauser, ref, log)
@@ -192,8 +215,12 @@ def halt_target(
             raise ending.error
         if ending.step is Step.HALTED:
             log(f"halted: {describe_rollout(rollout)}")
-            return TargetResult(target, Result.HALTED, submission_id, rollout, None, versions)
-        return TargetResult(target, Result.ALREADY_HALTED, submission_id, rollout, None, versions)
+            return TargetResult(
+                target, Result.HALTED, submission_id, rollout, None, versions, judgement
+            )
+        return TargetResult(
+            target, Result.ALREADY_HALTED, submission_id, rollout, None, versions, judgement
+        )
     except HaltRolloutError as error:
         if target.found_by_all_flights and _left_alone(error, rollout):
             log(f"left alone: {error.message}")
@@ -202,7 +229,7 @@ def halt_target(
             )
         outcome = Result.UNKNOWN if isinstance(error, OutcomeUnknown) else Result.FAILED
         failure = _said(error, cancelled=pauser.deadline.cancelled, sent=sent)
-        return TargetResult(target, outcome, submission_id, rollout, failure, versions)
+        return TargetResult(target, outcome, submission_id, rollout, failure, versions, judgement)
     finally:
         if packages is not None:
             # The guard's read ends (by the deadline at the latest) before anything is

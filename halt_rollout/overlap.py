@@ -2,9 +2,9 @@
 
 An exact duplicate is refused. So are two entries that may reach the same rollout
 but would treat it differently (one with an expected-version, one without, or two
-versions): which of them would decide is a race, so the run refuses before anything
-is sent. Entries that may overlap and agree are allowed: the run works on the
-rollout once, when their submissions are known (run.Claims).
+versions; halt-when or its thresholds): which of them would decide is a race, so the
+run refuses before anything is sent. Entries that may overlap and agree are allowed:
+the run works on the rollout once, when their submissions are known (run.Claims).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Target(Protocol):
     @property
     def expected_version(self) -> str | None: ...
     @property
+    def guard(self) -> object: ...
+    @property
     def name(self) -> str | None: ...
     @property
     def label(self) -> str: ...
@@ -49,6 +51,13 @@ def overlap_problems(targets: Sequence[Target], source: str) -> list[str]:
                 f"({_scope(first)}; {_scope(other)}) but guard it differently "
                 f"(expected-version {_guard(first)} and {_guard(other)}): give them the same "
                 "expected-version, or list the rollout once"
+            )
+        elif _may_overlap(first, other) and first.guard != other.guard:
+            problems.append(
+                f"targets entries {first_number} and {number} may reach the same rollout "
+                f"({_scope(first)}; {_scope(other)}) but one would halt it on other terms "
+                "(halt-when and its thresholds) than the other: give them the same, or list "
+                "the rollout once"
             )
     return problems
 

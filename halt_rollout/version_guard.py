@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import NothingToHalt
-from .shapes import VERSION
+from .shapes import version_key
 
 if TYPE_CHECKING:  # only their types: the input checks use this module before any network
     from .retry import Log
@@ -25,14 +25,6 @@ class NotTheExpectedVersion(NothingToHalt):
     """The submission's newest package is not expected-version: nothing is sent."""
 
     title = TITLE
-
-
-def version_key(text: str) -> tuple[int, ...] | None:
-    """A package version as four numbers (missing parts are 0); None when it is not one."""
-    if not VERSION.fullmatch(text):
-        return None
-    parts = [int(part) for part in text.split(".")]
-    return tuple(parts + [0] * (4 - len(parts)))
 
 
 def same_version(one: str | None, other: str | None) -> bool:
