@@ -34,6 +34,7 @@ from .inputs import (
 )
 from .redact import Redactor, inert, json_visible, visible
 from .run import run
+from .settings_secrets import environment_secrets
 
 SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
 
@@ -114,8 +115,9 @@ def main(
     args = parser().parse_args(argv)
     secret = os.environ.get(SECRET_VARIABLE, "").strip()
     redact = Redactor()
-    if secret:
-        redact.add(secret)
+    # Masked before anything is printed: the secret, and those the environment carries.
+    for hidden in (secret, *environment_secrets()):
+        redact.add(hidden)  # an empty one is ignored
     lock = threading.Lock()
 
     def log(line: str) -> None:

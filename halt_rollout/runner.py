@@ -28,8 +28,8 @@ from actions_toolkit.command import issue_command
 from actions_toolkit.file_command import prepare_key_value_message
 
 from .errors import one_line
-from .network_settings import proxy_passwords
 from .redact import Redactor, inert, visible
+from .settings_secrets import environment_secrets
 
 # How long writing one of the runner's files may take: a regular file takes
 # microseconds; only a pipe no one reads or a hung file system takes longer. Both files
@@ -65,13 +65,10 @@ class ActionsRunner:
     # Secrets ----------------------------------------------------------------
 
     def protect_runner_secrets(self) -> None:
-        """The runner's own token for OIDC requests is a secret too, and so is a password
-        in a proxy URL (`http://user:password@proxy:3128`)."""
-        request_token = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-        if request_token:
-            self.protect(request_token)
-        for password in proxy_passwords():
-            self.protect(password)
+        """The runner's own token for OIDC requests is a secret too, and so are a proxy
+        URL's credentials (`http://user:password@proxy:3128`, however malformed)."""
+        for secret in environment_secrets():
+            self.protect(secret)
 
     def protect(self, secret: str) -> None:
         """Mask a secret in the runner's log and redact it from everything we write."""
