@@ -41,6 +41,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
+from .network_words import describe, proxy_refusal
+
 # A rollout answer is a few hundred bytes, but a submission resource (the version guard
 # reads it) carries every listing and package: a megabyte or more. Beyond 16 MiB an answer
 # is a broken server or proxy, not the Store.
@@ -523,7 +525,11 @@ class _DeadlineAdapter(HTTPAdapter):
                 ) from error
             if isinstance(error, (AnswerTooLarge, requests.exceptions.SSLError)):
                 raise
-            raise LostAnswer(_describe(error), sent=exchange.sent, request=request) from error
+            # Told here, once, in a person's words: the proxy by name, no internal class.
+            proxy = requests.utils.select_proxy(request.url or "", proxies)
+            if refused := proxy_refusal(error, proxy):
+                raise refused from error
+            raise LostAnswer(describe(error, proxy), sent=exchange.sent, request=request) from error
         finally:
             timer.cancel()
             _CURRENT.exchange = outer
@@ -531,12 +537,6 @@ class _DeadlineAdapter(HTTPAdapter):
             exchange.done()
         response._content = body  # what `.content`, `.text` and `.json()` then read
         return response
-
-
-def _describe(error: BaseException) -> str:
-    """The error's own words, on one line, for a message that a person reads."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def _read_capped(response: requests.Response) -> bytes:

@@ -25,6 +25,7 @@ import requests
 from . import __version__
 from .deadline import AnswerTooLarge, DeadlinePassed, LostAnswer
 from .errors import StoreError, one_line
+from .network_words import ProxyRefused, tidy
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
 from .shapes import GUID, SUBMISSION_ID
@@ -407,6 +408,11 @@ class StoreClient:
             if method == "POST":
                 raise TransientError("an answer too large to read", failure) from None
             raise failure from None
+        except ProxyRefused as error:  # an answer that waiting does not change
+            raise StoreError(
+                f"Could not {what}: {error}. Nothing reached the Store.",
+                title=f"Proxy refused (HTTP {error.status})",
+            ) from None
         except requests.exceptions.SSLError as error:
             raise StoreError(
                 f"Could not {what}: the TLS certificate of {urlsplit(url).netloc} could not be "
@@ -548,4 +554,4 @@ def _details(status: int, code: str | None, message: str | None, correlation: st
 
 
 def _first_line(error: Exception) -> str:
-    return one_line(str(error), limit=200)
+    return one_line(tidy(str(error)), limit=200)
