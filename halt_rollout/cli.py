@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import STARTED, __version__, report
+from . import STARTED, __version__, report, streams
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -108,6 +108,7 @@ def main(
     """The command line; `started` is when the run began (default: now). Ctrl-C (or
     SIGTERM) cancels as in the action: what is known is printed, then exit 1."""
     started = time.monotonic() if started is None else started
+    streams.prepare()  # a log or a result that cannot be written never stops the stop
     if cancellation is None:
         cancellation = CANCELLATION
         cancellation.install()
@@ -121,9 +122,9 @@ def main(
     lock = threading.Lock()
 
     def log(line: str) -> None:
+        shown = inert(visible(redact(line)))  # inside a workflow step, the runner's log too
         with lock:
-            # Inside a workflow step this is the runner's log too: data stays data.
-            print(inert(visible(redact(line))), file=sys.stderr, flush=True)
+            streams.guarded("stderr", lambda: print(shown, file=sys.stderr))
 
     raw = {
         "app-id": args.app_id.strip(),
@@ -159,7 +160,8 @@ def main(
             )
         log(f"error: {error.title}: {error.message}{hint}")
         if args.json:
-            print(_json_text(json.dumps({**report.failed_outputs(), "results": []}, indent=2)))
+            text = _json_text(json.dumps({**report.failed_outputs(), "results": []}, indent=2))
+            streams.guarded("stdout", lambda: print(text))
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
@@ -170,32 +172,23 @@ def main(
     for result in results:
         if result.failure:
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
-    try:
-        if args.json:
-            data = {
-                **report.outputs(results),
-                # Every record: a terminal has no environment variable's limit to keep to.
-                "results": [report.result_record(result) for result in results],
-            }
-            print(_json_text(redact(json.dumps(data, indent=2, ensure_ascii=False))))
-        else:
-            for result in results:
-                print(inert(visible(redact(_line(result)))))
-        sys.stdout.flush()
-    except OSError as error:  # standard output closed (`| head`) or gone: say it on stderr
-        _let_go_of_stdout()
-        log(f"error: the results could not be printed ({error.strerror or error}); they were:")
+    if args.json:
+        data = {
+            **report.outputs(results),
+            # Every record: a terminal has no environment variable's limit to keep to.
+            "results": [report.result_record(result) for result in results],
+        }
+        # Escaped to ASCII where the stream cannot write every character: the same JSON.
+        ascii_only = not streams.encodes_everything(sys.stdout)
+        text = _json_text(redact(json.dumps(data, indent=2, ensure_ascii=ascii_only)))
+    else:
+        text = "\n".join(inert(visible(redact(_line(result)))) for result in results)
+    if text and not streams.guarded("stdout", lambda: print(text)):
+        # Standard output closed (`| head`) or gone: the results go to the log instead.
+        log("error: the results could not be printed; they were:")
         for line in report.result_lines(results):
             log(f"  {line}")
-        return 1
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
-
-
-def _let_go_of_stdout() -> None:
-    """Point standard output at the null device, so the exit's own flush cannot fail."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _line(result: TargetResult) -> str:

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .errors import TRUNCATED
 from .halt import Result, TargetResult, carries
 from .incident import (
     RERUN_IS_SAFE,
@@ -54,6 +55,10 @@ MAX_OUTPUTS_UTF16_BYTES = 1_000_000
 # Later steps take `results` through an environment variable (never `${{ }}` in a script),
 # and Linux refuses one longer than 128 KiB (MAX_ARG_STRLEN): `results` stays under it.
 MAX_RESULTS_BYTES = 120_000
+# One record stays small whatever a submission carries (20,000 packages, a huge error):
+# a target's row is shortened, with a note, before it could be left out whole.
+MAX_VERSIONS_IN_RECORD = 50
+MAX_ERROR_IN_RECORD = 2000
 _BACKTICKS = re.compile(r"`+")
 _BADGES = {
     Result.HALTED: "🛑 halted",
@@ -112,10 +117,18 @@ def result_record(result: TargetResult, redact: Redact = _same) -> dict[str, Any
         "status": data(rollout.status) if rollout else None,
         "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
         "rollout-percentage": rollout.percentage if rollout else None,
-        "versions": list(result.versions) if result.versions is not None else None,
+        "versions": None,
     }
+    if result.versions is not None:
+        record["versions"] = list(result.versions[:MAX_VERSIONS_IN_RECORD])
+        if len(result.versions) > MAX_VERSIONS_IN_RECORD:
+            record["versions-left-out"] = len(result.versions) - MAX_VERSIONS_IN_RECORD
     if result.failure:
-        record["error"] = redact(f"{result.failure.title}: {result.failure.message}")
+        # Redacted before it is cut: a cut cannot split a secret past the redaction.
+        error = redact(f"{result.failure.title}: {result.failure.message}")
+        if len(error) > MAX_ERROR_IN_RECORD:
+            error = error[: MAX_ERROR_IN_RECORD - 1] + TRUNCATED
+        record["error"] = error
     return record
 
 
@@ -147,14 +160,21 @@ def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) ->
     """What the `results` output left out to fit GitHub's limit, said for the log."""
     records = [result_record(r, redact) for r in results]
     _, left_out = _fit_records(results, records)
-    if not left_out:
-        return None
-    return (
-        f"the results output leaves out {_count_by_result(left_out)} of {len(results)} "
-        f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can take "
-        "it through an environment variable (GitHub's limit for a job's outputs is 1 MB); "
-        "this log and the job summary list every target"
-    )
+    shortened = sum("versions-left-out" in record for record in records)
+    notes = []
+    if shortened:
+        notes.append(
+            f"{shortened} record(s) list only the first {MAX_VERSIONS_IN_RECORD} package "
+            "versions (`versions-left-out` counts the rest)"
+        )
+    if left_out:
+        notes.append(
+            f"the results output leaves out {_count_by_result(left_out)} of {len(results)} "
+            f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can "
+            "take it through an environment variable (GitHub's limit for a job's outputs is "
+            "1 MB); this log and the job summary list every target"
+        )
+    return "; ".join(notes) if notes else None
 
 
 def _fit_records(

@@ -278,7 +278,8 @@ def test_an_answer_that_is_not_entras_is_named_unusable_and_not_retried(
     assert run.exit_code == 1
     [error] = run.errors
     assert "title=Unusable answer from Microsoft Entra ID::" in error, error
-    assert "authority-host" in error and "proxy" in error, error
+    assert "authority-host" in error, error
+    assert "proxy" in error, error
     assert "timeout-seconds" not in error, error
     assert "token=abc" not in error  # a redirect's target is named by its host alone
     asked = [req for req in authority.requests if req.path.endswith(where)]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import socket
 
-from .connect_proxy import ConnectProxy
 from .conftest import visible_text
+from .connect_proxy import ConnectProxy
 from .world import World, forward_everything
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
@@ -47,9 +47,12 @@ def test_a_proxy_asking_for_credentials_is_named_and_not_retried(world: World) -
     assert run.exit_code == 1
     [error] = run.errors
     assert "title=Proxy refused (HTTP 407)::" in error, error
-    assert f"127.0.0.1:{proxy.port}" in error and "HTTPS_PROXY" in error, error
-    assert "password" in error and "Nothing reached the Store" in error, error
-    assert "could not be reached" not in error and "timeout-seconds" not in error, error
+    assert f"127.0.0.1:{proxy.port}" in error, error
+    assert "HTTPS_PROXY" in error, error
+    assert "password" in error, error
+    assert "Nothing reached the Store" in error, error
+    assert "could not be reached" not in error, error
+    assert "timeout-seconds" not in error, error
     assert "wrong" not in visible_text(run)
     assert len(tunnels) == 1, f"a 407 was asked again: {tunnels}"
     assert store.requests == []
@@ -62,7 +65,8 @@ def test_a_proxy_asking_for_credentials_at_sign_in_is_named_too(world: World) ->
     assert run.exit_code == 1
     [error] = run.errors
     assert "title=Proxy refused (HTTP 407)::" in error, error
-    assert f"127.0.0.1:{proxy.port}" in error and "HTTPS_PROXY" in error, error
+    assert f"127.0.0.1:{proxy.port}" in error, error
+    assert "HTTPS_PROXY" in error, error
     assert len(tunnels) == 1, f"a 407 was asked again: {tunnels}"
     assert world.emulator.requests == []
 
@@ -91,5 +95,6 @@ def test_a_store_that_cannot_be_reached_is_named_without_internal_names(world: W
     )
     assert run.exit_code == 1
     [error] = run.errors
-    assert f"127.0.0.1:{port}" in error and "connection was refused" in error, error
+    assert f"127.0.0.1:{port}" in error, error
+    assert "connection was refused" in error, error
     assert not INTERNAL.search(visible_text(run)), visible_text(run)
