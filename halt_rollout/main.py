@@ -99,9 +99,7 @@ def _run(
         hide=runner.redact.add,
         deadline=deadline,
     )
-    runner.log("Results:")
-    for line in report.result_lines(results):
-        runner.log(f"  {line}")
+    runner.log_lines(["Results:", *(f"  {line}" for line in report.result_lines(results))])
     cancelled = cancellation.why
     if cancelled:
         runner.error(*report.cancelled_annotation(results, cancelled))

@@ -19,6 +19,9 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        # Longest first, so a secret that contains another is hidden whole; kept sorted
+        # here, not at each of the thousands of texts a large run redacts.
+        self._longest_first: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def add(self, secret: str) -> list[str]:
@@ -47,12 +50,11 @@ class Redactor:
                 if part.strip() and part not in self._secrets:
                     self._secrets.add(part)
                     new.append(part)
+            self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
         return new
 
     def __call__(self, text: str) -> str:
-        with self._lock:  # a snapshot: other threads may add secrets meanwhile
-            # Longest first, so a secret that contains another is hidden whole.
-            secrets = sorted(self._secrets, key=len, reverse=True)
+        secrets = self._longest_first  # a snapshot: other threads may add secrets meanwhile
         for secret in secrets:
             text = text.replace(secret, REDACTED)
             if TRUNCATED in text:

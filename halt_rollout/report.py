@@ -47,6 +47,9 @@ OUTPUT_NAMES = (
 # lines that say what was left out) fits in the margin.
 MAX_SUMMARY_BYTES = 1024 * 1024
 _SUMMARY_BUDGET_BYTES = MAX_SUMMARY_BYTES - 32 * 1024
+# A table longer than this is read by no one: the log lists every target.
+MAX_SUMMARY_ROWS = 1000
+MAX_FAILURE_DETAILS = 200
 # With failures to explain, the table may take this share of the room; their details
 # the rest.
 _TABLE_SHARE_WITH_FAILURES = 0.6
@@ -136,16 +139,19 @@ def outputs(results: Sequence[TargetResult], redact: Redact = _same) -> dict[str
     """The step outputs. With several targets, a single-valued output is set only
     when every target has the same value; `results` has each one that fits GitHub's
     limit (`results_left_out` says how many did not)."""
-    records = [result_record(r, redact) for r in results]
+    first = result_record(results[0], redact) if results else {}
 
     def shared(key: str) -> str:
-        values = {json.dumps(record[key]) for record in records}
-        if len(values) != 1 or records[0][key] is None:
+        value = first.get(key)
+        if value is None:
             return ""
-        value = records[0][key]
+        # Compared on the results themselves: 50,000 records are not built to find out.
+        mine = _shared_value(results[0], key)
+        if any(_shared_value(result, key) != mine for result in results):
+            return ""
         return value if isinstance(value, str) else json.dumps(value)
 
-    kept, _ = _fit_records(results, records)
+    kept, _ = _fit_records(results, redact)
     return {
         "result": str(overall_result(results)),
         "status": shared("status"),
@@ -156,11 +162,26 @@ def outputs(results: Sequence[TargetResult], redact: Redact = _same) -> dict[str
     }
 
 
+def _shared_value(result: TargetResult, key: str) -> object:
+    rollout = result.rollout
+    if key == "submission-id":
+        return result.submission_id
+    if rollout is None:
+        return None
+    if key == "status":
+        return rollout.status
+    if key == "fallback-submission-id":
+        return rollout.fallback_submission_id
+    return rollout.percentage
+
+
 def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) -> str | None:
     """What the `results` output left out to fit GitHub's limit, said for the log."""
-    records = [result_record(r, redact) for r in results]
-    _, left_out = _fit_records(results, records)
-    shortened = sum("versions-left-out" in record for record in records)
+    _, left_out = _fit_records(results, redact)
+    shortened = sum(
+        result.versions is not None and len(result.versions) > MAX_VERSIONS_IN_RECORD
+        for result in results
+    )
     notes = []
     if shortened:
         notes.append(
@@ -178,35 +199,47 @@ def results_left_out(results: Sequence[TargetResult], redact: Redact = _same) ->
 
 
 def _fit_records(
-    results: Sequence[TargetResult], records: Sequence[dict[str, Any]]
+    results: Sequence[TargetResult], redact: Redact
 ) -> tuple[list[str], Counter[Result]]:
-    """Each record as JSON, in order, less whole records (least urgent first) as needed."""
-    texts = [
-        json_visible(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
-        for record in records
-    ]
-    # UTF-16 never takes more than twice UTF-8's bytes: under MAX_RESULTS_BYTES in UTF-8,
-    # `results` is well under GitHub's 1 MB in UTF-16 too.
-    sizes = [len(text.encode()) + 1 for text in texts]  # and its comma
-    keep = _rows_within(results, sizes, MAX_RESULTS_BYTES)
+    """Each record as JSON, in order, less whole records (least urgent first) as needed.
+    Only the records that fit are written: the work is bounded by the budget, not by the
+    number of results."""
+    texts: dict[int, str] = {}
+
+    def size_of(index: int) -> int:
+        record = result_record(results[index], redact)
+        texts[index] = json_visible(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        # UTF-16 never takes more than twice UTF-8's bytes: under MAX_RESULTS_BYTES in
+        # UTF-8, `results` is well under GitHub's 1 MB in UTF-16 too.
+        return len(texts[index].encode()) + 1  # and its comma
+
+    keep = _rows_within(results, size_of, MAX_RESULTS_BYTES)
     left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
-    return [text for text, kept in zip(texts, keep, strict=True) if kept], left_out
+    return [texts[index] for index, kept in enumerate(keep) if kept], left_out
 
 
-def _rows_within(results: Sequence[TargetResult], sizes: Sequence[int], budget: int) -> list[bool]:
-    """Which rows to keep so their sizes add up to at most `budget`: rows are left out
-    whole, the least urgent results first and, among equals, the last first."""
-    keep = [True] * len(sizes)
-    total = sum(sizes)
-    if total <= budget:
-        return keep
-    for outcome in _LEAVE_OUT_FIRST:
-        for index in reversed(range(len(sizes))):
-            if total <= budget:
-                return keep
-            if results[index].result is outcome:
-                keep[index] = False
-                total -= sizes[index]
+def _rows_within(
+    results: Sequence[TargetResult],
+    size_of: Callable[[int], int],
+    budget: int,
+    max_rows: int | None = None,
+) -> list[bool]:
+    """Which rows to keep so their sizes add up to at most `budget` (and at most
+    `max_rows` of them): rows are left out whole, the least urgent results first and,
+    among equals, the last first. Rows are measured most urgent first, and only until
+    the budget is full: what is left out is never built."""
+    urgency = {outcome: rank for rank, outcome in enumerate(reversed(_LEAVE_OUT_FIRST))}
+    order = sorted(range(len(results)), key=lambda index: urgency.get(results[index].result, -1))
+    keep = [False] * len(results)
+    total = 0
+    for kept, index in enumerate(order):
+        if max_rows is not None and kept >= max_rows:
+            break
+        size = size_of(index)
+        if total + size > budget:
+            break
+        keep[index] = True
+        total += size
     return keep
 
 
@@ -231,18 +264,20 @@ def error_annotations(results: Sequence[TargetResult]) -> list[tuple[str, str]]:
     """One (title, message) error annotation per target that failed or ended unknown; past
     GitHub's ten, the last one counts the rest (the log and the summary list each)."""
     several = len(results) > 1
+    failed = [r for r in results if r.failure]
+    fits = len(failed) <= MAX_ERROR_ANNOTATIONS
     annotations = [
         (f"{r.target.label}: {r.failure.title}" if several else r.failure.title, r.failure.message)
-        for r in results
+        for r in (failed if fits else failed[: MAX_ERROR_ANNOTATIONS - 1])
         if r.failure
     ]
-    if len(annotations) <= MAX_ERROR_ANNOTATIONS:
+    if fits:
         return annotations
-    rest = annotations[MAX_ERROR_ANNOTATIONS - 1 :]
-    names = ", ".join(title.split(": ", 1)[0] for title, _ in rest[:20])
+    rest = failed[MAX_ERROR_ANNOTATIONS - 1 :]
+    names = ", ".join(r.target.label for r in rest[:20])
     more = f" and {len(rest) - 20} more" if len(rest) > 20 else ""
     return [
-        *annotations[: MAX_ERROR_ANNOTATIONS - 1],
+        *annotations,
         (
             f"{len(rest)} more targets failed",
             f"{len(rest)} more targets failed or were not confirmed: {names}{more}. The log's "
@@ -333,19 +368,24 @@ def summary(
         "| Fallback submission |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = [_row(result, redact) for result in results]
+    rows: dict[int, str] = {}
+
+    def size_of(index: int) -> int:
+        rows[index] = _row(results[index], redact)
+        return _size([rows[index]])
+
     tail = what_next(results, dry_run=dry_run, redact=redact)
     budget = _SUMMARY_BUDGET_BYTES - _size(tail)
     available = budget - _size(lines)
     table_budget = int(available * _TABLE_SHARE_WITH_FAILURES) if problems else available
-    keep = _rows_within(results, [_size([row]) for row in rows], table_budget)
-    lines += [row for row, kept in zip(rows, keep, strict=True) if kept]
+    keep = _rows_within(results, size_of, table_budget, MAX_SUMMARY_ROWS)
+    lines += [rows[index] for index, kept in enumerate(keep) if kept]
     left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
     if left_out:
         lines += [
             "",
             f"{_count_by_result(left_out)} more row(s) left out to keep this summary under "
-            "GitHub's 1 MiB limit: the log lists every target.",
+            f"GitHub's 1 MiB limit and {MAX_SUMMARY_ROWS} rows: the log lists every target.",
         ]
     if problems:
         lines += ["", "### What went wrong"]
@@ -354,6 +394,14 @@ def summary(
             failure = result.failure
             if failure is None:
                 continue
+            if shown >= MAX_FAILURE_DETAILS:
+                lines += [
+                    "",
+                    f"{len(problems) - shown} more failure(s) left out: the first "
+                    f"{MAX_FAILURE_DETAILS} say what went wrong; the log lists every target, "
+                    "and the `results` output carries each error that fits.",
+                ]
+                break
             block = [
                 "",
                 f"**{_code(redact(result.target.label))}: {_code(redact(failure.title))}**",

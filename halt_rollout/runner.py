@@ -17,6 +17,7 @@ import contextlib
 import os
 import select
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -87,6 +88,15 @@ class ActionsRunner:
         shown = self._shown(line)
         with self._lock:
             streams.guarded("stdout", lambda: core.info(shown))
+
+    def log_lines(self, lines: Iterable[str]) -> None:
+        """Many lines of the log in one write: 50,000 results take a fraction of a second."""
+        # Redacted as one text (a secret split across lines is hidden too), then each
+        # line cut, then shown: the same order as a single line's, at one pass's cost.
+        redacted = self.redact("\n".join(lines)).split("\n")
+        shown = inert(visible("".join(_cut(line) + os.linesep for line in redacted)))
+        with self._lock:
+            streams.guarded("stdout", lambda: sys.stdout.write(shown))
 
     def error(self, title: str, message: str) -> None:
         """One `::error title=…::` annotation (escaped by the toolkit)."""
