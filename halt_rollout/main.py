@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
 import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
 
-from . import __version__, report, streams
+from . import __version__, job_summary, log_lines, step_outputs, streams
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -62,8 +59,8 @@ def main(*, started: float | None = None) -> int:
         runner.group("Traceback", traceback.format_exc().splitlines())
         _write_runner_files(
             runner,
-            report.failed_outputs(),
-            report.problem_summary(title, message, redact=runner.redact, incident=incident),
+            step_outputs.failed_outputs(),
+            job_summary.problem_summary(title, message, redact=runner.redact, incident=incident),
             results=(),
         )
         return 1
@@ -83,8 +80,8 @@ def _run(
         runner.error(error.title, error.message)
         _write_runner_files(
             runner,
-            report.failed_outputs(),
-            report.problem_summary(
+            step_outputs.failed_outputs(),
+            job_summary.problem_summary(
                 error.title, error.message, redact=runner.redact, incident=incident
             ),
             results=(),
@@ -99,19 +96,19 @@ def _run(
         hide=runner.redact.add,
         deadline=deadline,
     )
-    runner.log_lines(["Results:", *(f"  {line}" for line in report.result_lines(results))])
+    runner.log_lines(["Results:", *(f"  {line}" for line in log_lines.result_lines(results))])
     cancelled = cancellation.why
     if cancelled:
-        runner.error(*report.cancelled_annotation(results, cancelled))
+        runner.error(*log_lines.cancelled_annotation(results, cancelled))
     else:
-        for title, message in report.error_annotations(results):
+        for title, message in log_lines.error_annotations(results):
             runner.error(title, message)
-    if left_out := report.results_left_out(results, runner.redact):
+    if left_out := step_outputs.results_left_out(results, runner.redact):
         runner.warning("Results output shortened", left_out)
     written = _write_runner_files(
         runner,
-        report.outputs(results, runner.redact),
-        report.summary(
+        step_outputs.outputs(results, runner.redact),
+        job_summary.summary(
             results,
             dry_run=settings.dry_run,
             redact=runner.redact,
@@ -123,7 +120,7 @@ def _run(
     if cancellation.why and not cancelled:
         # Cancelled after every result was known, while the files were being written: the
         # exit code says cancelled, and so does one error.
-        runner.error(*report.cancelled_annotation(results, cancellation.why))
+        runner.error(*log_lines.cancelled_annotation(results, cancellation.why))
     ended_well = all(result.ok for result in results) and not cancellation.cancelled
     return 0 if ended_well and written else 1
 
@@ -146,7 +143,9 @@ def _write_runner_files(
     except RunnerFileError as error:
         written = False
         stand = (
-            f" The halts themselves stand: {report.results_in_words(results)}." if results else ""
+            f" The halts themselves stand: {log_lines.results_in_words(results)}."
+            if results
+            else ""
         )
         runner.error(
             "Outputs not written",
@@ -164,19 +163,3 @@ def _write_runner_files(
     except RunnerFileError as error:
         runner.warning("Job summary not written", f"{error}. The log has every result.")
     return written
-
-
-def exit_now(code: int) -> NoReturn:
-    """End the process with `code` without Python's teardown of every loaded module.
-
-    With azure-identity's 500 modules that teardown takes longer than the whole halt's
-    HTTP (about 60 ms here). Nothing is lost by skipping it: every file this action
-    writes is closed when written, the standard streams are flushed here, and what was
-    registered for exit (atexit, logging's flush) still runs.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        # A closed or broken pipe: nothing left to save.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    atexit._run_exitfuncs()
-    os._exit(code)

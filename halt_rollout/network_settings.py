@@ -19,7 +19,7 @@ import requests.utils
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from .deadline import PROXY_SCHEMES
+from .deadline_adapter import PROXY_SCHEMES
 from .errors import HaltRolloutError, shown
 from .settings_secrets import is_proxy_variable, without_password
 

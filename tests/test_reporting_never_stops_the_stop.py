@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from halt_rollout.report import MAX_VERSIONS_IN_RECORD
+from halt_rollout.step_outputs import MAX_VERSIONS_IN_RECORD
 from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 

@@ -13,9 +13,7 @@ import pytest
 import yaml
 
 from halt_rollout import targets_file
-from store_emulator.actions_runner import (
-    ActionRun,
-)
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,
