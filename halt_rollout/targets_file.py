@@ -26,7 +26,7 @@ import yaml
 from .errors import shown
 
 # libyaml's loader where present; the same resolution of tags (YAML 1.1's), in C.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # A hundred short entries fit in a few kilobytes; anything much bigger is a mistake.
 MAX_TARGETS_FILE_BYTES = 256 * 1024
