@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import TRUNCATED
+from .evidence_report import evidence_record, judged
 from .halt import Result, TargetResult
 from .redact import json_visible
 
@@ -30,6 +31,7 @@ OUTPUT_NAMES = (
     "rollout-percentage",
     "submission-id",
     "results",
+    "evidence",
 )
 # GitHub keeps at most 1 MB of a job's outputs, counted in UTF-16.
 MAX_OUTPUTS_UTF16_BYTES = 1_000_000
@@ -43,6 +45,8 @@ MAX_ERROR_IN_RECORD = 2000
 # Which rows are left out first when a summary or `results` would be too large.
 LEAVE_OUT_FIRST = (
     Result.NOTHING_TO_HALT,
+    Result.HEALTHY,
+    Result.INCONCLUSIVE,
     Result.ALREADY_HALTED,
     Result.DRY_RUN,
     Result.HALTED,
@@ -61,7 +65,11 @@ def overall_result(results: Sequence[TargetResult]) -> Result:
     A rollout that all-flights left alone sent nothing and needs nothing: for the
     run as a whole it counts as already-halted."""
     outcomes = {r.result for r in results}
-    order = (Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED)
+    order = (
+        *(Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN),
+        # A guard that could not decide yet says more than one that found all well.
+        *(Result.INCONCLUSIVE, Result.HEALTHY, Result.ALREADY_HALTED),
+    )
     for result in order:
         if result in outcomes:
             return result
@@ -88,6 +96,8 @@ def result_record(result: TargetResult, redact: Redact = unchanged) -> dict[str,
         "rollout-percentage": rollout.percentage if rollout else None,
         "versions": None,
     }
+    if (evidence := evidence_record(result)) is not None:
+        record["evidence"] = _redacted(evidence, redact)
     if result.versions is not None:
         record["versions"] = list(result.versions[:MAX_VERSIONS_IN_RECORD])
         if len(result.versions) > MAX_VERSIONS_IN_RECORD:
@@ -117,7 +127,8 @@ def outputs(results: Sequence[TargetResult], redact: Redact = unchanged) -> dict
             return ""
         return value if isinstance(value, str) else json.dumps(value)
 
-    kept, _ = _fit_records(results, redact)
+    kept, _ = _fit_records(results, lambda result: result_record(result, redact))
+    kept_evidence, _ = _fit_records(judged(results), _evidence_of(redact))
     return {
         "result": str(overall_result(results)),
         "status": shared("status"),
@@ -125,6 +136,7 @@ def outputs(results: Sequence[TargetResult], redact: Redact = unchanged) -> dict
         "rollout-percentage": shared("rollout-percentage"),
         "submission-id": shared("submission-id"),
         "results": "[" + ",".join(kept) + "]",
+        "evidence": "[" + ",".join(kept_evidence) + "]",
     }
 
 
@@ -141,9 +153,31 @@ def _shared_value(result: TargetResult, key: str) -> object:
     return rollout.percentage
 
 
+def _evidence_of(redact: Redact) -> Callable[[TargetResult], dict[str, Any]]:
+    def record(result: TargetResult) -> dict[str, Any]:
+        evidence = evidence_record(result)
+        return _redacted(evidence, redact) if evidence is not None else {}
+
+    return record
+
+
+def _redacted(value: Any, redact: Redact) -> Any:
+    """The evidence object with every text in it (versions, the sentence) redacted: data."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    return value
+
+
 def results_left_out(results: Sequence[TargetResult], redact: Redact = unchanged) -> str | None:
-    """What the `results` output left out or shortened to fit, said for the log."""
-    _, left_out = _fit_records(results, redact)
+    """What the `results` and `evidence` outputs left out to fit GitHub's limit, said for
+    the log."""
+    _, left_out = _fit_records(results, lambda result: result_record(result, redact))
+    judged_results = judged(results)
+    _, evidence_left_out = _fit_records(judged_results, _evidence_of(redact))
     shortened = sum(
         result.versions is not None and len(result.versions) > MAX_VERSIONS_IN_RECORD
         for result in results
@@ -151,29 +185,38 @@ def results_left_out(results: Sequence[TargetResult], redact: Redact = unchanged
     notes = []
     if shortened:
         notes.append(
-            f"{shortened} record(s) list only the first {MAX_VERSIONS_IN_RECORD} package "
-            "versions (`versions-left-out` counts the rest)"
+            f"{shortened} record(s) of the results output list only the first "
+            f"{MAX_VERSIONS_IN_RECORD} package versions (`versions-left-out` counts the rest)"
         )
+    said = []
     if left_out:
+        said.append(
+            f"the results output leaves out {count_by_result(left_out)} of {len(results)} records"
+        )
+    if evidence_left_out:
+        said.append(
+            f"the evidence output leaves out {sum(evidence_left_out.values())} of "
+            f"{len(judged_results)} rollouts' evidence"
+        )
+    if said:
         notes.append(
-            f"the results output leaves out {count_by_result(left_out)} of {len(results)} "
-            f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can "
-            "take it through an environment variable (GitHub's limit for a job's outputs is "
-            "1 MB); this log and the job summary list every target"
+            f"{' and '.join(said)} to stay under {MAX_RESULTS_BYTES // 1000} kB each, so that "
+            "a later step can take them through an environment variable (GitHub's limit for a "
+            "job's outputs is 1 MB); this log and the job summary list every target"
         )
     return "; ".join(notes) if notes else None
 
 
 def _fit_records(
-    results: Sequence[TargetResult], redact: Redact
+    results: Sequence[TargetResult], record_of: Callable[[TargetResult], dict[str, Any]]
 ) -> tuple[list[str], Counter[Result]]:
-    """Each record as JSON, in order, less whole records (least urgent first) as needed.
-    Only the records that fit are written: the work is bounded by the budget, not by the
-    number of results."""
+    """Each result's record as JSON, in order, less whole records (least urgent first) as
+    needed. Only the records that fit are built: the work is bounded by the budget, not
+    by the number of results."""
     texts: dict[int, str] = {}
 
     def size_of(index: int) -> int:
-        record = result_record(results[index], redact)
+        record = record_of(results[index])
         texts[index] = json_visible(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
         # UTF-16 never takes more than twice UTF-8's bytes: under MAX_RESULTS_BYTES in
         # UTF-8, `results` is well under GitHub's 1 MB in UTF-16 too.
@@ -219,4 +262,4 @@ def count_by_result(left_out: Counter[Result]) -> str:
 
 def failed_outputs() -> dict[str, str]:
     """Outputs of a run that stopped before any target was known (bad inputs)."""
-    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]"}
+    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]", "evidence": "[]"}
