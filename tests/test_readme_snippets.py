@@ -187,6 +187,49 @@ def test_the_readme_shows_the_dispatch_lines_it_promises() -> None:
     assert workflows == {"emergency-stop.yml", "guard.yml"}
 
 
+# The set-up's commands against what the copied workflows read ---------------------------
+
+GH_REPOSITORY_COMMANDS = re.compile(r"\bgh (?:workflow run|run watch|variable set|secret set|api)\b[^\n`]*")
+
+
+def copied_workflows() -> list[dict[str, Any]]:
+    """The two workflows the README has a reader copy: the stop and the guard."""
+    return [workflow_named(name)[1] for name in ("Emergency stop", "Store rollout guard")]
+
+
+def test_the_set_up_commands_make_what_the_copied_workflows_read() -> None:
+    """Step 4's environment, variables and secret are the ones the copied workflows name,
+    and the federated credential's subject names that same environment: a mismatch would
+    fail the rehearsal with an empty variable or AADSTS700213."""
+    environments = {job["environment"] for w in copied_workflows() for job in jobs_of(w).values()}
+    assert environments == {"store-production"}
+    named = set(re.findall(r"environments/([\w-]+)", README))
+    named |= set(re.findall(r"--env ([\w-]+)", README))
+    named |= set(re.findall(r":environment:([\w-]+)", README))
+    assert named == environments
+    read = {v for w in copied_workflows() for v in VARS.findall(yaml.safe_dump(w))}
+    assert read <= set(re.findall(r"gh variable set (\w+)", README)), read
+    secrets = {
+        s
+        for w in copied_workflows()
+        for step in steps_of(w)
+        if str(step.get("uses", "")).startswith(OUR_ACTION)
+        for s in re.findall(r"secrets\.(\w+)", str(step.get("with", "")))
+    }
+    assert secrets == {"STORE_CLIENT_SECRET"}
+    assert secrets <= set(re.findall(r"gh secret set (\w+)", README))
+
+
+def test_every_gh_command_names_the_repository_it_works_on() -> None:
+    """A release engineer runs the set-up from wherever the terminal is: a `gh` command that
+    relied on the current directory being a clone would fail there, or act on another."""
+    shown = [body for _, body in fenced("sh")] + re.findall(r"(?<!`)`([^`\n]+)`(?!`)", README)
+    commands = [c for text in shown for c in GH_REPOSITORY_COMMANDS.findall(text)]
+    assert len(commands) >= 8, commands
+    for command in commands:
+        assert "--repo OWNER/REPO" in command or "repos/OWNER/REPO" in command, command
+
+
 def test_variables_are_read_where_they_are_visible() -> None:
     """An environment's variables reach only the steps of a job with that environment: not
     a job-level `if:` (decided before the environment) and not a calling job's `with:`
