@@ -1,9 +1,10 @@
 """`make try`: the command line against the local Store emulator, without Azure.
 
 Starts the emulator (Entra ID and the Store API on loopback, over HTTPS with a CA of its
-own), seeded with the documented examples and the demo's guarded apps, and prints the exact environment and the
-`halt-rollout` commands to run against it from another terminal. The client secret it
-prints is the emulator's own, made up for this run; nothing here reaches Microsoft.
+own), seeded with the documented examples and the demo's guarded apps, and prints the exact
+environment and the `halt-rollout` commands to run against it from another terminal. The
+client secret it prints is the emulator's own, made up for this run; nothing here reaches
+Microsoft.
 Ctrl-C stops it.
 """
 
@@ -48,7 +49,7 @@ def instructions(emulator: Emulator, command: str) -> str:
         ("a package flight", f"--app-id {APP_ID} --flight-id {FLIGHT_ID} --json"),
         ("every rollout of an app with 23 flights", f"--app-id {WHOLE_APP_ID} --all-flights"),
         (
-            "the guard, on a rollout that fails no more than the old version: healthy, nothing sent",
+            "the guard, on a rollout failing no more than the old version: healthy, nothing sent",
             f"--app-id {GUARD_HEALTHY_APP} --halt-when failing",
         ),
         (

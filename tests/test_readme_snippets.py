@@ -189,7 +189,9 @@ def test_the_readme_shows_the_dispatch_lines_it_promises() -> None:
 
 # The set-up's commands against what the copied workflows read ---------------------------
 
-GH_REPOSITORY_COMMANDS = re.compile(r"\bgh (?:workflow run|run watch|variable set|secret set|api)\b[^\n`]*")
+GH_REPOSITORY_COMMANDS = re.compile(
+    r"\bgh (?:workflow run|run watch|variable set|secret set|api)\b[^\n`]*"
+)
 
 
 def copied_workflows() -> list[dict[str, Any]]:
