@@ -8,11 +8,14 @@ every required one; `vars.*` are read where they are visible (an environment's v
 only in a job with that environment, never in a job-level `if:` or a calling job's `with:`);
 a job that runs a script of the repository checks the repository out first. The README's
 copies of the example workflows are those of .github/workflows/ with only the action
-reference changed, and the README names every input, output and result of the Action.
+reference changed, and the README names every input, output and result of the Action and
+every error title it can log. The set-up's commands make the environment, variables and
+secret the copied workflows read, and every `gh` command names its repository.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import textwrap
@@ -372,3 +375,50 @@ def test_the_anchor_rule_is_githubs() -> None:
         "not-set-up-yet-halt-now-in-partner-center",
         "the-whole-app-at-once-all-flights",
     }
+
+
+# Failures ---------------------------------------------------------------------------------
+
+# The base classes' titles, which every raise in the code replaces with its own.
+CLASS_DEFAULT_TITLES = {"halt-rollout failed", "Store API call failed"}
+
+
+def error_titles() -> set[str]:
+    """Every title of an `::error`/`::warning` line the code can write: a `title=` argument,
+    a class's or module's `…title = "…"`, and the first argument of `failure(…)`, `Failure(…)`,
+    `runner.error(…)` and `runner.warning(…)`. An f-string counts by its fixed start."""
+    titles: set[str] = set()
+    for path in sorted((REPO / "halt_rollout").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.Call):
+                values += [k.value for k in node.keywords if k.arg == "title"]
+                called = node.func
+                name = called.attr if isinstance(called, ast.Attribute) else ""
+                name = called.id if isinstance(called, ast.Name) else name
+                if name in ("failure", "Failure", "error", "warning") and node.args:
+                    values.append(node.args[0])
+            if isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if any(n.lower().endswith("title") for n in names):
+                    values.append(node.value)
+            for value in values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    titles.add(value.value)
+                elif isinstance(value, ast.JoinedStr):
+                    first = value.values[0]
+                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                        titles.add(first.value)
+    return titles - CLASS_DEFAULT_TITLES
+
+
+def test_every_error_title_is_in_the_when_it_fails_table() -> None:
+    """A responder looks up the title the log shows; each has its row (what it means, what
+    to do) in "When it fails"."""
+    table = README[README.index("## When it fails") :]
+    table = table[: table.index("\n## ")]
+    shown = set(re.findall(r"\*\*([^*]+)\*\*", table))
+    titles = error_titles()
+    assert {"Invalid input", "Store answered HTTP ", "Halt outcome unknown"} <= titles
+    missing = {t for t in titles if not any(s.startswith(t) for s in shown)}
+    assert not missing, missing
