@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from halt_rollout.cli import parser
-from halt_rollout.halt import Result
+from halt_rollout.halt import NOT_DONE, Result
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -422,3 +422,15 @@ def test_every_error_title_is_in_the_when_it_fails_table() -> None:
     assert {"Invalid input", "Store answered HTTP ", "Halt outcome unknown"} <= titles
     missing = {t for t in titles if not any(s.startswith(t) for s in shown)}
     assert not missing, missing
+
+
+def test_the_exit_code_names_every_result_that_passes() -> None:
+    """The exit code's sentence names exactly the results that end a run with 0, and the
+    ones that end it with 1 (`nothing-to-halt` of `all-flights` included)."""
+    sentence = re.search(r"The exit code is\s+0 when every target ended (.*?)\.\n", README, re.S)
+    assert sentence is not None
+    passing, failing = sentence.group(1).split(", and 1 otherwise")
+    assert set(re.findall(r"`([a-z-]+)`", passing)) == {
+        r.value for r in Result if r not in NOT_DONE
+    }
+    assert set(re.findall(r"`([a-z-]+)`", failing)) == {r.value for r in NOT_DONE}
