@@ -10,7 +10,8 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
 	@echo "make test            run the whole test suite"
-	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
+	@echo "make lint            ruff, mypy --strict, import circles, module sizes, schemas,"
+	@echo "                     zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
 	@echo "make release-rehearsal  the release's work here: sdist and wheel, image as an OCI"
 	@echo "                     layout and the release action.yml under dist/, checked and run"
@@ -33,10 +34,14 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
+# The house is kept too: no import circles (import-linter's contracts in pyproject.toml),
+# no module over 400 lines (scripts/check-module-size.py).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=scripts $(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python scripts/check-module-size.py
 	bash scripts/lint-ci-files.sh
 
 container-test: venv
