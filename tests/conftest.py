@@ -32,6 +32,7 @@ __all__ = [
     "OTHER_SUBMISSION",
     "PENDING",
     "PUBLISHED",
+    "start",
     "world",
 ]
 
@@ -152,4 +153,4 @@ def _no_workflow_event(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The hostile world of the promise files (tests/world.py), for every test module. Last:
 # tests/world.py takes the names above from this module.
-from .world import world  # noqa: E402
+from .world import start, world  # noqa: E402

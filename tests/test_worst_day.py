@@ -26,16 +26,17 @@ from store_emulator.action_files import ENTRYPOINT, container_command
 from store_emulator.actions_runner import run_action, runner_environment
 from store_emulator.step_results import parse_file_command
 
-from . import test_cancellation
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs, visible_text
 from .connect_proxy import ConnectProxy
-from .test_cancellation import CANCEL_SECONDS, Running, halt_held_back
 from .world import (
+    CANCEL_SECONDS,
     STARTUP_SLACK,
     Incoming,
+    Running,
     Wire,
     World,
     describe,
+    halt_held_back,
     injected_commands,
     live_markdown,
     many_apps,
@@ -45,9 +46,6 @@ from .world import (
     run_entrypoint,
     traceback_free,
 )
-
-# Rule 10's fixture: the entrypoint started in a runner's environment, to be signalled.
-start = test_cancellation.start
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 MIB = 1024 * 1024

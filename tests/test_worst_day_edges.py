@@ -26,37 +26,32 @@ from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import runner_environment
 from store_emulator.step_results import parse_file_command
 
-from . import test_cancellation
 from .conftest import APP_ID, PUBLISHED, base_inputs
 from .connect_proxy import ConnectProxy
-from .test_cancellation import (
-    CANCEL_SECONDS,
-    HALT,
-    Running,
-    halt_held_back,
-    requests_after,
-)
 from .test_deadline import proxied
 from .world import (
+    CANCEL_SECONDS,
+    HALT,
     STARTUP_SLACK,
     AppliedFault,
     Incoming,
+    Running,
     Wire,
     World,
     command_line,
     describe,
     forward_everything,
+    halt_held_back,
     many_apps,
     outputs_utf16_size,
     pipe_no_one_reads,
+    requests_after,
     results_of,
     run_entrypoint,
     traceback_free,
 )
 
 MIB = 1024 * 1024
-# Rule 10's fixture: the entrypoint started in a runner's environment, to be signalled.
-start = test_cancellation.start
 CONFLICT = {
     "code": "InvalidState",
     "message": "The submission is not in a state where its rollout can be halted",

@@ -35,8 +35,8 @@ from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs
 from .conftest import visible_text as visible
-from .test_cancellation import Running, start  # noqa: F401 (the fixture)
 from .test_data_stays_data import assert_renders_as_text
+from .world import Running
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSION = r"/submissions/\d+$"
@@ -257,7 +257,7 @@ def test_a_guard_read_throttled_past_the_deadline_sends_no_halt(
 
 
 def test_cancelled_while_the_guard_read_hangs(
-    start: Any,  # noqa: F811 (the fixture)
+    start: Any,
     emulator: Emulator,
 ) -> None:
     """Rule 10 while the main thread waits on the guard's future: within 2 s, outputs, one

@@ -557,3 +557,115 @@ def command_line(emulator: Emulator, *args: str) -> list[str]:
         *("--store-api-url", emulator.url, "--authority-host", emulator.url),
         *args,
     ]
+
+
+# Signalled runs (rule 10) --------------------------------------------------------------
+
+# Rule 10's bound, from the signal to the process's end.
+CANCEL_SECONDS = 2.0
+
+
+@dataclass
+class Running:
+    """The entrypoint (or another command) running in a runner's environment."""
+
+    process: subprocess.Popen[str]
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    def read(self) -> None:
+        def pump(stream: object, into: list[str]) -> None:
+            for line in stream:  # type: ignore[attr-defined]
+                into.append(line)
+
+        for stream, into in ((self.process.stdout, self.lines), (self.process.stderr, self.errors)):
+            reader = threading.Thread(target=pump, args=(stream, into), daemon=True)
+            reader.start()
+            self.readers.append(reader)
+
+    def wait_for(self, condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+        end = time.monotonic() + seconds
+        while not condition():
+            assert self.process.poll() is None, f"ended before {what}: {self.stdout}"
+            assert time.monotonic() < end, f"no {what} within {seconds} s: {self.stdout}"
+            time.sleep(0.02)
+
+    def signal_and_time(self, number: int, pid: int | None = None) -> float:
+        """Send `number`; the seconds until the process ended."""
+        sent = time.monotonic()
+        os.kill(pid or self.process.pid, number)
+        try:
+            self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        took = time.monotonic() - sent
+        for reader in self.readers:
+            reader.join(5)
+        return took
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return parse_file_command(Path(self.env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
+
+    @property
+    def summary(self) -> str:
+        return Path(self.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stdout.splitlines() if line.startswith("::error")]
+
+
+@pytest.fixture
+def start(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def run(
+        inputs: dict[str, str] | None = None,
+        *,
+        command: list[str] | None = None,
+        files: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> Running:
+        workdir = tmp_path / f"run{len(started)}"
+        env = runner_environment(
+            {**base_inputs(emulator), **(inputs or {})},
+            workdir,
+            extra={"REQUESTS_CA_BUNDLE": emulator.ca_path, **(extra or {})},
+        )
+        for relative, content in (files or {}).items():
+            (Path(env["GITHUB_WORKSPACE"]) / relative).write_text(content, encoding="utf-8")
+        process = subprocess.Popen(
+            command or [sys.executable, str(ENTRYPOINT)],
+            env=env,
+            cwd=env["GITHUB_WORKSPACE"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        running = Running(process, env)
+        running.read()
+        started.append(running)
+        return running
+
+    yield run
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def halt_held_back(emulator: Emulator) -> None:
+    """The Store takes the halt and holds its answer back (the halt took effect)."""
+    emulator.add_fault(Fault(method="POST", path=HALT, kind="hang_after", seconds=60, times=None))
+
+
+def requests_after(emulator: Emulator, moment: float) -> list[str]:
+    return [f"{r.method} {r.path}" for r in emulator.requests if r.started > moment]
