@@ -15,23 +15,32 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.action_files import ENTRYPOINT
+from store_emulator.action_files import ENTRYPOINT, container_command
+from store_emulator.actions_runner import runner_environment
 
 from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED
+from .connect_proxy import ConnectProxy
 from .world import (
     CANCEL_SECONDS,
+    Incoming,
     Running,
+    Wire,
+    World,
     command_line,
     halt_held_back,
+    many_apps,
     pipe_no_one_reads,
+    proxied,
     requests_after,
 )
 
@@ -223,3 +232,203 @@ def test_cancel_while_still_starting_sends_nothing_and_says_so(
     assert running.outputs["result"] == "failed"
     [error] = running.error_lines
     assert error.startswith("::error title=Run cancelled::The run was cancelled by ")
+
+
+def no_traceback(running: Running) -> None:
+    assert "Traceback" not in running.stdout + "".join(running.errors), running.stdout + "".join(
+        running.errors
+    )
+
+
+def test_cancel_while_both_runner_files_are_full_pipes_ends_within_two_seconds(
+    emulator: Emulator, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    halt_held_back(emulator)
+    with (
+        pipe_no_one_reads(tmp_path / "out", full=True) as output,
+        pipe_no_one_reads(tmp_path / "summary", full=True) as summary,
+    ):
+        running = start(extra={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+        running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+        took = running.signal_and_time(signal.SIGINT)
+    print(f"signal to exit with both runner files full pipes: {took:.2f} s")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    assert f"{APP_ID}: unknown" in running.stdout
+    cancelled = [e for e in running.error_lines if e.startswith("::error title=Run cancelled")]
+    assert len(cancelled) == 1, running.error_lines
+
+
+def test_two_signals_ten_ms_apart_end_at_once(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    halt_held_back(emulator)
+    running = start()
+    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    sent = time.monotonic()
+    os.kill(running.process.pid, signal.SIGINT)
+    time.sleep(0.01)
+    os.kill(running.process.pid, signal.SIGTERM)
+    running.process.wait(30)
+    took = time.monotonic() - sent
+    for reader in running.readers:
+        reader.join(5)
+    print(f"two signals 10 ms apart: ended {took:.3f} s after the first")
+    no_traceback(running)
+    assert took <= 0.5
+    assert running.process.returncode == 1
+
+
+def guarded(pid: int) -> bool:
+    """Whether the process blocks or handles SIGTERM yet (/proc's SigBlk and SigCgt)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    mask = int(fields["SigBlk"], 16) | int(fields["SigCgt"], 16)
+    return bool(mask >> (signal.SIGTERM - 1) & 1)
+
+
+def test_signal_in_the_first_milliseconds_still_writes_the_outputs(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """A cancel may come at any moment, the interpreter's first milliseconds included:
+    whenever it lands, the run must end with exit 1, the outputs and one error."""
+    seen = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        for delay in (0.0, 0.005, 0.02, 0.05, 0.1, 0.3):
+            running = start(command=container_command())  # as the image starts it
+            # From the moment the image's first process is itself: `env` blocking the
+            # signals (a signal in the microseconds before that ends any process).
+            running.wait_for(partial(guarded, running.process.pid), "signals blocked", 10)
+            time.sleep(delay)
+            if running.process.poll() is not None:
+                continue  # the whole run ended before the signal: nothing to cancel
+            sent = time.monotonic()
+            os.kill(running.process.pid, number)
+            try:
+                running.process.wait(15)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
+            took = time.monotonic() - sent
+            for reader in running.readers:
+                reader.join(5)
+            if "received" not in running.stdout and running.process.returncode == 0:
+                continue  # it ended between the check above and the signal: nothing to cancel
+            stderr = "".join(running.errors)
+            written = Path(running.env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
+            if "Traceback" in running.stdout + stderr:
+                print(f"traceback after {delay * 1000:.0f} ms:", (running.stdout + stderr)[-600:])
+            seen.append(
+                (
+                    signal.Signals(number).name,
+                    int(delay * 1000),
+                    running.process.returncode,
+                    round(took, 2),
+                    "result" in written,
+                    "Traceback" in running.stdout + stderr,
+                )
+            )
+    print("(signal, ms after start, exit, seconds to end, outputs written, traceback):")
+    for row in seen:
+        print(f"  {row}")
+    assert all(row[5] is False for row in seen), seen
+    assert all(row[2] == 1 and row[4] for row in seen), seen
+    assert all(row[3] <= CANCEL_SECONDS for row in seen), seen
+
+
+def test_sigterm_during_sign_in_through_a_stalling_proxy(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    with ConnectProxy("stall") as proxy:
+        running = start({"timeout-seconds": "60"}, extra=proxied(proxy.url))
+        running.wait_for(lambda: bool(proxy.targets), "CONNECT to the proxy")
+        took = running.signal_and_time(signal.SIGTERM)
+    print(f"SIGTERM during sign-in via a stalled proxy: ended {took:.2f} s after")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.store_requests == []
+    [error] = running.error_lines
+    assert error.startswith("::error title=Run cancelled::")
+
+
+def test_cancel_a_trickling_store_through_a_trickling_proxy(world: World, tmp_path: Path) -> None:
+    def trickle_halt(req: Incoming, wire: Wire) -> None:
+        upstream = wire.forward(req)  # the halt takes effect
+        if req.path.endswith("/haltpackagerollout"):
+            wire.trickle(upstream.raw(), every=0.5, until=time.monotonic() + 60)
+        else:
+            wire.send(upstream.raw())
+
+    server = world.hostile(trickle_halt)
+    with ConnectProxy("trickle-tunnel", every=0.002) as proxy:
+        inputs = {**world.inputs(), "store-api-url": server.url, "timeout-seconds": "60"}
+        env = runner_environment(
+            inputs, tmp_path / "w", extra={"REQUESTS_CA_BUNDLE": world.bundle, **proxied(proxy.url)}
+        )
+        process = subprocess.Popen(
+            [sys.executable, str(ENTRYPOINT)],
+            env=env,
+            cwd=env["GITHUB_WORKSPACE"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        running = Running(process, env)
+        running.read()
+        try:
+            running.wait_for(
+                lambda: any(r.path.endswith("/haltpackagerollout") for r in server.requests),
+                "halt at the hostile Store",
+                40,
+            )
+            time.sleep(1.0)
+            took = running.signal_and_time(signal.SIGINT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    print(f"SIGINT with a trickling Store behind a trickling proxy: ended {took:.2f} s after")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS
+    assert running.outputs["result"] == "unknown", running.stdout
+    assert len(running.error_lines) == 1
+
+
+def test_cancel_a_hundred_all_flights_apps_with_hanging_listings_and_full_pipes(
+    emulator: Emulator, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """Everything at once: 100 all-flights apps whose listings hang, halts held back, both
+    runner files full pipes; SIGINT once halts are in flight."""
+    targets = many_apps(emulator, 100).replace(
+        "\n  - app-id:", "\n  - all-flights: true\n    app-id:"
+    )
+    emulator.add_fault(
+        Fault(method="GET", path=r"/listflights$", kind="hang", seconds=120, times=None)
+    )
+    emulator.add_fault(
+        Fault(
+            method="POST", path=r"/haltpackagerollout$", kind="hang_after", seconds=120, times=None
+        )
+    )
+    with (
+        pipe_no_one_reads(tmp_path / "out", full=True) as output,
+        pipe_no_one_reads(tmp_path / "summary", full=True) as summary,
+    ):
+        running = start(
+            {"app-id": "", "targets": "t.yml", "timeout-seconds": "120"},
+            files={"t.yml": targets},
+            extra={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)},
+        )
+        running.wait_for(lambda: len(emulator.halt_requests) >= 4, "four halts in flight")
+        took = running.signal_and_time(signal.SIGINT)
+    print(f"SIGINT, 100 all-flights apps, full pipes: ended {took:.2f} s after the signal")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS, running.stdout[-3000:]
+    assert running.process.returncode == 1
+    assert running.stdout.count(": unknown") >= 4
+    assert running.stdout.count("flights of 9NAPP") >= 100
+    cancelled = [e for e in running.error_lines if e.startswith("::error title=Run cancelled")]
+    assert len(cancelled) == 1

@@ -21,11 +21,12 @@ from cmarkgfm.cmark import Options
 from halt_rollout import main
 from halt_rollout.cancel import Cancellation
 from halt_rollout.redact import visible as visible_form
-from store_emulator import Fault
+from store_emulator import Emulator, Fault
 from store_emulator.step_results import ActionRun, parse_file_command
 
 from .conftest import (
     APP_ID,
+    RunAction,
 )
 from .world import (
     HALT,
@@ -332,3 +333,44 @@ def test_every_invisible_character_unicode_knows_is_covered() -> None:
         and visible_form(chr(point)) == chr(point)
     ]
     assert missed == []
+
+
+HOSTILE = "\n::error::pwned\n![x](https://evil.example/x.png) <img src=x> \u202eexe.txt \u200b"
+
+
+def test_hostile_entra_message_on_a_sign_in_failure_stays_data(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.add_fault(
+        Fault(
+            method="POST",
+            path=r"/token$",
+            status=400,
+            body={"error": "invalid_client", "error_description": "AADSTS7000215: " + HOSTILE},
+            times=None,
+        )
+    )
+    run = action()
+    assert run.outputs["result"] == "failed"
+    assert injected_commands(run.stdout) == []
+    assert live_markdown(run.summary) == []
+    for text in (run.stdout, run.summary, run.outputs["results"]):
+        assert "\u202e" not in text
+    # The data's own zero-width space is shown visibly (the summary's defusing ones are ours).
+    assert "[U+200B]" in run.summary
+    assert "[U+200B]" in run.stdout
+
+
+def test_hostile_refused_input_stays_data(action: RunAction) -> None:
+    run = action(
+        {"app-id": "", "targets": "t.yml"},
+        files={
+            "t.yml": "targets:\n  - name: "
+            + json.dumps(HOSTILE)
+            + "\n    app-id: '[x](https://evil.example)'\n"
+        },
+    )
+    assert run.exit_code == 1
+    assert injected_commands(run.stdout) == []
+    assert live_markdown(run.summary) == []
+    assert "\u202e" not in run.stdout + run.summary

@@ -48,6 +48,7 @@ from .connect_proxy import ConnectProxy
 from .world import (
     APP,
     DEADLINE,
+    PROXY_VARIABLES,
     STARTUP_SLACK,
     Handler,
     Incoming,
@@ -57,6 +58,7 @@ from .world import (
     forward_everything,
     json_answer,
     many_apps,
+    proxied,
     raw_response,
     results_of,
     traceback_free,
@@ -65,15 +67,6 @@ from .world import (
 TIMEOUT = 4.0
 # A run that hangs is stopped by the harness after this long (it then fails the test).
 HARNESS_SECONDS = TIMEOUT + 25
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy")
-
-
-def proxied(proxy: str, variable: str = "HTTPS_PROXY", **more: str | None) -> dict[str, str | None]:
-    """The run's environment for one proxy setting, every other proxy variable unset."""
-    env: dict[str, str | None] = dict.fromkeys(PROXY_VARIABLES)
-    env[variable] = proxy
-    env.update(more)
-    return env
 
 
 def timed_run(world: World, env: dict[str, str | None], **inputs: str) -> Any:
@@ -730,3 +723,26 @@ def test_sign_in_cannot_outlive_the_deadline(world: World, attack: str) -> None:
     assert run.outputs["result"] == "failed"
     assert "Rollout halt failed" in run.summary
     assert traceback_free(run)
+
+
+def test_trickling_store_through_a_trickling_proxy_keeps_the_deadline(world: World) -> None:
+    def trickle_everything(req: Incoming, wire: Wire) -> None:
+        upstream = wire.forward(req)
+        wire.trickle(upstream.raw(), every=0.3, until=time.monotonic() + 60)
+
+    server = world.hostile(trickle_everything)
+    timeout = 4.0
+    with ConnectProxy("trickle-accept", every=0.05) as proxy:
+        run = world.run(
+            {"timeout-seconds": f"{timeout:g}"},
+            store=server,
+            authority=server,
+            env=proxied(proxy.url, "ALL_PROXY"),
+            timeout=60,
+        )
+    late = world.sent_after_deadline(timeout)
+    print(f"{describe(run, timeout)}; late: {late}")
+    assert run.seconds <= timeout + STARTUP_SLACK
+    assert late == []
+    assert traceback_free(run)
+    assert run.outputs["result"] == "failed"

@@ -210,3 +210,30 @@ def test_the_command_line_records_who_and_why(cli: RunCli) -> None:  # noqa: F81
     assert run.stderr.splitlines()[:2] == [f"Reason: {REASON}", "Started by: laptop-user"]
     assert run.json()["result"] == "halted"
     assert FALLBACK in run.stdout
+
+
+def test_reason_actor_and_run_url_head_the_log_and_summary(action: RunAction) -> None:
+    """Contract: the log's first lines and the summary's head say who started the run, the
+    reason given, and the run's URL."""
+    reason = "Crash spike in 1.4.2 after 10% rollout"
+    run = action({"reason": reason})
+    assert run.exit_code == 0, run.stdout
+    head = "\n".join(run.stdout.splitlines()[:10])
+    summary_head = "\n".join(run.summary.splitlines()[:12])
+    assert reason in head, head
+    assert reason in summary_head, summary_head
+    assert "octocat" in head
+    assert "octocat" in summary_head
+    assert "/actions/runs/" in head
+    assert "/actions/runs/" in summary_head
+
+
+def test_summary_says_what_a_halt_means(action: RunAction) -> None:
+    """Contract: after a halt the summary says what it means: no longer distributed, new
+    customers get the previous submission's packages, no rollback, a new submission that
+    starts as a clone of the halted one."""
+    run = action()
+    assert run.outputs["result"] == "halted"
+    text = run.summary.lower()
+    assert "rollback" in text or "keep them" in text, run.summary
+    assert "clone" in text, run.summary

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from store_emulator import Fault
+from store_emulator import Emulator, Fault
+from store_emulator.actions_runner import run_action
 
 from .conftest import (
     APP_ID,
@@ -22,6 +24,7 @@ from .conftest import (
     OTHER_APP,
     OTHER_SUBMISSION,
     PUBLISHED,
+    base_inputs,
 )
 from .world import (
     APP,
@@ -318,3 +321,23 @@ def test_huge_headers_from_the_store_are_not_a_crash(
     assert traceback_free(run)
     assert run.exit_code == 1
     assert run.seconds <= DEADLINE + STARTUP_SLACK
+
+
+def test_malformed_oidc_request_url_is_a_clear_error(emulator: Emulator, tmp_path: Path) -> None:
+    """OIDC sign-in (no client-secret) with an ACTIONS_ID_TOKEN_REQUEST_URL that does not
+    parse: checking its proxy raises ValueError outside any handler."""
+    # Not the `action` fixture: it asserts no traceback itself, before we can say more.
+    result = run_action(
+        {k: v for k, v in base_inputs(emulator).items() if k != "client-secret"},
+        workdir=tmp_path,
+        extra_env={
+            "REQUESTS_CA_BUNDLE": emulator.ca_path,
+            "ACTIONS_ID_TOKEN_REQUEST_URL": "https://[broken/token",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token-123",
+        },
+        timeout=60,
+    )
+    print(describe(result))
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout
+    assert "crashed" not in result.stdout, result.stdout
+    assert result.outputs["result"] == "failed"

@@ -30,11 +30,14 @@ from store_emulator.step_results import parse_file_command
 from .conftest import APP_ID, PUBLISHED, base_inputs
 from .world import (
     HALT,
+    MIB,
     World,
     describe,
+    live_markdown,
     many_apps,
     outputs_utf16_size,
     pipe_no_one_reads,
+    results_of,
     run_entrypoint,
     traceback_free,
 )
@@ -335,3 +338,69 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
     kept = json.loads(run.outputs["results"])
     if len(kept) < 500:
         assert "::warning title=Results output shortened::" in run.stdout
+
+
+def test_thousand_flights_with_invisible_names_fit_githubs_limits(world: World) -> None:
+    emu = world.emulator
+    app = "9NBIGAPP0001"
+    emu.add_app(app, last_published="1152921504600000001")
+    emu.set_rollout(app, "1152921504600000001")
+    name = "\u200b" * 120 + "[x](https://evil.example)" + "\u202e" * 60
+    for number in range(1000):
+        emu.add_flight(app, f"00000000-0000-0000-0000-{number:012d}", name=f"{number}{name}")
+    run = world.run({"app-id": app, "all-flights": "true", "timeout-seconds": "170"}, timeout=240)
+    records = results_of(run)
+    summary_bytes = len(run.summary.encode())
+    outputs_utf16 = outputs_utf16_size(run.outputs)
+    print(
+        f"{describe(run)}; {len(records)} records kept; summary {summary_bytes} bytes; "
+        f"outputs {outputs_utf16} UTF-16 bytes"
+    )
+    assert traceback_free(run)
+    assert summary_bytes < MIB
+    assert outputs_utf16 < 1_000_000
+    assert "left out" in run.summary
+    assert live_markdown(run.summary) == []
+    assert "\u202e" not in run.summary + run.stdout
+
+
+@pytest.mark.parametrize(
+    "kind", ["dev-full", "directory", "symlink-loop", "no-reader-fifo", "readonly-dir"]
+)
+def test_broken_runner_files_never_change_the_result(
+    emulator: Emulator, tmp_path: Path, kind: str
+) -> None:
+    out = tmp_path / "out"
+    if kind == "dev-full":
+        target = "/dev/full"
+    elif kind == "directory":
+        out.mkdir()
+        target = str(out)
+    elif kind == "symlink-loop":
+        os.symlink(tmp_path / "b", tmp_path / "a")
+        os.symlink(tmp_path / "a", tmp_path / "b")
+        target = str(tmp_path / "a")
+    elif kind == "no-reader-fifo":
+        os.mkfifo(out)
+        target = str(out)
+    else:
+        (tmp_path / "ro").mkdir()
+        target = str(tmp_path / "ro" / "missing" / "file")
+    env = runner_environment(
+        base_inputs(emulator),
+        tmp_path / "w",
+        extra={
+            "REQUESTS_CA_BUNDLE": emulator.ca_path,
+            "GITHUB_OUTPUT": target,
+            "GITHUB_STEP_SUMMARY": target,
+        },
+    )
+    started = time.monotonic()
+    done = run_entrypoint(env)
+    took = time.monotonic() - started
+    print(f"{kind}: exit {done.returncode} in {took:.2f} s")
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"{APP_ID}: halted" in done.stdout
+    assert "The halts themselves stand" in done.stdout
+    assert done.returncode == 1
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == ("PackageRolloutStopped")

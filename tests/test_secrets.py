@@ -18,19 +18,24 @@ import contextlib
 import itertools
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
 from store_emulator import Emulator, Fault
+from store_emulator.action_files import ENTRYPOINT
+from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
-from store_emulator.step_results import ActionRun
+from store_emulator.step_results import ActionRun, parse_file_command
 
-from .conftest import APP_ID, RunAction, secrets_of, visible_text
+from .conftest import APP_ID, RunAction, base_inputs, secrets_of, visible_text
 from .world import (
     Handler,
     Incoming,
@@ -39,6 +44,7 @@ from .world import (
     describe,
     forward_everything,
     json_answer,
+    proxied,
     raw_response,
 )
 
@@ -446,3 +452,46 @@ def test_a_secret_that_markdown_would_change_is_redacted_first(world: World) -> 
     assert "Invalid client secret provided: ***" in run.summary
     assert MARKDOWN_SECRET not in bare
     assert MARKDOWN_SECRET.replace("\u200b", "") not in bare
+
+
+def _bytes_env(env: dict[str, str], **raw: bytes) -> dict[bytes, bytes]:
+    out = {k.encode(): v.encode() for k, v in env.items()}
+    for key, value in raw.items():
+        out[key.replace("_dash_", "-").encode()] = value
+    return out
+
+
+def test_client_secret_with_invalid_utf8_is_refused_without_a_traceback(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A client secret whose bytes are not UTF-8 (a secret store handing over Latin-1):
+    Python reads it as a lone surrogate, and masking it must not crash the run."""
+    inputs = base_inputs(emulator)
+    env = runner_environment(inputs, tmp_path, extra={"REQUESTS_CA_BUNDLE": emulator.ca_path})
+    env.pop("INPUT_CLIENT-SECRET", None)
+    benv = _bytes_env(env, INPUT_CLIENT_dash_SECRET=b"s3cr3t\xe9value")
+    done = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        env=benv,
+        cwd=env["GITHUB_WORKSPACE"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stdout = done.stdout.decode("utf-8", "replace")
+    stderr = done.stderr.decode("utf-8", "replace")
+    print(f"exit {done.returncode}; stderr tail: {stderr[-300:]!r}")
+    assert "Traceback" not in stdout + stderr, stderr[-2000:]
+    outputs = parse_file_command(Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
+    assert outputs.get("result") in ("failed", "halted"), outputs
+    shown = "\n".join(line for line in stdout.splitlines() if not line.startswith("::add-mask::"))
+    assert "s3cr3t" not in shown + stderr
+
+
+def test_proxy_password_is_never_shown(action: RunAction) -> None:
+    """A release engineer's proxy credentials are a secret too (where the contract is silent)."""
+    run = action(env=proxied("socks5://build:hunter2-proxy-pass@127.0.0.1:1080"))
+    assert run.outputs["result"] == "failed"
+    print(run.errors)
+    assert "::add-mask::hunter2-proxy-pass" in run.stdout  # masked first, as secrets are
+    assert "hunter2-proxy-pass" not in visible_text(run)

@@ -28,10 +28,10 @@ from store_emulator.step_results import parse_file_command
 
 from .conftest import APP_ID, PUBLISHED, base_inputs
 from .connect_proxy import ConnectProxy
-from .test_deadline import proxied
 from .world import (
     CANCEL_SECONDS,
     HALT,
+    MIB,
     STARTUP_SLACK,
     AppliedFault,
     Incoming,
@@ -45,13 +45,13 @@ from .world import (
     many_apps,
     outputs_utf16_size,
     pipe_no_one_reads,
+    proxied,
     requests_after,
     results_of,
     run_entrypoint,
     traceback_free,
 )
 
-MIB = 1024 * 1024
 CONFLICT = {
     "code": "InvalidState",
     "message": "The submission is not in a state where its rollout can be halted",

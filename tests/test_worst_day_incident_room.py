@@ -36,13 +36,12 @@ from store_emulator.step_results import ActionRun
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs
 from .conftest import visible_text as visible
 from .test_data_stays_data import assert_renders_as_text
-from .world import Running
+from .world import MIB, Running
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSION = r"/submissions/\d+$"
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
-MIB = 1024 * 1024
 DEFAULT_JOB = Job()
 
 

@@ -559,6 +559,20 @@ def command_line(emulator: Emulator, *args: str) -> list[str]:
     ]
 
 
+# Proxies and sizes ----------------------------------------------------------------------
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
+MIB = 1024 * 1024
+
+
+def proxied(proxy: str, variable: str = "HTTPS_PROXY", **more: str | None) -> dict[str, str | None]:
+    """The run's environment for one proxy setting, every other proxy variable unset."""
+    env: dict[str, str | None] = dict.fromkeys(PROXY_VARIABLES)
+    env[variable] = proxy
+    env.update(more)
+    return env
+
+
 # Signalled runs (rule 10) --------------------------------------------------------------
 
 # Rule 10's bound, from the signal to the process's end.
