@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -32,19 +33,21 @@ from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED
 from .connect_proxy import ConnectProxy
 from .world import (
     CANCEL_SECONDS,
+    CONFLICT,
+    HALT,
     Incoming,
     Running,
     Wire,
     World,
+    cancel_errors,
     command_line,
     halt_held_back,
     many_apps,
     pipe_no_one_reads,
     proxied,
     requests_after,
+    running_traceback_free,
 )
-
-HALT = r"/haltpackagerollout$"
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -432,3 +435,227 @@ def test_cancel_a_hundred_all_flights_apps_with_hanging_listings_and_full_pipes(
     assert running.stdout.count("flights of 9NAPP") >= 100
     cancelled = [e for e in running.error_lines if e.startswith("::error title=Run cancelled")]
     assert len(cancelled) == 1
+
+
+def test_cancel_during_the_409_reread_wait_ends_in_time_and_says_failed(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """The Store refused the halt (409); the rollout still reads in progress, so the action
+    waits 1, 2, 3 s for a rival's halt. SIGTERM during that wait: nothing more is sent,
+    and the truth is `failed` (the Store refused; nothing took effect)."""
+    emulator.add_fault(Fault(method="POST", path=HALT, status=409, body=CONFLICT, times=None))
+    running = start()
+    running.wait_for(lambda: "reading it again in" in running.stdout, "the re-read wait")
+    signalled = time.monotonic()
+    took = running.signal_and_time(signal.SIGTERM)
+    print(f"409 re-read wait: ended {took:.2f} s after SIGTERM")
+
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert requests_after(emulator, signalled) == []
+    assert running.outputs["result"] == "failed"
+    assert len(cancel_errors(running)) == 1, running.error_lines
+    assert "Run cancelled" in running.summary
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"
+
+
+def test_cancel_during_the_flight_listing_keeps_the_apps_halt(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """all-flights: the app's own rollout is halted while the flight listing hangs; SIGINT
+    then. The app's halt stands, the listing is a `failed` result, one error."""
+    for number in range(3):
+        emulator.add_flight(APP_ID, f"00000000-0000-0000-0000-{number:012d}", name=f"f{number}")
+    emulator.add_fault(
+        Fault(method="GET", path=r"/listflights", kind="hang", seconds=60, times=None)
+    )
+    running = start({"all-flights": "true"})
+    running.wait_for(
+        lambda: (
+            any("listflights" in r.path for r in emulator.requests) and bool(emulator.halt_requests)
+        ),
+        "the listing and the app's halt",
+    )
+    running.wait_for(lambda: ": halted" in running.stdout, "the app's halt confirmed")
+    took = running.signal_and_time(signal.SIGINT)
+    print(f"listing paging: ended {took:.2f} s after SIGINT")
+
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    records = json.loads(running.outputs["results"])
+    by_name = {r["name"]: r["result"] for r in records}
+    print(by_name)
+    assert f"flights of {APP_ID}" in by_name
+    assert by_name[f"flights of {APP_ID}"] == "failed"
+    assert "halted" in by_name.values()
+    assert len(cancel_errors(running)) == 1, running.error_lines
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutStopped"
+
+
+def test_cancel_during_the_version_guards_read_sends_nothing(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    emulator.add_fault(
+        Fault(method="GET", path=rf"/submissions/{PUBLISHED}$", kind="hang", seconds=60)
+    )
+    running = start({"expected-version": "1.0.0.0"})
+    running.wait_for(
+        lambda: any(r.path.endswith(f"/submissions/{PUBLISHED}") for r in emulator.requests),
+        "the guard's read",
+    )
+    took = running.signal_and_time(signal.SIGTERM)
+    print(f"version guard read: ended {took:.2f} s after SIGTERM")
+
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert emulator.halt_requests == []
+    assert running.outputs["result"] == "failed"
+    assert len(cancel_errors(running)) == 1, running.error_lines
+
+
+def test_cancel_while_resolving_with_a_store_that_holds_every_request_like_the_runner(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """The runner's sequence: SIGINT; SIGTERM 7.5 s later; SIGKILL 2.5 s after that. The
+    Store holds every request. The run must be over well before the SIGTERM."""
+    emulator.add_fault(Fault(path=r"^/v1\.0/my/", kind="hang", seconds=60, times=None))
+    running = start()
+    running.wait_for(lambda: bool(emulator.store_requests), "a held Store request")
+    sent = time.monotonic()
+    os.kill(running.process.pid, signal.SIGINT)
+    try:
+        running.process.wait(7.5)
+        how = "after SIGINT"
+    except subprocess.TimeoutExpired:
+        os.kill(running.process.pid, signal.SIGTERM)
+        try:
+            running.process.wait(2.5)
+            how = "after SIGTERM"
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
+            how = "killed"
+    took = time.monotonic() - sent
+    for reader in running.readers:
+        reader.join(5)
+    print(f"held Store: ended {how}, {took:.2f} s after SIGINT")
+
+    assert how == "after SIGINT"
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert len(cancel_errors(running)) == 1
+
+
+def test_signal_storm_ends_at_once_without_a_traceback(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """Ten signals, SIGINT and SIGTERM alternating, within 50 ms, while a halt is in flight."""
+    halt_held_back(emulator)
+    running = start()
+    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    sent = time.monotonic()
+    for number in range(10):
+        try:
+            os.kill(running.process.pid, signal.SIGINT if number % 2 == 0 else signal.SIGTERM)
+        except ProcessLookupError:
+            break
+        time.sleep(0.005)
+    try:
+        running.process.wait(30)
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+    took = time.monotonic() - sent
+    for reader in running.readers:
+        reader.join(5)
+    print(f"storm: ended {took:.2f} s after the first signal, exit {running.process.returncode}")
+
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1  # not killed by a signal's default action
+    assert running_traceback_free(running)
+    # Either the second signal ended it at once, or the first had already written all.
+    ended_at_once = "received again: ending now" in running.stdout
+    assert ended_at_once or len(cancel_errors(running)) == 1, running.stdout
+
+
+def test_a_signal_after_the_results_still_says_the_run_was_cancelled(
+    emulator: Emulator, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """The halt is confirmed, the results and annotations logged, the outputs written;
+    the summary is a named pipe nobody reads, so writing it takes its half second. A
+    SIGINT then: the run exits 1, so the step fails, but no `::error` says why (rule 10:
+    one `::error` saying the run was cancelled; rule 9: exit 0 when every target ended
+    halted). Whichever way it goes, the exit code and the log must agree."""
+    with pipe_no_one_reads(tmp_path, full=True) as pipe:
+        running = start(extra={"GITHUB_STEP_SUMMARY": str(pipe)})
+        output = Path(running.env["GITHUB_OUTPUT"])
+        running.wait_for(
+            lambda: output.exists() and "halted" in output.read_text(encoding="utf-8"),
+            "the outputs written",
+        )
+        took = running.signal_and_time(signal.SIGINT)
+    print(
+        f"late SIGINT: exit {running.process.returncode} after {took:.2f} s; "
+        f"errors {running.error_lines}; result {running.outputs['result']!r}"
+    )
+
+    assert took <= CANCEL_SECONDS
+    assert running_traceback_free(running)
+    assert running.outputs["result"] == "halted"
+    if running.process.returncode == 1:
+        # A failed step must say why: the one error about the cancellation.
+        assert len(cancel_errors(running)) == 1, running.stdout
+    else:
+        assert running.process.returncode == 0
+
+
+def test_a_storm_of_targets_outputs_written_while_cancelled(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """100 targets, each halt held back: SIGINT once they are all in flight. Every one is
+    `unknown`, all within two seconds."""
+    targets = many_apps(emulator, 100)
+    halt_held_back(emulator)
+    running = start({"app-id": "", "targets": "targets.yml"}, files={"targets.yml": targets})
+    running.wait_for(lambda: len(emulator.halt_requests) >= 4, "halts in flight", 60)
+    took = running.signal_and_time(signal.SIGINT)
+    records = json.loads(running.outputs["results"])
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["result"]] = counts.get(record["result"], 0) + 1
+    print(f"100 targets: ended {took:.2f} s after SIGINT; {counts}")
+
+    assert took <= CANCEL_SECONDS
+    assert len(records) == 100
+    assert counts.get("unknown", 0) == len(emulator.halt_requests)
+    assert len(cancel_errors(running)) == 1
+    assert threading.active_count() >= 1
+
+
+def test_cancel_between_reading_the_rollout_and_sending_the_halt_sends_nothing(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """The rollout read is slow (the Store answers it after 3 s, in progress); SIGINT while
+    it is on its way. The answer arriving later must not lead to a halt."""
+    emulator.add_fault(Fault(method="GET", path=r"/packagerollout$", kind="delay", seconds=3))
+    running = start()
+    running.wait_for(
+        lambda: any(r.path.endswith("/packagerollout") for r in emulator.requests),
+        "the rollout read",
+    )
+    took = running.signal_and_time(signal.SIGINT)
+    time.sleep(3.5)  # the Store's answer has come by now: nothing may follow it
+    print(f"rollout read: ended {took:.2f} s after SIGINT")
+
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert emulator.halt_requests == []
+    assert running.outputs["result"] == "failed"
+    assert len(cancel_errors(running)) == 1
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"

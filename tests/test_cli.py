@@ -38,6 +38,8 @@ from .conftest import (
 from .world import (
     APP,
     World,
+    command_line,
+    many_apps,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -491,3 +493,38 @@ def test_command_line_prints_no_traceback(world: World, case: str) -> None:
     print(f"CLI {case}: exit {completed.returncode}; last stderr line: {last[:200]}")
     assert "Traceback" not in completed.stdout + completed.stderr, last
     assert completed.returncode in (0, 1)
+
+
+def test_cli_json_into_a_closed_pipe_prints_no_traceback(emulator: Emulator) -> None:
+    """`python -m halt_rollout --json | head -c 10`: standard output's reader is gone
+    before the results are printed. The halts stand, stderr states them, no traceback."""
+    workdir = Path(emulator.ca_path).parent
+    targets = workdir / "targets.yml"
+    targets.write_text(many_apps(emulator, 60), encoding="utf-8")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {
+        **os.environ,
+        "REQUESTS_CA_BUNDLE": emulator.ca_path,
+        "AZURE_CLIENT_SECRET": emulator.client_secret,
+    }
+    for name in [n for n in env if n.startswith(("GITHUB_", "INPUT_"))]:
+        del env[name]
+    command = command_line(emulator, "--targets", str(targets), "--json")
+    try:
+        done = subprocess.run(
+            command,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    print(f"exit {done.returncode}; stderr tail: {done.stderr[-600:]}")
+
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode in (0, 1)
+    assert len(emulator.halt_requests) == 60

@@ -559,6 +559,13 @@ def command_line(emulator: Emulator, *args: str) -> list[str]:
     ]
 
 
+# The Store's refusal of a halt (409), as its ingestion service words it.
+CONFLICT = {
+    "code": "InvalidState",
+    "message": "The submission is not in a state where its rollout can be halted",
+}
+
+
 # Proxies and sizes ----------------------------------------------------------------------
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
@@ -683,3 +690,12 @@ def halt_held_back(emulator: Emulator) -> None:
 
 def requests_after(emulator: Emulator, moment: float) -> list[str]:
     return [f"{r.method} {r.path}" for r in emulator.requests if r.started > moment]
+
+
+def running_traceback_free(running: Running) -> bool:
+    text = running.stdout + "".join(running.errors)
+    return "Traceback" not in text and "crashed" not in text
+
+
+def cancel_errors(running: Running) -> list[str]:
+    return [e for e in running.error_lines if e.startswith("::error title=Run cancelled::")]
