@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,10 +23,11 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, demo
 from store_emulator.action_files import ENTRYPOINT, container_command
 from store_emulator.actions_runner import runner_environment
 
@@ -35,6 +37,7 @@ from .world import (
     CANCEL_SECONDS,
     CONFLICT,
     HALT,
+    SUBMISSION,
     Incoming,
     Running,
     Wire,
@@ -659,3 +662,29 @@ def test_cancel_between_reading_the_rollout_and_sending_the_halt_sends_nothing(
     assert running.outputs["result"] == "failed"
     assert len(cancel_errors(running)) == 1
     assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"
+
+
+def test_cancelled_while_the_guard_read_hangs(
+    start: Any,
+    emulator: Emulator,
+) -> None:
+    """Rule 10 while the main thread waits on the guard's future: within 2 s, outputs, one
+    cancellation error, and no halt."""
+    emulator.add_fault(Fault(method="GET", path=SUBMISSION, kind="hang", seconds=60, times=None))
+    running = start({"expected-version": demo.VERSION, "timeout-seconds": "60"})
+    running.wait_for(
+        lambda: (
+            any(r.method == "GET" and re.search(SUBMISSION, r.path) for r in emulator.requests)
+            and any(
+                r.method == "GET" and r.path.endswith("packagerollout") for r in emulator.requests
+            )
+        ),
+        "both reads",
+    )
+    time.sleep(0.5)
+    took = running.signal_and_time(signal.SIGINT)
+    assert took < 2.5, took
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert any("cancelled" in line for line in running.error_lines)

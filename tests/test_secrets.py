@@ -29,18 +29,21 @@ from urllib.parse import unquote
 
 import pytest
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, demo
 from store_emulator.action_files import ENTRYPOINT
 from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
 from store_emulator.step_results import ActionRun, parse_file_command
 
-from .conftest import APP_ID, RunAction, base_inputs, secrets_of, visible_text
+from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs, secrets_of, visible_text
+from .conftest import visible_text as visible
 from .world import (
+    SUBMISSION,
     Handler,
     Incoming,
     Wire,
     World,
+    assert_no_upload_url,
     describe,
     forward_everything,
     json_answer,
@@ -305,9 +308,6 @@ def test_no_secret_leaks(
         assert emulator.requests == []
 
 
-visible = visible_text
-
-
 def _echoing_entra(echo: Callable[[Incoming], str]) -> Handler:
     """An Entra (or a proxy in front of it) whose refusal quotes the request."""
 
@@ -495,3 +495,74 @@ def test_proxy_password_is_never_shown(action: RunAction) -> None:
     print(run.errors)
     assert "::add-mask::hunter2-proxy-pass" in run.stdout  # masked first, as secrets are
     assert "hunter2-proxy-pass" not in visible_text(run)
+
+
+@pytest.mark.parametrize(
+    ("where", "method", "status"),
+    [("halt", "POST", 409), ("halt", "POST", 404), ("rollout", "GET", 404)],
+)
+def test_the_upload_url_echoed_by_a_later_error_is_hidden(
+    action: RunAction, emulator: Emulator, where: str, method: str, status: int
+) -> None:
+    """fileUploadUrl is never printed, on any path. With expected-version the action has
+    read it (it holds the resource), but does not redact it: when the Store's error on
+    another request of the same run echoes it in `message`, that message is quoted.
+    Observed: the signed URL in the error annotation, the summary and `results`."""
+    url = emulator.state.submission(APP_ID, PUBLISHED)["fileUploadUrl"]
+    message = {"code": "InvalidState", "message": f"Submission upload {url} is locked"}
+    path = (HALT if where == "halt" else ROLLOUT)["path"]
+    emulator.add_fault(Fault(method=method, path=path, times=None, status=status, body=message))
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "8"})
+    assert run.outputs["result"] == "failed"
+    assert_no_upload_url(emulator, visible(run))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (429, {"statusCode": 429, "message": "{url} Try again in 1 seconds."}),
+        (503, {"code": "x", "message": "Account service is experiencing issue {url}"}),
+        (404, {"code": "ResourceNotFound", "message": "no blob {url}"}),
+        (401, {"error": {"code": "Unauthorized", "message": "{url}"}}),
+        (302, "moved"),
+    ],
+    ids=["429", "503-account", "404", "401-nested", "302-location"],
+)
+def test_the_guard_read_never_shows_the_upload_url_whatever_the_error(
+    action: RunAction, emulator: Emulator, answer: tuple[int, Any]
+) -> None:
+    status, body = answer
+    url = emulator.state.submission(APP_ID, PUBLISHED)["fileUploadUrl"]
+    if isinstance(body, dict):
+        body = json.loads(json.dumps(body).replace("{url}", url))
+    emulator.add_fault(
+        Fault(
+            method="GET",
+            path=SUBMISSION,
+            times=None,
+            status=status,
+            body=body,
+            headers={"Location": url},
+        )
+    )
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "4"})
+    assert run.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert_no_upload_url(emulator, visible(run))
+
+
+@pytest.mark.parametrize("casing", ["FileUploadUrl", "FILEUPLOADURL", "fileuploadurl"])
+def test_the_upload_url_under_other_casings_and_fields_is_not_printed(
+    action: RunAction, emulator: Emulator, casing: str
+) -> None:
+    resource = emulator.state.submission(APP_ID, PUBLISHED)
+    url = resource.pop("fileUploadUrl")
+    resource[casing] = url
+    resource["applicationPackages"][0]["fileName"] = url
+    resource["applicationPackages"][0]["id"] = url
+    resource["applicationPackages"].append({"version": url})  # long: never a version
+    emulator.add_fault(Fault(method="GET", path=SUBMISSION, times=None, status=200, body=resource))
+    run = action({"expected-version": "9.9.9.9"})
+    assert run.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert_no_upload_url(emulator, visible(run))

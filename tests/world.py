@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import trustme
@@ -49,6 +50,7 @@ from .conftest import (
 
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
+SUBMISSION = r"/submissions/\d+$"
 APP = rf"^/v1\.0/my/applications/{APP_ID}$"
 # What a subprocess run costs besides its deadline: interpreter start, imports,
 # writing the outputs. A whole run takes 0.3-0.9 s here; a run that ends later overran.
@@ -699,3 +701,18 @@ def running_traceback_free(running: Running) -> bool:
 
 def cancel_errors(running: Running) -> list[str]:
     return [e for e in running.error_lines if e.startswith("::error title=Run cancelled::")]
+
+
+def records(run: ActionRun | Running) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = json.loads(run.outputs["results"])
+    return result
+
+
+def assert_no_upload_url(emu: Emulator, text: str) -> None:
+    for form in (emu.upload_signature, quote(emu.upload_signature, safe=""), "sig="):
+        assert form not in text
+    assert "blob.core.windows.net" not in text.lower()
+
+
+def log_lines(run: ActionRun) -> list[str]:
+    return [line for line in run.stdout.splitlines() if not line.startswith("::add-mask::")]
