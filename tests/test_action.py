@@ -1,4 +1,5 @@
-"""The action end to end, as GitHub's runner runs it, against the Store emulator.
+"""The action does what the contract's Behaviour says (rules 1 to 6 and 9), end to end
+as GitHub's runner runs it, against the Store emulator.
 
 One test per decision and error path of the contract. Each asserts what a
 user can see: the exit code, the outputs, the log, the job summary, and what

@@ -1,4 +1,5 @@
-"""The command line end to end, as a person or another CI system runs it, against the emulator.
+"""The command line keeps the action's promises outside a container (the contract's
+"Running it outside a container"), end to end as a person or another CI system runs it.
 
 `python -m halt_rollout` (and the image's entry point given arguments, as with
 `docker run IMAGE --app-id …`) is run as a subprocess, with the secret in

@@ -1,7 +1,6 @@
 """Data stays data (rule 8): text from data never becomes a workflow command, live Markdown,
 or invisible instructions.
 
-The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations

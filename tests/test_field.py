@@ -1,5 +1,5 @@
-"""The Store as it has been seen in the field (docs/store-api.md, "Seen in the field"),
-and the whole-app stop (all-flights) against an app with 23 package flights."""
+"""What the live Store was seen doing (docs/store-api.md, "Seen in the field") is taken in
+stride (rules 4 to 7), and the whole-app stop (all-flights) of an app with 23 flights."""
 
 from __future__ import annotations
 

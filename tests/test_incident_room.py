@@ -1,4 +1,5 @@
-"""The incident room (contract v1.2, "Who, why, and what happens next").
+"""The incident record (the contract's "Who, why, and what happens next"): who pressed the
+stop, why, the run, and what to do now.
 
 The log's first lines and the summary's head say who started the run, why, and the
 run's URL; after a halt the summary says what it means in the Store's documented terms;

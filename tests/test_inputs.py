@@ -1,4 +1,4 @@
-"""Input validation: every kind of bad input is refused before anything is sent."""
+"""Every bad input is refused before anything is sent (rule 1)."""
 
 from __future__ import annotations
 

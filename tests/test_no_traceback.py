@@ -1,7 +1,6 @@
 """No crash (rule 9): no traceback for any answer or input, and a defect in one target never
 costs the others their results.
 
-The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations

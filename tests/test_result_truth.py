@@ -1,7 +1,6 @@
 """The truth of `result` (rules 5, 6 and 7): a halt counts only when the Store says so, and a
 rollout that ends up stopped is never reported as failed.
 
-The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations

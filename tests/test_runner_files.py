@@ -1,7 +1,4 @@
-"""The runner's files and GitHub's size limits (rule 11).
-
-The harness (`World`, `HostileServer`) is in tests/world.py.
-"""
+"""The runner's files and GitHub's size limits (rule 11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""No secret leaks, on any path: success, and every failure that can be provoked.
+"""Secrets never leak (rule 8), on any path: success, every failure that can be provoked,
+every form a server may echo them in, and never over plain HTTP.
 
 For a run with a client secret and a run signed in with GitHub's OIDC token, the client
 secret, the runner's OIDC request token, the OIDC token and the access token never appear

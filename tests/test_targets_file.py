@@ -1,7 +1,5 @@
-"""Targets files written in a hurry or by an attacker (the targets-file rules, rule 9).
-
-The harness (`World`, `HostileServer`) is in tests/world.py.
-"""
+"""A targets file written in a hurry or with malice is read safely or refused (the
+contract's "Several targets", rules 1 and 9)."""
 
 from __future__ import annotations
 

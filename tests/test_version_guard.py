@@ -1,4 +1,5 @@
-"""The version guard (`expected-version`), end to end through the entrypoint and the emulator."""
+"""The version guard (the contract's "The version guard"): a rollout of another version
+than `expected-version` is left alone, end to end through the entrypoint and the emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13, item 5: the whole app (`all-flights`) under failure; and item 4's
+"""The whole app (the contract's "The whole app", `all-flights`) under failure, and a
 pathologically nested GitHub OIDC token.
 
 Listing an app's flights is that target's own work: it runs beside the other

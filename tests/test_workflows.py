@@ -1,4 +1,5 @@
-"""The workflows against the rules of GitHub's runner, and the release workflow's shape.
+"""The workflows and the README's examples follow the rules of GitHub's runner and keep data
+out of scripts (rule 8); the release workflow has the shape it needs.
 
 `uses_reference` follows actions/runner's parser of a step's `uses:` (src/Sdk/DTPipelines/
 Pipelines/ObjectTemplating/PipelineTemplateConverter.cs, ConvertToStep, and
