@@ -49,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # once, in the controller, before the workers
         compileall.compile_dir(PACKAGE, quiet=1)
 
+
 # A run may end this much later than timeout-seconds on a loaded machine (the
 # interpreter's own start, writing the outputs, exiting), never minutes later.
 DEADLINE_ALLOWANCE = 6.0

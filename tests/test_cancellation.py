@@ -45,6 +45,7 @@ from .world import (
     cancel_errors,
     command_line,
     halt_held_back,
+    halt_in_flight,
     many_apps,
     pipe_no_one_reads,
     proxied,
@@ -57,9 +58,7 @@ from .world import (
 def test_cancel_during_a_halt_in_flight_says_unknown_within_two_seconds(
     emulator: Emulator, start: Callable[..., Running], number: int
 ) -> None:
-    halt_held_back(emulator)
-    running = start()
-    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    running = halt_in_flight(emulator, start)
     signalled = time.monotonic()
     took = running.signal_and_time(number)
     print(f"{signal.Signals(number).name}: ended {took:.2f} s after the signal")
@@ -262,16 +261,14 @@ def test_cancel_while_both_runner_files_are_full_pipes_ends_within_two_seconds(
     assert took <= CANCEL_SECONDS, running.stdout
     assert running.process.returncode == 1
     assert f"{APP_ID}: unknown" in running.stdout
-    cancelled = [e for e in running.error_lines if e.startswith("::error title=Run cancelled")]
+    cancelled = cancel_errors(running)
     assert len(cancelled) == 1, running.error_lines
 
 
 def test_two_signals_ten_ms_apart_end_at_once(
     emulator: Emulator, start: Callable[..., Running]
 ) -> None:
-    halt_held_back(emulator)
-    running = start()
-    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    running = halt_in_flight(emulator, start)
     sent = time.monotonic()
     os.kill(running.process.pid, signal.SIGINT)
     time.sleep(0.01)
@@ -436,7 +433,7 @@ def test_cancel_a_hundred_all_flights_apps_with_hanging_listings_and_full_pipes(
     assert running.process.returncode == 1
     assert running.stdout.count(": unknown") >= 4
     assert running.stdout.count("flights of 9NAPP") >= 100
-    cancelled = [e for e in running.error_lines if e.startswith("::error title=Run cancelled")]
+    cancelled = cancel_errors(running)
     assert len(cancelled) == 1
 
 
@@ -558,9 +555,7 @@ def test_signal_storm_ends_at_once_without_a_traceback(
     emulator: Emulator, start: Callable[..., Running]
 ) -> None:
     """Ten signals, SIGINT and SIGTERM alternating, within 50 ms, while a halt is in flight."""
-    halt_held_back(emulator)
-    running = start()
-    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    running = halt_in_flight(emulator, start)
     sent = time.monotonic()
     for number in range(10):
         try:

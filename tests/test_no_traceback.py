@@ -31,10 +31,10 @@ from .world import (
     HALT,
     ROLLOUT,
     STARTUP_SLACK,
-    AppliedFault,
     Incoming,
     Wire,
     World,
+    applied_halt,
     describe,
     forward_everything,
     injected_commands,
@@ -65,11 +65,7 @@ def test_deeply_nested_json_from_the_store_is_not_a_crash(
 
 
 def test_deeply_nested_json_answer_to_a_halt_that_took_effect(world: World) -> None:
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator, APP_ID, PUBLISHED, method="POST", path=HALT, status=200, body=DEEP_JSON
-        )
-    )
+    world.emulator.add_fault(applied_halt(world.emulator, 200, body=DEEP_JSON))
     run = world.run({"timeout-seconds": "5"})
     stopped = world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]
     print(f"deep JSON after the halt took effect: {describe(run)}; Store: {stopped}")

@@ -31,11 +31,11 @@ from .world import (
     MIB,
     ROLLOUT,
     STARTUP_SLACK,
-    AppliedFault,
     Incoming,
     Running,
     Wire,
     World,
+    applied_halt,
     describe,
     forward_everything,
     proxied,
@@ -101,13 +101,9 @@ def _conflict(submission: str) -> dict[str, Any]:
 def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
     """Between our read and our halt, another responder halted it: the Store says 409."""
     world.emulator.add_fault(
-        AppliedFault(
+        applied_halt(
             world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=409,
+            409,
             body=_conflict(PUBLISHED),
         )
     )
@@ -172,15 +168,7 @@ targets:
 
 def test_gateway_504_that_hid_a_halt_is_reported_halted(world: World) -> None:
     world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=504,
-            body={"statusCode": 504, "message": "Gateway Timeout"},
-        )
+        applied_halt(world.emulator, 504, body={"statusCode": 504, "message": "Gateway Timeout"})
     )
     run = world.run({"timeout-seconds": "10"})
     print(
@@ -323,17 +311,7 @@ def test_a_gateway_error_hiding_a_halt_with_retry_after_past_the_deadline_is_nev
     than what is left of timeout-seconds. The action cannot wait that long; the rollout is
     stopped all the same. A rollout that ends up stopped is never reported failed, and no
     request goes out after the deadline."""
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=status,
-            headers={"Retry-After": "30"},
-        )
-    )
+    world.emulator.add_fault(applied_halt(world.emulator, status, headers={"Retry-After": "30"}))
     run = world.run({"timeout-seconds": "6"}, timeout=40)
     late = world.sent_after_deadline(6)
     stopped = world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]

@@ -45,6 +45,7 @@ from store_emulator.step_results import ActionRun, parse_file_command
 from .conftest import (
     APP_ID,
     FALLBACK,
+    PUBLISHED,
     base_inputs,
 )
 
@@ -506,6 +507,11 @@ class AppliedFault(Fault):
         return super().response()
 
 
+def applied_halt(emu: Emulator, status: int, **kwargs: Any) -> AppliedFault:
+    """The demo app's halt takes effect, and the Store answers it with `status`."""
+    return AppliedFault(emu, APP_ID, PUBLISHED, method="POST", path=HALT, status=status, **kwargs)
+
+
 @contextlib.contextmanager
 def pipe_no_one_reads(tmp_path: Path, *, full: bool) -> Iterator[Path]:
     """A named pipe with no reader (`full=False`), or with one that never reads and a
@@ -716,3 +722,13 @@ def assert_no_upload_url(emu: Emulator, text: str) -> None:
 
 def log_lines(run: ActionRun) -> list[str]:
     return [line for line in run.stdout.splitlines() if not line.startswith("::add-mask::")]
+
+
+def halt_in_flight(
+    emulator: Emulator, start: Callable[..., Running], *args: Any, **kwargs: Any
+) -> Running:
+    """A run started, its halt sent and its answer held back: the moment to cancel it."""
+    halt_held_back(emulator)
+    running = start(*args, **kwargs)
+    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    return running
