@@ -28,6 +28,7 @@ from .conftest import (
     PUBLISHED,
     RunAction,
 )
+from .world import answers_always
 
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
@@ -373,14 +374,12 @@ def test_outages_on_reads_are_retried(
 def test_outage_that_outlasts_the_deadline_fails_with_the_details(
     emulator: Emulator, action: RunAction
 ) -> None:
-    emulator.add_fault(
-        Fault(
-            method="GET",
-            path=ROLLOUT,
-            status=503,
-            times=None,
-            body={"code": "ServiceUnavailable", "message": "Account service is experiencing issue"},
-        )
+    answers_always(
+        emulator,
+        "GET",
+        ROLLOUT,
+        503,
+        {"code": "ServiceUnavailable", "message": "Account service is experiencing issue"},
     )
     run = action({"timeout-seconds": "4"})
     assert run.exit_code == 1

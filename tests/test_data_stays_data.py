@@ -32,6 +32,7 @@ from .world import (
     Incoming,
     Wire,
     World,
+    answers_always,
     describe,
     forward_everything,
     injected_commands,
@@ -268,14 +269,12 @@ INVISIBLE = {
 @pytest.mark.parametrize("char", list(INVISIBLE.values()), ids=list(INVISIBLE))
 def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str) -> None:
     code = f"U+{ord(char):04X}"
-    world.emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=409,
-            times=None,
-            body={"code": "InvalidState", "message": f"Refused{char}by the Store"},
-        )
+    answers_always(
+        world.emulator,
+        "POST",
+        HALT,
+        409,
+        {"code": "InvalidState", "message": f"Refused{char}by the Store"},
     )
     # A control character in a name is refused as input; any other is the name's own.
     named = unicodedata.category(char) != "Cc"
@@ -301,14 +300,12 @@ def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str)
 @pytest.mark.parametrize("where", ["name", "Store message"])
 def test_lone_surrogates_are_no_crash(world: World, where: str) -> None:
     """JSON and YAML escapes can spell halves of a character that UTF-8 cannot write."""
-    world.emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=409,
-            times=None,
-            body=b'{"code": "InvalidState", "message": "Refused \\ud800 by the Store"}',
-        )
+    answers_always(
+        world.emulator,
+        "POST",
+        HALT,
+        409,
+        b'{"code": "InvalidState", "message": "Refused \\ud800 by the Store"}',
     )
     name = '"Contoso \\udc41"' if where == "name" else "Contoso"
     targets = f"targets:\n  - name: {name}\n    app-id: {APP_ID}\n"

@@ -20,6 +20,7 @@ from .world import (
     Incoming,
     Wire,
     World,
+    answers_always,
     describe,
     forward_everything,
 )
@@ -349,15 +350,7 @@ def test_403_with_an_empty_body_says_the_app_may_not_be_this_accounts(world: Wor
 
 def test_account_service_503_fails_within_about_30_seconds(world: World) -> None:
     message = "Account service is experiencing issue. Please try again later."
-    world.emulator.add_fault(
-        Fault(
-            method="GET",
-            path=APP,
-            status=503,
-            times=None,
-            body={"statusCode": 503, "message": message},
-        )
-    )
+    answers_always(world.emulator, "GET", APP, 503, {"statusCode": 503, "message": message})
     # Backoff waits are at most 20 s: a run that only stops at its deadline ends after
     # 40 s at the earliest, one that keeps the 30 s cap by 35 s.
     timeout = 60.0

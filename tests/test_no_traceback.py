@@ -34,6 +34,7 @@ from .world import (
     Incoming,
     Wire,
     World,
+    answers_always,
     applied_halt,
     describe,
     forward_everything,
@@ -141,15 +142,7 @@ def test_endless_wait_in_the_gateways_message_is_not_a_crash(world: World) -> No
     """No Retry-After, but 'Try again in <250 digits> seconds.' in the message (more
     digits would not survive the 300-character cap on messages)."""
     message = f"Rate limit is exceeded. Try again in {'9' * 250} seconds."
-    world.emulator.add_fault(
-        Fault(
-            method="GET",
-            path=APP,
-            status=429,
-            times=None,
-            body={"statusCode": 429, "message": message},
-        )
-    )
+    answers_always(world.emulator, "GET", APP, 429, {"statusCode": 429, "message": message})
     run = world.run({"timeout-seconds": f"{DEADLINE:g}"})
     print(f"Try again in 9x250 seconds: {describe(run, DEADLINE)}")
     assert traceback_free(run), run.errors

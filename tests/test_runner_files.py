@@ -30,6 +30,7 @@ from .world import (
     MIB,
     Running,
     World,
+    answers_always,
     describe,
     live_markdown,
     many_apps,
@@ -46,14 +47,12 @@ from .world import (
 
 def test_summary_stays_under_1_mib_when_the_store_sends_long_codes(world: World) -> None:
     """100 targets (the most a file may hold), each refused with a 20 kB error `code`."""
-    world.emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=409,
-            times=None,
-            body={"code": "InvalidState" + "X" * 20_000, "message": "Not haltable."},
-        )
+    answers_always(
+        world.emulator,
+        "POST",
+        HALT,
+        409,
+        {"code": "InvalidState" + "X" * 20_000, "message": "Not haltable."},
     )
     run = world.run(
         {"app-id": None, "targets": "targets.yml", "timeout-seconds": "60"},
@@ -311,14 +310,12 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
             emulator.set_rollout(app_id, flight_submission, flight_id=flight_id)
         name = json.dumps(f"{app} {LONGEST_NAME}"[:200], ensure_ascii=False)
         lines += [f"  - app-id: {app_id}", f"    name: {name}", "    all-flights: true"]
-    emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=404,
-            times=None,
-            body={"code": "ResourceNotFound" + "X" * 100, "message": LONGEST_MESSAGE},
-        )
+    answers_always(
+        emulator,
+        "POST",
+        HALT,
+        404,
+        {"code": "ResourceNotFound" + "X" * 100, "message": LONGEST_MESSAGE},
     )
     run = world.run(
         {"app-id": None, "targets": "targets.yml", "timeout-seconds": "170"},

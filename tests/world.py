@@ -732,3 +732,8 @@ def halt_in_flight(
     running = start(*args, **kwargs)
     running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
     return running
+
+
+def answers_always(emu: Emulator, method: str, path: str, status: int, body: Any) -> None:
+    """From now on, every `method` request to `path` gets `status` with `body`."""
+    emu.add_fault(Fault(method=method, path=path, status=status, times=None, body=body))
