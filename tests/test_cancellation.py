@@ -51,6 +51,7 @@ from .world import (
     proxied,
     requests_after,
     running_traceback_free,
+    spawn,
 )
 
 
@@ -372,16 +373,8 @@ def test_cancel_a_trickling_store_through_a_trickling_proxy(world: World, tmp_pa
         env = runner_environment(
             inputs, tmp_path / "w", extra={"REQUESTS_CA_BUNDLE": world.bundle, **proxied(proxy.url)}
         )
-        process = subprocess.Popen(
-            [sys.executable, str(ENTRYPOINT)],
-            env=env,
-            cwd=env["GITHUB_WORKSPACE"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        running = Running(process, env)
-        running.read()
+        running = spawn(env)
+        process = running.process
         try:
             running.wait_for(
                 lambda: any(r.path.endswith("/haltpackagerollout") for r in server.requests),

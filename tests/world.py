@@ -652,6 +652,21 @@ class Running:
         return [line for line in self.stdout.splitlines() if line.startswith("::error")]
 
 
+def spawn(env: dict[str, str], command: list[str] | None = None) -> Running:
+    """The entrypoint (or `command`) started in `env` from its workspace, its output read."""
+    process = subprocess.Popen(
+        command or [sys.executable, str(ENTRYPOINT)],
+        env=env,
+        cwd=env["GITHUB_WORKSPACE"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = Running(process, env)
+    running.read()
+    return running
+
+
 @pytest.fixture
 def start(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
@@ -671,16 +686,7 @@ def start(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., Running]
         )
         for relative, content in (files or {}).items():
             (Path(env["GITHUB_WORKSPACE"]) / relative).write_text(content, encoding="utf-8")
-        process = subprocess.Popen(
-            command or [sys.executable, str(ENTRYPOINT)],
-            env=env,
-            cwd=env["GITHUB_WORKSPACE"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        running = Running(process, env)
-        running.read()
+        running = spawn(env, command)
         started.append(running)
         return running
 
