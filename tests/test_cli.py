@@ -28,11 +28,7 @@ from store_emulator.action_files import ACTION_YML
 from .conftest import (
     APP_ID,
     CONTRACT_TARGETS,
-    FALLBACK,
     FLIGHT_ID,
-    OTHER_APP,
-    OTHER_SUBMISSION,
-    PENDING,
     PUBLISHED,
     secrets_of,
 )
@@ -153,13 +149,13 @@ def test_halts_and_says_so_on_one_line(
     # stdout holds the result only; the progress log is on stderr.
     assert run.stdout.splitlines() == [
         f"{APP_ID} submission {PUBLISHED}: halted "
-        f"(PackageRolloutStopped at 0%; users outside it get submission {FALLBACK})"
+        f"(PackageRolloutStopped at 0%; users outside it get submission {demo.FALLBACK})"
     ]
     assert "signed in to Microsoft Entra ID" in run.stderr
     assert f"halting the rollout of submission {PUBLISHED}" in run.stderr
     [halt] = emulator.halt_requests
     assert halt.path == f"/v1.0/my/applications/{APP_ID}/submissions/{PUBLISHED}/haltpackagerollout"
-    assert PENDING not in " ".join(r.path for r in emulator.store_requests)
+    assert demo.PENDING not in " ".join(r.path for r in emulator.store_requests)
     assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == STOPPED
 
 
@@ -175,7 +171,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
     assert outputs["result"] == "halted"
     assert outputs["status"] == STOPPED
     assert outputs["submission-id"] == PUBLISHED
-    assert outputs["fallback-submission-id"] == FALLBACK
+    assert outputs["fallback-submission-id"] == demo.FALLBACK
     assert only_record(outputs) == {
         "name": APP_ID,
         "app-id": APP_ID,
@@ -183,7 +179,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
         "submission-id": PUBLISHED,
         "result": "halted",
         "status": STOPPED,
-        "fallback-submission-id": FALLBACK,
+        "fallback-submission-id": demo.FALLBACK,
         "rollout-percentage": 0.0,
         "versions": None,
     }
@@ -243,10 +239,12 @@ def test_targets_file_is_a_plain_path_anywhere(
     assert [(r["name"], r["result"], r["submission-id"]) for r in records] == [
         ("Contoso Desktop", "halted", PUBLISHED),
         ("Contoso Desktop (Insiders)", "halted", PUBLISHED),
-        (OTHER_APP, "halted", OTHER_SUBMISSION),
+        (demo.OTHER_APP, "halted", demo.OTHER_SUBMISSION),
     ]
     assert len(emulator.halt_requests) == 3
-    assert emulator.rollout(OTHER_APP, OTHER_SUBMISSION)["packageRolloutStatus"] == STOPPED
+    assert (
+        emulator.rollout(demo.OTHER_APP, demo.OTHER_SUBMISSION)["packageRolloutStatus"] == STOPPED
+    )
 
 
 def test_targets_human_output_has_one_line_per_target(cli: RunCli, tmp_path: Path) -> None:
@@ -258,7 +256,7 @@ def test_targets_human_output_has_one_line_per_target(cli: RunCli, tmp_path: Pat
     assert len(lines) == 3
     assert lines[0].startswith(f"Contoso Desktop submission {PUBLISHED}: halted")
     assert lines[1].startswith(f"Contoso Desktop (Insiders) submission {PUBLISHED}: halted")
-    assert lines[2].startswith(f"{OTHER_APP} submission {OTHER_SUBMISSION}: halted")
+    assert lines[2].startswith(f"{demo.OTHER_APP} submission {demo.OTHER_SUBMISSION}: halted")
 
 
 def test_console_script_is_the_cli(cli: RunCli, emulator: Emulator) -> None:

@@ -12,16 +12,12 @@ from typing import Any
 
 import pytest
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, demo
 from store_emulator.actions_runner import run_action
 
 from .conftest import (
     APP_ID,
     CONTRACT_TARGETS,
-    FALLBACK,
-    FLIGHT_ID,
-    OTHER_APP,
-    OTHER_SUBMISSION,
     PUBLISHED,
     base_inputs,
 )
@@ -83,7 +79,7 @@ CONTRACT_TARGETS_FILE = CONTRACT_TARGETS
     ["deeply nested JSON", "Retry-After: 1e400"],
 )
 def test_one_targets_defect_never_costs_the_others_their_results(world: World, defect: str) -> None:
-    path = rf"/applications/{OTHER_APP}/submissions/{OTHER_SUBMISSION}/packagerollout$"
+    path = rf"/applications/{demo.OTHER_APP}/submissions/{demo.OTHER_SUBMISSION}/packagerollout$"
     if defect == "deeply nested JSON":
         fault = Fault(method="GET", path=path, status=200, body=DEEP_JSON)
     else:
@@ -96,7 +92,7 @@ def test_one_targets_defect_never_costs_the_others_their_results(world: World, d
     records = results_of(run)
     halted_in_store = [
         world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"],
-        world.emulator.rollout(APP_ID, PUBLISHED, FLIGHT_ID)["packageRolloutStatus"],
+        world.emulator.rollout(APP_ID, PUBLISHED, demo.FLIGHT_ID)["packageRolloutStatus"],
     ]
     print(
         f"one target's {defect}: {describe(run)}; results: {len(records)}; the two others "
@@ -224,7 +220,7 @@ def _rollout_json(status: str, percentage: str, fallback: str) -> str:
 def test_any_rollout_percentage_is_not_a_crash_and_results_stay_json(
     world: World, percentage: str
 ) -> None:
-    _rollout_answer(world, _rollout_json("PackageRolloutStopped", percentage, FALLBACK))
+    _rollout_answer(world, _rollout_json("PackageRolloutStopped", percentage, demo.FALLBACK))
     run = world.run()
 
     def refuse(constant: str) -> Any:
@@ -261,7 +257,7 @@ def test_any_rollout_percentage_is_not_a_crash_and_results_stay_json(
 )
 def test_rollout_fields_stay_data(world: World, field: str, value: str) -> None:
     status = value if field == "status" else "PackageRolloutInProgress"
-    fallback = value if field == "fallback" else FALLBACK
+    fallback = value if field == "fallback" else demo.FALLBACK
     world.emulator.add_fault(
         Fault(
             method="GET",
