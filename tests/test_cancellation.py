@@ -501,12 +501,7 @@ def test_cancel_during_the_version_guards_read_sends_nothing(
     took = running.signal_and_time(signal.SIGTERM)
     print(f"version guard read: ended {took:.2f} s after SIGTERM")
 
-    assert took <= CANCEL_SECONDS
-    assert running.process.returncode == 1
-    assert running_traceback_free(running)
-    assert emulator.halt_requests == []
-    assert running.outputs["result"] == "failed"
-    assert len(cancel_errors(running)) == 1, running.error_lines
+    assert_ended_failed_before_any_halt(running, emulator, took)
 
 
 def test_cancel_while_resolving_with_a_store_that_holds_every_request_like_the_runner(
@@ -643,12 +638,7 @@ def test_cancel_between_reading_the_rollout_and_sending_the_halt_sends_nothing(
     time.sleep(3.5)  # the Store's answer has come by now: nothing may follow it
     print(f"rollout read: ended {took:.2f} s after SIGINT")
 
-    assert took <= CANCEL_SECONDS
-    assert running.process.returncode == 1
-    assert running_traceback_free(running)
-    assert emulator.halt_requests == []
-    assert running.outputs["result"] == "failed"
-    assert len(cancel_errors(running)) == 1
+    assert_ended_failed_before_any_halt(running, emulator, took)
     assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"
 
 
@@ -676,3 +666,13 @@ def test_cancelled_while_the_guard_read_hangs(
     assert running.outputs["result"] == "failed"
     assert emulator.halt_requests == []
     assert any("cancelled" in line for line in running.error_lines)
+
+
+def assert_ended_failed_before_any_halt(running: Running, emulator: Emulator, took: float) -> None:
+    """Cancelled before the halt was sent: in time, failed, said once, and no halt sent."""
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert emulator.halt_requests == []
+    assert running.outputs["result"] == "failed"
+    assert len(cancel_errors(running)) == 1, running.error_lines

@@ -105,15 +105,19 @@ def assert_stays_data(run: ActionRun, what: str) -> None:
     assert live == [], live
 
 
-def test_entra_message_stays_data_in_the_log_and_the_summary(world: World) -> None:
-    def entra(req: Incoming, wire: Wire) -> None:
-        if req.path.endswith("/oauth2/v2.0/token"):
-            body = {"error": "invalid_client", "error_description": f"AADSTS7000215: {PAYLOAD}"}
-            wire.send(json_answer(401, body))
-        else:
-            forward_everything(req, wire)
+def entra_refusing_with_payload(req: Incoming, wire: Wire) -> None:
+    """Entra refuses the sign-in, its description carrying the hostile PAYLOAD."""
+    if req.path.endswith("/oauth2/v2.0/token"):
+        body = {"error": "invalid_client", "error_description": f"AADSTS7000215: {PAYLOAD}"}
+        wire.send(json_answer(401, body))
+    else:
+        forward_everything(req, wire)
 
-    assert_stays_data(world.run(authority=world.hostile(entra)), "Entra message")
+
+def test_entra_message_stays_data_in_the_log_and_the_summary(world: World) -> None:
+    assert_stays_data(
+        world.run(authority=world.hostile(entra_refusing_with_payload)), "Entra message"
+    )
 
 
 # What GitHub renders: the summary through cmark-gfm, with GitHub's extensions -------------
@@ -203,14 +207,8 @@ def test_summary_of_a_refused_input_renders_data_as_text(
 
 
 def test_summary_of_a_failed_sign_in_renders_data_as_text(world: World) -> None:
-    def entra(req: Incoming, wire: Wire) -> None:
-        if req.path.endswith("/oauth2/v2.0/token"):
-            body = {"error": "invalid_client", "error_description": f"AADSTS7000215: {PAYLOAD}"}
-            wire.send(json_answer(401, body))
-        else:
-            forward_everything(req, wire)
 
-    run = world.run(authority=world.hostile(entra))
+    run = world.run(authority=world.hostile(entra_refusing_with_payload))
     assert run.exit_code == 1
     assert "AADSTS7000215" in run.summary
     assert_renders_as_text(run.summary)
