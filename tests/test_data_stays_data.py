@@ -207,7 +207,6 @@ def test_summary_of_a_refused_input_renders_data_as_text(
 
 
 def test_summary_of_a_failed_sign_in_renders_data_as_text(world: World) -> None:
-
     run = world.run(authority=world.hostile(entra_refusing_with_payload))
     assert run.exit_code == 1
     assert "AADSTS7000215" in run.summary
