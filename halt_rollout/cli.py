@@ -22,7 +22,14 @@ from . import STARTED, __version__, log_lines, step_outputs
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
+from .evidence_report import sentence
 from .github_oidc import oidc_available
+from .guard_inputs import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_FAILURE_RATIO,
+    DEFAULT_MIN_FAILING_DEVICES,
+    EVENT_TYPES,
+)
 from .halt import TargetResult, describe_rollout
 from .incident import incident_from
 from .inputs import (
@@ -45,8 +52,8 @@ def parser() -> argparse.ArgumentParser:
         description="Halt the gradual package rollout of a Microsoft Store submission.",
         epilog=f"The client secret is read from {SECRET_VARIABLE}. Without it, inside a GitHub "
         "workflow with `id-token: write`, the job's OIDC token is used. Exit codes: 0 when "
-        "every target ended halted, already-halted or dry-run; 1 otherwise; 2 for a "
-        "malformed command line.",
+        "every target ended halted, already-halted, dry-run, healthy or inconclusive; 1 "
+        "otherwise; 2 for a malformed command line.",
     )
     which = p.add_argument_group("what to halt")
     which.add_argument("--app-id", default="", help="Store ID of the app, e.g. 9NBLGGH4R315")
@@ -65,6 +72,35 @@ def parser() -> argparse.ArgumentParser:
         default="",
         metavar="VERSION",
         help="halt only a submission whose packages carry this version (e.g. 1.4.2.0)",
+    )
+    guard = p.add_argument_group("halt on evidence")
+    guard.add_argument(
+        "--halt-when",
+        default="now",
+        metavar="now|failing",
+        help="now: halt as asked (default); failing: halt only when the Store's failure data "
+        "show the rolling-out version failing against the fallback version",
+    )
+    guard.add_argument(
+        "--failure-ratio",
+        default="",
+        metavar="RATIO",
+        help="with --halt-when failing: the margin, 1.1 to 100 "
+        f"(default {DEFAULT_FAILURE_RATIO:g})",
+    )
+    guard.add_argument(
+        "--min-failing-devices",
+        default="",
+        metavar="N",
+        help="with --halt-when failing: never halt on fewer failing devices, 1 to 1000000 "
+        f"(default {DEFAULT_MIN_FAILING_DEVICES})",
+    )
+    guard.add_argument(
+        "--event-types",
+        default="",
+        metavar="KINDS",
+        help="with --halt-when failing: the failure kinds that count, comma-separated: "
+        f"{', '.join(EVENT_TYPES)} (default {','.join(DEFAULT_EVENT_TYPES)})",
     )
     sign_in = p.add_argument_group("sign-in")
     sign_in.add_argument(
@@ -134,6 +170,10 @@ def main(
         "dry-run": "true" if args.dry_run else "false",
         "expected-version": args.expected_version.strip(),
         "reason": args.reason,
+        "halt-when": args.halt_when.strip(),
+        "failure-ratio": args.failure_ratio.strip(),
+        "min-failing-devices": args.min_failing_devices.strip(),
+        "event-types": args.event_types.strip(),
         "timeout-seconds": args.timeout.strip(),
         "store-api-url": args.store_api_url.strip(),
         "authority-host": args.authority_host.strip(),
@@ -201,6 +241,8 @@ def _line(result: TargetResult) -> str:
     state = f" ({describe_rollout(result.rollout)})" if result.rollout else ""
     submission = f" submission {result.submission_id}" if result.submission_id else ""
     text = f"{result.target.label}{submission}: {result.result}{state}"
+    if result.judgement is not None:
+        text += f"\n  evidence: {sentence(result)}"
     if result.failure:
         text += f"\n  {result.failure.title}: {result.failure.message}"
     return text

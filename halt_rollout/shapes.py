@@ -21,3 +21,11 @@ _PART = (
     r"(?:0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 )
 VERSION = re.compile(rf"{_PART}(?:\.{_PART}){{0,3}}")
+
+
+def version_key(text: str) -> tuple[int, ...] | None:
+    """A package version as four numbers (missing parts are 0); None when it is not one."""
+    if not VERSION.fullmatch(text):
+        return None
+    parts = [int(part) for part in text.split(".")]
+    return tuple(parts + [0] * (4 - len(parts)))

@@ -138,6 +138,12 @@ def _error_fields(response: requests.Response) -> tuple[str | None, str | None]:
             message = field(message, "message")
         if isinstance(code, dict):
             code = field(code, "code")
+        # The analytics API's 400 says what was wrong only in innererror.data.
+        inner = field(body, "innererror")
+        data = field(inner, "data") if isinstance(inner, dict) else None
+        if isinstance(data, list) and isinstance(message, str):
+            said = "; ".join(item for item in data[:5] if isinstance(item, str))
+            message = f"{message} ({said})" if said else message
         return (
             one_line(str(code)[:_ERROR_TEXT_CHARS], 100) if code else None,
             one_line(str(message)[:_ERROR_TEXT_CHARS]) if message else None,
