@@ -24,7 +24,7 @@ from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction, base_in
 from .conftest import visible_text as visible
 from .test_cli import RunCli, cli  # noqa: F401 (cli is a fixture)
 from .test_data_stays_data import assert_renders_as_text
-from .world import HALT, MIB, ROLLOUT, log_lines
+from .world import HALT, MIB, ROLLOUT, log_lines, outside_code
 
 REASON = "Crash on start in 1.4.2.0: see INC-4711"
 PARTNER_CENTER = "https://partner.microsoft.com/dashboard/products"
@@ -305,7 +305,8 @@ def test_a_hostile_actor_is_data(emulator: Emulator, tmp_path: Path, actor: str)
 
 
 def _links(summary: str) -> list[str]:
-    return re.findall(r"\]\((https?://[^)\s]+)\)", summary)
+    """The summary's links: outside code (inside it, data is shown as written, not linked)."""
+    return re.findall(r"\]\((https?://[^)\s]+)\)", outside_code(summary))
 
 
 @pytest.mark.parametrize(
