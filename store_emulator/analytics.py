@@ -46,6 +46,8 @@ class AnalyticsKnobs:
     day_after_end       also answer rows dated the day after endDate (as the docs' sample).
     null_next_link      send `"@nextLink": null` on the last page (an old sample's shape).
     shuffle             rows in no particular order (a fixed seed).
+    date_suffix         written after each row's date: a time, as the hour level and some
+                        answers write it ("T00:00:00", " 00:00:00", "T00:00:00Z").
     """
 
     status: int | None = None
@@ -56,6 +58,7 @@ class AnalyticsKnobs:
     day_after_end: bool = True
     null_next_link: bool = False
     shuffle: bool = True
+    date_suffix: str = ""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status" and value is not None and value not in ERROR_STATUSES:
@@ -147,6 +150,11 @@ class Analytics:
         rows = self._rows(report, app_id, first, last, groupby)
         if self.knobs.shuffle:
             random.Random(len(rows)).shuffle(rows)
+        if self.knobs.date_suffix:
+            rows = [
+                {**r, "date": r["date"] + self.knobs.date_suffix} if "date" in r else r
+                for r in rows
+            ]
         size = min(top, self.knobs.page_cap or top)
         page = rows[skip : skip + size]
         body: dict[str, Any] = {"Value": page}

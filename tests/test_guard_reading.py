@@ -94,6 +94,21 @@ def test_rows_outside_the_days_asked_for_are_ignored(action: RunAction, emulator
     assert evidence_of(run)[0]["period"]["to"] == today().isoformat()
 
 
+@pytest.mark.parametrize("written", ["T00:00:00", " 00:00:00", "T00:00:00.000+00:00"])
+def test_a_rows_date_with_a_time_is_that_day(
+    action: RunAction, emulator: Emulator, written: str
+) -> None:
+    """The hour level writes `yyyy-mm-dd hh:mm:ss`; ISO 8601's other spellings of a day
+    with a time are the same day, not a page of another shape."""
+    script(emulator, "failing")
+    plain = evidence_of(action(GUARD))
+    emulator.set_rollout(APP_ID, PUBLISHED, fallback=FALLBACK)  # rolling out again
+    emulator.analytics.knobs.date_suffix = written
+    run = action(GUARD)
+    assert run.outputs["result"] == "halted", run.stdout
+    assert evidence_of(run) == plain
+
+
 def test_a_row_of_no_version_counts_for_neither_side(action: RunAction, emulator: Emulator) -> None:
     """Xbox's usage has no packageVersion, as documented: not a malformed page."""
     script(emulator, "healthy")
@@ -148,6 +163,17 @@ def _row(**fields: Any) -> dict[str, Any]:
         ),
         (FAILURES, {"value": "rows"}, "no list of rows"),
         (USAGE, {"Value": [], "TotalCount": 40}, "TotalCount"),
+        # More devices than exist: not a count, and sums of such would overflow to infinity.
+        (
+            USAGE,
+            {"Value": [_row(date="2026-01-01", dailyActiveDevices=1e308)]},
+            "not a count of devices",
+        ),
+        (
+            FAILURES,
+            {"Value": [_row(date="2026-01-01", eventType="crash", deviceCount=1e30)]},
+            "not a count of devices",
+        ),
     ],
 )
 def test_a_page_not_of_the_documented_shape_makes_the_evidence_unreadable(
