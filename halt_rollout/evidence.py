@@ -155,6 +155,11 @@ def judge(
     new_keys = {version_match_key(v) for v in new}
     table = DayTable(readings, new_keys, fallback_keys, set(thresholds.event_types))
     base = _Partial(new or unique_versions(rolling_out_versions), old, thresholds, table)
+    if not rolling_out_versions:  # not "the same package again": nothing to say what it is
+        return base.inconclusive(
+            "the rolling-out submission has no package version to compare (none of its "
+            "packages carries a version the Store's figures can be matched to)"
+        )
     if not new:
         shown = ", ".join(rolling_out_versions) or "(none)"
         return base.inconclusive(

@@ -218,6 +218,36 @@ def test_the_same_version_on_both_sides_cannot_be_judged() -> None:
     assert j.rolling_out.versions == ("1.4.1",)
 
 
+def test_a_submission_without_a_readable_version_is_not_called_a_republished_package() -> None:
+    """No version read from the rolling-out submission (none uploaded, or none a version can
+    be): inconclusive, and the sentence says so, not "the same package published again"."""
+    j = decide([(1000, 300, 9000, 36)] * 3, rolling_out=())
+    assert j.outcome is Outcome.INCONCLUSIVE
+    assert "has no package version to compare" in j.why
+    assert "published again" not in j.why
+
+
+def test_a_large_healthy_version_with_its_own_swings_is_not_halted_at_a_tight_margin() -> None:
+    """A million devices on each side, each version's share swinging by up to 10% a day on
+    its own, margin 1.1: the counts are precise, the swings are not Poisson; never failing."""
+    tight = Thresholds(failure_ratio=1.1, min_failing_devices=25, event_types=("crash",))
+    rng = random.Random(7)
+    for _ in range(50):
+        days: list[Day] = [
+            (1e6, 1e4 * (1 + rng.uniform(-0.1, 0.1)), 4e6, 4e4 * (1 + rng.uniform(-0.1, 0.1)))
+            for _ in range(7)
+        ]
+        assert decide(days, tight).outcome is not Outcome.FAILING
+
+
+def test_a_big_ratio_from_a_handful_of_devices_is_not_halted() -> None:
+    """Three failing devices of five against three of five thousand: a thousand times the
+    share, and still one tester's machines, not evidence (min-failing-devices)."""
+    j = decide([(5, 3, 5000, 3)])
+    assert j.outcome is Outcome.INCONCLUSIVE
+    assert "from 3.0 failing devices, of the 25 needed to halt" in j.why
+
+
 def test_versions_match_as_numbers() -> None:
     """The submission says 1.4.2, the Store's rows 1.4.2.0: one version. A package kept
     from the fallback (1.4.1) is not what is rolling out."""
