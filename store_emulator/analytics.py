@@ -46,6 +46,8 @@ class AnalyticsKnobs:
     day_after_end       also answer rows dated the day after endDate (as the docs' sample).
     null_next_link      send `"@nextLink": null` on the last page (an old sample's shape).
     shuffle             rows in no particular order (a fixed seed).
+    link_filter         a `filter` every @nextLink carries, raw (spaces and quotes), as the
+                        links of a filtered query do; the rows are not filtered by it.
     date_suffix         written after each row's date: a time, as the hour level and some
                         answers write it ("T00:00:00", " 00:00:00", "T00:00:00Z").
     """
@@ -58,6 +60,7 @@ class AnalyticsKnobs:
     day_after_end: bool = True
     null_next_link: bool = False
     shuffle: bool = True
+    link_filter: str | None = None
     date_suffix: str = ""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -159,7 +162,10 @@ class Analytics:
         page = rows[skip : skip + size]
         body: dict[str, Any] = {"Value": page}
         if skip + len(page) < len(rows) and page:
-            body["@nextLink"] = _next_link(report, req.query, skip + len(page), size)
+            query = dict(req.query)
+            if self.knobs.link_filter is not None:
+                query["filter"] = self.knobs.link_filter
+            body["@nextLink"] = _next_link(report, query, skip + len(page), size)
         elif self.knobs.null_next_link:
             body["@nextLink"] = None
         body["TotalCount"] = len(rows)

@@ -57,6 +57,26 @@ def test_every_page_counts_through_relative_unencoded_links(
     )
 
 
+def test_links_with_raw_spaces_and_quotes_are_followed_as_written(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """As documented, a link is not URL-encoded: a filter in it keeps its raw spaces and
+    quotes. The page it names is read, with the filter as the Store wrote it."""
+    script(emulator, "failing")
+    whole = evidence_of(action(GUARD))
+    emulator.set_rollout(APP_ID, PUBLISHED, fallback=FALLBACK)  # rolling out again
+    emulator.reset_requests()
+    raw = "market eq 'US' and deviceType eq 'PC'"
+    emulator.analytics.knobs.page_cap = 4
+    emulator.analytics.knobs.link_filter = raw
+    run = action(GUARD)
+    assert run.outputs["result"] == "halted", run.stdout
+    assert evidence_of(run) == whole
+    followed = [r for r in emulator.store_requests if "/analytics/" in r.path and "skip" in r.query]
+    assert len(followed) > 2
+    assert {r.query["filter"] for r in followed} == {raw}
+
+
 def test_the_figures_are_the_stores_fractional_counts(
     action: RunAction, emulator: Emulator
 ) -> None:
@@ -81,6 +101,21 @@ def test_late_usage_is_left_out_of_both_sides_never_counted_as_zero(
     (evidence,) = evidence_of(run)
     assert evidence["period"]["to"] == (today() - timedelta(days=2)).isoformat()
     assert evidence["rolling-out"]["active-devices"] == 5 * 4000
+
+
+def test_late_failure_data_end_the_period_never_counted_as_zero(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """Usage through today, failures only up to two days ago: the two newest days have
+    usage and no failure rows, yet they are late, not healthy; left out of both sides."""
+    script(emulator, "failing")
+    emulator.analytics.knobs.failure_lag_days = 2
+    run = action(GUARD)
+    assert run.outputs["result"] == "halted", run.stdout
+    (evidence,) = evidence_of(run)
+    assert evidence["period"]["to"] == (today() - timedelta(days=2)).isoformat()
+    assert evidence["rolling-out"]["active-devices"] == 5 * 4000
+    assert evidence["fallback"]["active-devices"] == 5 * 16000
 
 
 def test_rows_outside_the_days_asked_for_are_ignored(action: RunAction, emulator: Emulator) -> None:
