@@ -112,6 +112,8 @@ def _rows(
                 yield row
             received += len(rows)
             link = field(body, "@nextLink")
+            if isinstance(link, str):  # a blank link, like null or none, names no page
+                link = link.strip()
             total = field(body, "TotalCount")
             if link:
                 path = _next_page(store.root, report, link, query)

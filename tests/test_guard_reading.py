@@ -230,6 +230,22 @@ def test_a_later_page_that_fails_fails_the_whole_read(
     _refused_by(emulator, action({**GUARD, "timeout-seconds": "6"}), "HTTP 503")
 
 
+@pytest.mark.parametrize("link", [None, "", "  ", "absent"])
+def test_a_last_page_names_no_next_one_in_any_of_its_spellings(
+    action: RunAction, emulator: Emulator, link: str | None
+) -> None:
+    """`"@nextLink": null` (an old sample's), empty, blank or absent: the last page. A
+    Store that always answers so is read once, not as a loop."""
+    script(emulator, "failing")
+    page: dict[str, Any] = {"Value": [_row(date=today().isoformat(), dailyActiveDevices=3.5)]}
+    if link != "absent":
+        page["@nextLink"] = link
+    emulator.add_fault(Fault(method="GET", path=USAGE, status=200, body=page, times=None))
+    run = action(GUARD)
+    assert (run.exit_code, run.outputs["result"]) == (0, "inconclusive"), run.stdout
+    assert analytics_requests(emulator).count("/v1.0/my/analytics/usagedaily") == 1
+
+
 @pytest.mark.parametrize(
     ("link", "said"),
     [
