@@ -12,11 +12,12 @@ import contextlib
 import getpass
 import json
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import STARTED, __version__, log_lines, step_outputs
 from .cancel import CANCELLATION, Cancellation
@@ -44,11 +45,67 @@ from .redact import Redactor, inert, json_visible, visible
 from .run import run
 
 SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
+# The missing secret, said to the person at a terminal first (the action says it for a job).
+_NO_SECRET = (
+    f"no client secret was found: set {SECRET_VARIABLE} to the Entra application's secret "
+    f"without typing it into the command (`read -rs {SECRET_VARIABLE} && export "
+    f"{SECRET_VARIABLE}`), or, in a GitHub workflow job, give the job `permissions: "
+    "id-token: write` to sign in with OIDC (a federated credential on the Entra application)"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error never prints an argument's value back: on a shared
+    terminal or in a CI log, a mistyped secret would be shown to everyone."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(_unrecognized(extras))
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        # argparse quotes a value with %r ("ignored explicit argument 'VALUE'"): cut there.
+        cut = min((message.find(q) for q in "'\"" if q in message), default=-1)
+        if cut >= 0:
+            message = message[:cut].rstrip(" :") + " (the value is not shown)"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# What is shown of an unrecognized option: a plain option name, never anything like a value.
+_OPTION_NAME = re.compile(r"--?[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def _unrecognized(extras: Sequence[str]) -> str:
+    """What was not understood, by option name only; values are counted, never shown."""
+    names = [extra.split("=", 1)[0] for extra in extras]
+    options = [name for name in names if _OPTION_NAME.fullmatch(name)]
+    others = len(extras) - len(options)
+    parts = []
+    if options:
+        parts.append("unrecognized option " + ", ".join(dict.fromkeys(options)))
+    if others:
+        parts.append(
+            f"{others} argument{'s' if others > 1 else ''} that {'are' if others > 1 else 'is'} "
+            "not an option (not shown, in case it is a secret; every setting is a --flag, "
+            "see --help)"
+        )
+    if any("secret" in option.lower() or "password" in option.lower() for option in options):
+        parts.append(
+            f"the client secret is never a flag (it would stay in shell history and process "
+            f"lists): set {SECRET_VARIABLE}, or run inside a GitHub workflow with "
+            "`id-token: write` to sign in with OIDC"
+        )
+    return "; ".join(parts)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="halt-rollout",
+        allow_abbrev=False,
         description="Halt the gradual package rollout of a Microsoft Store submission.",
         epilog=f"The client secret is read from {SECRET_VARIABLE}. Without it, inside a GitHub "
         "workflow with `id-token: write`, the job's OIDC token is used. Exit codes: 0 when "
@@ -183,10 +240,11 @@ def main(
     if not who.get("GITHUB_ACTOR"):
         with contextlib.suppress(Exception):  # no such user: who stays unknown
             who["GITHUB_ACTOR"] = getpass.getuser()
-    for line in incident_from(who, read_reason(raw["reason"], [])).log_lines():
+    for line in incident_from(who, read_reason(raw["reason"], [])).log_lines("--reason"):
         log(line)
+    oidc = oidc_available()
     try:
-        settings = read_settings(raw, workspace=None, oidc_available=oidc_available())
+        settings = read_settings(raw, workspace=None, oidc_available=oidc)
     except InputError as error:
         hint = ""
         if any(name in error.message for name in ("tenant-id", "client-id", "client-secret")):
@@ -194,11 +252,10 @@ def main(
                 " (Here tenant-id is --tenant-id or $AZURE_TENANT_ID, client-id is --client-id "
                 f"or $AZURE_CLIENT_ID, and the client secret comes from ${SECRET_VARIABLE}.)"
             )
-        log(f"error: {error.title}: {error.message}{hint}")
+        problems = [_NO_SECRET if p.startswith("no client-secret") else p for p in error.problems]
+        log(f"error: {error.title}: {'; '.join(problems)}. Nothing was sent to the Store.{hint}")
         if args.json:
-            print(
-                _json_text(json.dumps({**step_outputs.failed_outputs(), "results": []}, indent=2))
-            )
+            print(_json_text(json.dumps(_json_outputs([]), indent=2)))
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
@@ -211,11 +268,7 @@ def main(
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
     try:
         if args.json:
-            data = {
-                **step_outputs.outputs(results),
-                # Every record: a terminal has no environment variable's limit to keep to.
-                "results": [step_outputs.result_record(result) for result in results],
-            }
+            data = _json_outputs(results)
             print(_json_text(redact(json.dumps(data, indent=2, ensure_ascii=False))))
         else:
             for result in results:
@@ -228,6 +281,36 @@ def main(
             log(f"  {line}")
         return 1
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
+
+
+def _json_outputs(results: Sequence[TargetResult]) -> dict[str, Any]:
+    """The action's outputs as JSON, one type per key: a key that `results` has too is
+    typed as there (`rollout-percentage` a number, an unknown value null), `results`
+    and other JSON outputs (`evidence`) are arrays, `result` a string. Every record: a
+    terminal has no environment variable's limit to keep to."""
+    records = [step_outputs.result_record(result) for result in results]
+    texts = step_outputs.outputs(results) if results else step_outputs.failed_outputs()
+    data: dict[str, Any] = {}
+    for name, text in texts.items():
+        if name == "result":
+            data[name] = text
+        elif name == "results":
+            data[name] = records
+        elif name in _RECORD_KEYS:
+            values = [record.get(name) for record in records]
+            data[name] = values[0] if values and values.count(values[0]) == len(values) else None
+        elif text.startswith(("[", "{")):
+            data[name] = json.loads(text)
+        else:
+            data[name] = [] if name in _LIST_OUTPUTS else (text or None)
+    return data
+
+
+# Outputs that are also keys of each `results` record, and outputs that are JSON arrays.
+_RECORD_KEYS = frozenset(
+    {"status", "fallback-submission-id", "rollout-percentage", "submission-id"}
+)
+_LIST_OUTPUTS = frozenset({"results", "evidence"})
 
 
 def _let_go_of_stdout() -> None:

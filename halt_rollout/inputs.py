@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from .errors import InputError, shown
 from .github_event import fork_problem
 from .guard_inputs import GUARD_INPUTS, Guard, read_guard
-from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION
+from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION, store_id_in_page_url
 
 if TYPE_CHECKING:
     from .targets_file import Entry
@@ -269,8 +269,12 @@ def _check_target(
     if not app_id:
         problems.append(f"{where}app-id is required")
     elif not APP_ID.fullmatch(app_id):
+        in_page = store_id_in_page_url(app_id)
         problems.append(
-            f"{where}app-id {shown(app_id)} is not a Store ID (ASCII letters and digits, "
+            f"{where}app-id {shown(app_id)} is the address of a Store page, not a Store ID "
+            f"(did you mean {in_page}?)"
+            if in_page
+            else f"{where}app-id {shown(app_id)} is not a Store ID (ASCII letters and digits, "
             "like 9NBLGGH4R315)"
         )
     if flight_id and not GUID.fullmatch(flight_id):

@@ -243,7 +243,9 @@ def test_the_command_line_guards_with_the_same_settings(
     assert run.exit_code == 0, run.stderr
     data = run.json()
     assert data["result"] == "healthy"
-    (evidence,) = json.loads(str(data["evidence"]))
+    # An array in --json, as `results` is (the step output is its JSON text).
+    assert isinstance(data["evidence"], list)
+    (evidence,) = data["evidence"]
     assert (evidence["failure-ratio"], evidence["min-failing-devices"]) == (3, 10)
     assert evidence["event-types"] == ["crash"]
     assert "evidence: " in run.stderr

@@ -318,13 +318,43 @@ margins = st.sampled_from([1.1, 1.5, 2.0, 3.0])
 
 @settings(max_examples=200, deadline=None)
 @given(days_strategy, st.integers(min_value=0, max_value=7), counts, margins)
-def test_more_failures_on_the_new_version_never_make_it_look_better(
+def test_more_failures_on_the_new_version_never_make_it_look_healthier(
     days: list[Day], which: int, more: float, margin: float
 ) -> None:
+    """Any days: more failing devices on the rolling-out version never turn a halt, or an
+    open question, into `healthy`. (When the rollout's share differs between days, the
+    day-matched bound is conservative but not exactly monotone, so one more failure on a
+    day when the new version had a far larger share can turn `failing` into
+    `inconclusive`: docs/guard.md, "The limits, honestly".)"""
     thresholds = Thresholds(margin, 1, ("crash",))
     worse = list(days)
     i = which % len(days)
     worse[i] = (days[i][0], days[i][1] + more, days[i][2], days[i][3])
+    before, after = decide(days, thresholds), decide(worse, thresholds)
+    if before.outcome is not Outcome.HEALTHY:
+        assert after.outcome is not Outcome.HEALTHY
+
+
+same_share_days = st.lists(st.tuples(counts, counts), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(same_share_days, st.tuples(actives, actives), st.integers(0, 7), counts, margins)
+def test_with_the_same_rollout_share_every_day_more_failures_never_help(
+    failing: list[tuple[float, float]],
+    active: tuple[float, float],
+    which: int,
+    more: float,
+    margin: float,
+) -> None:
+    """The same share of devices on the new version every day: more failing devices on it
+    never lower the outcome (healthy < inconclusive < failing)."""
+    thresholds = Thresholds(margin, 1, ("crash",))
+    new_active, old_active = active
+    days: list[Day] = [(new_active, n, old_active, f) for n, f in failing]
+    worse = list(days)
+    i = which % len(days)
+    worse[i] = (new_active, days[i][1] + more, old_active, days[i][3])
     before, after = decide(days, thresholds), decide(worse, thresholds)
     assert ORDER[after.outcome] >= ORDER[before.outcome]
 
