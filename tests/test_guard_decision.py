@@ -309,6 +309,20 @@ def test_the_evidence_object_has_the_contracts_keys_and_is_plain_json() -> None:
     json.dumps(evidence, allow_nan=False)
 
 
+def test_a_tiny_share_of_a_large_app_is_small_in_the_evidence_not_zero() -> None:
+    """Three failing of ten million active device-days is a share of 3e-7: the evidence
+    gives it as that number, as it gives every figure as a JSON number."""
+    j = decide([(1e7, 3, 4e7, 2)])
+    evidence = j.evidence(app_id="9NBLGGH4R315", flight_id=None, submission_id="1")
+    rolling_out = cast(dict[str, object], evidence["rolling-out"])
+    assert rolling_out["failing-share"] == 3e-7
+    assert cast(dict[str, object], evidence["fallback"])["failing-share"] == 5e-8
+    assert evidence["ratio"] == pytest.approx(6, rel=1e-5)
+    for figure in ("active-devices", "failing-devices", "failing-share"):
+        assert type(rolling_out[figure]) is float, figure
+    assert type(evidence["ratio"]) is type(evidence["ratio-bound"]) is float
+
+
 ORDER = {Outcome.HEALTHY: 0, Outcome.INCONCLUSIVE: 1, Outcome.FAILING: 2}
 counts = st.floats(min_value=0, max_value=400, allow_nan=False)
 actives = st.floats(min_value=1, max_value=50_000, allow_nan=False)
