@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from halt_rollout.evidence import FailureRow, Readings, Thresholds, UsageRow, judge
-from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE
+from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE, explanation_lines
 from halt_rollout.halt import Result, TargetResult
 from halt_rollout.inputs import Target
 from halt_rollout.job_summary import MAX_SUMMARY_BYTES, summary
@@ -174,6 +174,26 @@ def test_every_decision_is_explained_in_the_log_and_the_summary(
     assert len(trends) == 2, summary
     assert all(len(row) == 7 for row in trends), summary
     assert_renders_as_text(summary)
+
+
+def test_the_explanation_counts_the_days_compared_and_shows_small_shares_as_small() -> None:
+    """Usage on both sides on the 1st and 3rd, the 2nd without the fallback's: two days
+    compared, not the three between them; a share of a few in ten million is not 0.00%."""
+    first = date(2026, 11, 1)
+    days = [first, first + timedelta(days=1), first + timedelta(days=2)]
+    usage = [UsageRow(d, NEW, 1e7) for d in days] + [UsageRow(days[0], OLD, 4e7)]
+    usage.append(UsageRow(days[2], OLD, 4e7))
+    failures = [FailureRow(d, v, "crash", 2.0) for d in days for v in (NEW, OLD)]
+    judgement = judge(
+        Readings(tuple(usage), tuple(failures), first, days[-1]),
+        rolling_out_versions=(NEW,),
+        fallback_versions=(OLD,),
+        thresholds=Thresholds(2.0, 25, ("crash", "hang")),
+    )
+    text = "\n".join(explanation_lines(judgement))
+    assert "2026-11-01 to 2026-11-03 (2 days with usage on both sides)" in text
+    assert "(2e-05%)" in text  # 4 failing of 2e7 active device-days
+    assert "0.00%" not in text
 
 
 def test_an_emergency_stop_neither_reads_analytics_nor_loads_the_guard(
