@@ -36,6 +36,7 @@ EXTRA_NULLS = {"osArchitecture": None, "cpu": None}
 @dataclass
 class AnalyticsKnobs:
     """
+    refused_apps        app ID -> HTTP status: as `status`, for that app's requests only.
     status              answer every analytics request with this HTTP status (None: serve):
                         401 and 403 as the gateway does, 429 and 503 with `retry_after`,
                         400 as the documented body.
@@ -53,6 +54,7 @@ class AnalyticsKnobs:
     """
 
     status: int | None = None
+    refused_apps: dict[str, int] = field(default_factory=dict)
     retry_after: float | None = None
     page_cap: int | None = None
     usage_lag_days: int = 0
@@ -66,6 +68,10 @@ class AnalyticsKnobs:
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status" and value is not None and value not in ERROR_STATUSES:
             raise ValueError(f"status must be one of {ERROR_STATUSES} or None")
+        if name == "refused_apps" and (
+            not isinstance(value, dict) or any(v not in ERROR_STATUSES for v in value.values())
+        ):
+            raise ValueError(f"refused_apps must map app IDs to one of {ERROR_STATUSES}")
         if name == "page_cap" and value is not None and value < 1:
             raise ValueError("page_cap must be at least 1, or None")
         if name in ("usage_lag_days", "failure_lag_days") and not 0 <= value <= 90:
@@ -135,10 +141,11 @@ class Analytics:
         report = req.path.removeprefix(PREFIX).rstrip("/")
         if report not in REPORTS or req.method != "GET":
             return json_response(404, {"statusCode": 404, "message": "Resource not found"})
-        if self.knobs.status is not None:
-            return self._refusal(self.knobs.status)
         query = {name.lower(): value for name, value in req.query.items()}
         app_id = query.get("applicationid", "")
+        status = self.knobs.status or self.knobs.refused_apps.get(app_id)
+        if status is not None:
+            return self._refusal(status)
         if app_id in foreign_apps:
             return Response(403)
         try:
