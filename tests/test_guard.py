@@ -127,6 +127,26 @@ def test_a_rollout_without_a_fallback_is_inconclusive_without_reading_analytics(
     assert "no fallback submission" in evidence_of(run)[0]["why"]
 
 
+@pytest.mark.parametrize(
+    ("status", "result", "code"),
+    [
+        ("PackageRolloutStopped", "already-halted", 0),
+        ("PackageRolloutComplete", "failed", 1),
+    ],
+)
+def test_a_rollout_not_in_progress_is_decided_as_ever_without_reading_analytics(
+    action: RunAction, emulator: Emulator, status: str, result: str, code: int
+) -> None:
+    """Rule 4 comes first: stopped or finalized, there is nothing to judge."""
+    script(emulator, "failing")
+    emulator.set_rollout(APP_ID, PUBLISHED, fallback=FALLBACK, status=status)
+    run = action(GUARD)
+    assert (run.exit_code, run.outputs["result"]) == (code, result), run.stdout
+    assert analytics_requests(emulator) == []
+    assert emulator.halt_requests == []
+    assert run.outputs["evidence"] == "[]"
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_blind_guard_fails_loudly_and_halts_nothing(
     action: RunAction, emulator: Emulator, status: int
