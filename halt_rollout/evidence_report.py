@@ -10,11 +10,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from .evidence import Judgement, SideFigures
-    from .halt import TargetResult
+    from .inputs import Target
+
+
+class JudgedResult(Protocol):
+    """What of a target's result the evidence's words read (halt.TargetResult is one): named
+    here, so that this module, which the guard imports, never imports the halt."""
+
+    @property
+    def judgement(self) -> Judgement | None: ...
+
+    @property
+    def result(self) -> object: ...
+
+    @property
+    def target(self) -> Target: ...
+
+    @property
+    def submission_id(self) -> str | None: ...
+
+
+Judged = TypeVar("Judged", bound=JudgedResult)
 
 # Eight heights of a bar, lowest first: a day's failing share, both versions on one scale.
 BARS = "▁▂▃▄▅▆▇█"
@@ -33,7 +53,7 @@ _ENDINGS = {
 }
 
 
-def sentence(result: TargetResult) -> str:
+def sentence(result: JudgedResult) -> str:
     """The one sentence a responder can repeat, ending with what this run did."""
     judgement = result.judgement
     if judgement is None:
@@ -42,7 +62,7 @@ def sentence(result: TargetResult) -> str:
     return judgement.sentence(ending) if ending else judgement.why
 
 
-def evidence_record(result: TargetResult) -> dict[str, Any] | None:
+def evidence_record(result: JudgedResult) -> dict[str, Any] | None:
     """The contract's evidence object for a judged rollout; None for one not judged."""
     judgement = result.judgement
     if judgement is None:
@@ -158,7 +178,7 @@ def figure_rows(judgement: Judgement) -> list[tuple[str, str, str]]:
     ]
 
 
-def judged(results: Sequence[TargetResult]) -> list[TargetResult]:
+def judged(results: Sequence[Judged]) -> list[Judged]:
     return [result for result in results if result.judgement is not None]
 
 

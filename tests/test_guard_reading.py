@@ -18,8 +18,8 @@ from halt_rollout.analytics import ANALYTICS, _next_page
 from store_emulator import Emulator, Fault
 
 from .conftest import APP_ID, DEADLINE_ALLOWANCE, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction
-from .test_cancellation import CANCEL_SECONDS, Running, requests_after, start  # noqa: F401
 from .test_guard import GUARD, NEW, OLD, analytics_requests, evidence_of, rollout_status, script
+from .world import CANCEL_SECONDS, Running, requests_after
 
 USAGE = r"/analytics/usagedaily$"
 FAILURES = r"/analytics/failurehits$"
@@ -385,7 +385,7 @@ def test_an_analytics_read_that_hangs_ends_by_the_deadline(
 
 def test_a_cancel_during_an_analytics_read_halts_nothing_and_says_so(
     emulator: Emulator,
-    start: Callable[..., Running],  # noqa: F811 (the fixture)
+    start: Callable[..., Running],
 ) -> None:
     script(emulator, "failing")
     emulator.add_fault(Fault(method="GET", path=FAILURES, kind="hang", seconds=60, times=None))
