@@ -17,7 +17,8 @@ help:
 	@echo "make try             start the emulator; prints the halt-rollout commands to try on it"
 	@echo "make demo-venv       .venv/ with the runtime only (and .venv/bin/halt-rollout)"
 	@echo "make test            run the whole test suite"
-	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
+	@echo "make lint            ruff, mypy --strict, import circles, module sizes, schemas,"
+	@echo "                     zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
 	@echo "make release-rehearsal  the release's work here: sdist and wheel, image as an OCI"
 	@echo "                     layout and the release action.yml under dist/, checked and run"
@@ -50,10 +51,14 @@ try: demo-venv
 test: venv
 	$(BIN)/python -m pytest
 
+# The house is kept too: no import circles (import-linter's contracts in pyproject.toml),
+# no module over 400 lines (scripts/check-module-size.py).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=scripts $(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python scripts/check-module-size.py
 	bash scripts/lint-ci-files.sh
 
 container-test: venv

@@ -61,6 +61,10 @@ class Result(enum.StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+# The results that fail a run (exit code 1); every other one is done as asked.
+NOT_DONE = (Result.FAILED, Result.UNKNOWN)
+
+
 class Decision(enum.Enum):
     ALREADY_HALTED = enum.auto()
     NO_ROLLOUT = enum.auto()
@@ -90,7 +94,7 @@ class TargetResult:
 
     @property
     def ok(self) -> bool:
-        return self.result not in (Result.FAILED, Result.UNKNOWN)
+        return self.result not in NOT_DONE
 
 
 def decide(rollout: Rollout) -> Decision:
