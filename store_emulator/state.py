@@ -82,6 +82,7 @@ class _Listing:
 
 # A rollout lives on (app, flight or None, submission).
 _Key = tuple[str, str | None, str]
+_FlightItem = tuple[str, _Listing]  # a flight's ID and listing, as listflights pages them
 
 
 class StoreState:
@@ -92,6 +93,10 @@ class StoreState:
         self._flights: dict[tuple[str, str], _Listing] = {}  # in the order added
         self._rollouts: dict[_Key, Rollout] = {}
         self._packages: dict[_Key, tuple[str | None, ...]] = {}
+        # Who stopped each rollout that a halt stopped: the `by` of the one halt that
+        # took it (the Store's own clients are "client"; a test's other responder names
+        # itself), set when the halt is accepted, before a slow one has taken effect.
+        self.stopped_by: dict[_Key, str] = {}
         # The upload URLs' signature: a credential, which no client may ever print.
         self.upload_signature = base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -274,6 +279,7 @@ class StoreState:
             if page and after < len(flights) and self._knobs.listflights_next_link:
                 asked = size if top is None else top
                 result["@nextLink"] = f"applications/{app_id}/listflights?skip={after}&top={asked}"
+            page = self._glitched(flights, skip, size, page)
             result["value"] = [self._flight_json(f, listing) for f, listing in page]
             result["totalCount"] = len(flights)
             return result
@@ -284,7 +290,11 @@ class StoreState:
         with self._lock:
             return self._render(self._rollout(app_id, flight_id, submission_id))
 
-    def halt(self, app_id: str, submission_id: str, flight_id: str | None = None) -> dict[str, Any]:
+    def halt(
+        self, app_id: str, submission_id: str, flight_id: str | None = None, *, by: str = "client"
+    ) -> dict[str, Any]:
+        """Halt the rollout as the Store does (StoreError when it refuses); `by` names who
+        asked, for `stopped_by`."""
         with self._lock:
             listing = self._flight(app_id, flight_id) if flight_id else self._app(app_id)
             if not self._exists(app_id, flight_id, submission_id) and self._elsewhere(
@@ -306,19 +316,41 @@ class StoreState:
                 raise self._invalid_state(submission_id, "a halt of it is already under way")
             if rollout.status != IN_PROGRESS:
                 raise self._invalid_state(submission_id, f"its status is {rollout.status}")
+            self.stopped_by[(app_id, flight_id.lower() if flight_id else None, submission_id)] = by
             seconds = self._knobs.halt_seconds
             if seconds <= 0:
                 rollout.status, rollout.percentage = STOPPED, 0.0
                 return self._render(rollout)
             # Checked and claimed under the lock: a second halt meanwhile sees `halting`.
             rollout.halting = True
+            if self._knobs.halt_answers_at_once:
+                timer = threading.Timer(seconds, self._apply_halt, (rollout,))
+                timer.daemon = True
+                timer.start()
+                return self._render(rollout)  # still in progress: the halt is under way
         time.sleep(seconds)
+        return self._apply_halt(rollout)
+
+    def _apply_halt(self, rollout: Rollout) -> dict[str, Any]:
         with self._lock:
             rollout.halting = False
             rollout.status, rollout.percentage = STOPPED, 0.0
             return self._render(rollout)
 
     # -- helpers (callers hold the lock) ---------------------------------------------------
+
+    def _glitched(
+        self, flights: list[_FlightItem], skip: int, size: int, page: list[_FlightItem]
+    ) -> list[_FlightItem]:
+        """The page as the listflights knobs spoil it: empty, or the one before it again."""
+        if not page or skip + len(page) >= len(flights):
+            return page  # the last page is never spoiled: the listing must not look whole
+        empty, repeat = self._knobs.listflights_empty_from, self._knobs.listflights_repeat_from
+        if empty is not None and skip >= empty:
+            return []
+        if repeat is not None and skip >= repeat:
+            return flights[max(0, skip - size) : skip]
+        return page
 
     def _upload_url(self, key: _Key) -> str:
         blob = uuid_of(repr(key))
