@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 # The locks are complete and hashed: pip installs them as written, dependencies checked.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 
-.PHONY: help venv demo test lint container-test release-rehearsal bench bench-render fault-table lock clean
+.PHONY: help venv demo test soak lint container-test release-rehearsal bench bench-render fault-table lock clean
 
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
 	@echo "make test            run the whole test suite"
+	@echo "make soak            play N=1000 generated fault schedules against the real entrypoint"
+	@echo "                     (N=200 in CI); SEED=S replays one schedule in full"
 	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
 	@echo "make release-rehearsal  the release's work here: sdist and wheel, image as an OCI"
@@ -32,6 +34,18 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# Generated bad days (tests/schedules): N schedules from seed FIRST on, JOBS at a time; or
+# one schedule in full with SEED=S, the command every broken schedule prints.
+N ?= 1000
+FIRST ?= 1
+JOBS ?= 8
+soak: venv
+	@if [ -n "$(SEED)" ]; then \
+		$(BIN)/python -m tests.schedules --seed "$(SEED)"; \
+	else \
+		$(BIN)/python -m tests.schedules --soak "$(N)" --first "$(FIRST)" --jobs "$(JOBS)"; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check .
@@ -65,4 +79,4 @@ lock: venv
 	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench dist build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench .soak dist build

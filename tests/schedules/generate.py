@@ -10,8 +10,10 @@ responder, a cancel, the version guard, overlapping targets, broken log streams.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,13 @@ NO_ROLLOUT = "none"  # isPackageRollout false
 
 APP = "9NSOAKAPP001"
 OTHER_APP = "9NSOAKAPP002"
-HOSTILE_NAMES = ("Insiders 🚀 ring", "Canary → ring", "Ring ::error::x", "Beta ‮ring", "Ünïcødé ring")
+HOSTILE_NAMES = (
+    "Insiders 🚀 ring",
+    "Canary → ring",
+    "Ring ::error::x",
+    "Beta \u202ering",
+    "Ünïcødé ring",
+)
 
 # Where each call goes: a regular expression searched in the request path (Fault.path).
 CALLS = {
@@ -228,8 +236,11 @@ def _fault(rng: random.Random) -> FaultPlan:
         }
         return FaultPlan(call, "respond", 409, 1, body=body)
     status = 504 if kind == "504_after" else rng.choice([500, 502, 503, 504])
-    body = rng.choice([None, {"code": "ServiceUnavailable", "message": "Try again later."}])
-    return FaultPlan(call, "respond_after" if kind == "504_after" else "respond", status, times, body=body)
+    unavailable: dict[str, Any] = {"code": "ServiceUnavailable", "message": "Try again later."}
+    outage: dict[str, Any] | None = unavailable if rng.random() < 0.5 else None
+    return FaultPlan(
+        call, "respond_after" if kind == "504_after" else "respond", status, times, body=outage
+    )
 
 
 def _flights(rng: random.Random, count: int, hostile: bool) -> list[Flight]:
@@ -246,7 +257,9 @@ def _flights(rng: random.Random, count: int, hostile: bool) -> list[Flight]:
 def schedule(seed: int) -> Schedule:
     """The schedule of `seed`: the same on every call and every machine."""
     rng = random.Random(seed)
-    timeout = rng.choices([rng.randint(3, 6), rng.randint(7, 12), rng.randint(13, 20)], [55, 30, 15])[0]
+    timeout = rng.choices(
+        [rng.randint(3, 6), rng.randint(7, 12), rng.randint(13, 20)], [55, 30, 15]
+    )[0]
     mode = rng.choices(["app", "flight", "all-flights", "file"], weights=[20, 15, 30, 35])[0]
     log = rng.choices(["pipe", "broken", "cp1252", "ascii", "C"], weights=[80, 8, 6, 2, 4])[0]
     hostile = log in ("cp1252", "ascii", "C") or rng.random() < 0.3
@@ -296,7 +309,7 @@ def schedule(seed: int) -> Schedule:
     elif mode == "all-flights":
         entries.append(all_flights_entry(0.3))
     else:
-        makers = [
+        makers: list[Callable[[], Entry]] = [
             lambda: Entry(APP, expected_version=guard(rollouts[0].key, 0.2)),
             lambda: all_flights_entry(0.2),
             lambda: Entry(APP, submission_id=app_submission),
@@ -306,11 +319,11 @@ def schedule(seed: int) -> Schedule:
         ]
         for _ in range(rng.randint(2, 4)):
             entry = rng.choice(makers)()
-            if all(_same_target(entry, e) is False for e in entries):
+            if not any(_same_target(entry, e) for e in entries):
                 entries.append(entry)
     if hostile and mode == "file":
         entries = [
-            Entry(**{**e.__dict__, "name": rng.choice(HOSTILE_NAMES)}) if rng.random() < 0.5 else e
+            dataclasses.replace(e, name=rng.choice(HOSTILE_NAMES)) if rng.random() < 0.5 else e
             for e in entries
         ]
 
@@ -330,11 +343,15 @@ def schedule(seed: int) -> Schedule:
     targetable = [r for r in rollouts if r.status == IN_PROGRESS and _covered(r, entries)]
     rival = None
     if targetable and rng.random() < 0.3:
-        rival = Rival(rng.choice(targetable).key, round(rng.uniform(0, timeout), 2), rng.random() < 0.3)
+        rival = Rival(
+            rng.choice(targetable).key, round(rng.uniform(0, timeout), 2), rng.random() < 0.3
+        )
     cancel = None
     if rng.random() < 0.2:
         after = "start" if rng.random() < 0.6 else "halt"
-        delay = rng.uniform(0.1, max(0.2, timeout - 0.5)) if after == "start" else rng.uniform(0, 1.5)
+        delay = (
+            rng.uniform(0.1, max(0.2, timeout - 0.5)) if after == "start" else rng.uniform(0, 1.5)
+        )
         sigterm = round(rng.uniform(0.05, 1.5), 2) if rng.random() < 0.3 else None
         cancel = Cancel(after, round(delay, 2), sigterm)
     oidc = rng.random() < 0.15

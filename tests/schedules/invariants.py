@@ -75,19 +75,15 @@ class Checker:
         self.reads: dict[Key, list[Recorded]] = {}
         for req in seen.requests:
             call = _call(req)
-            if call is not None:
+            # A halt the gateway throttled (a complete 429) never reached the Store.
+            if call is not None and not (call[1] == "halt" and req.status == 429):
                 into = self.halts if call[1] == "halt" else self.reads
                 into.setdefault(call[0], []).append(req)
         self.base = seen.work_started or min(
             (r.started for r in seen.requests), default=seen.started
         )
         self.broken = plan.log == "broken"
-        # A signal that came after the run had written its summary found its work done.
-        self.cancelled = seen.sigint_at is not None and not (
-            seen.summary_written_wall is not None
-            and seen.sigint_wall is not None
-            and seen.summary_written_wall <= seen.sigint_wall
-        )
+        self.cancelled = seen.sigint_at is not None and not self._done_before_signal()
         self.at_once = seen.sigterm_at is not None  # a second signal ends the run at once
         self.records: list[dict[str, Any]] | None = None
         self.conflict = self._overlap_conflict()
@@ -97,6 +93,22 @@ class Checker:
 
     # -- helpers ----------------------------------------------------------------------
 
+    def _done_before_signal(self) -> bool:
+        """Whether the SIGINT found the run's work done (it came as the process exited):
+        the notice after the results, no cancel reported, exit 0; or, when the log cannot
+        be read, a summary written before the signal (mtime is coarse: 50 ms margin)."""
+        seen = self.seen
+        if self.broken:
+            return (
+                seen.summary_written_wall is not None
+                and seen.sigint_wall is not None
+                and seen.summary_written_wall < seen.sigint_wall - 0.05
+            )
+        notice, results = seen.log.find("SIGINT received"), seen.log.find("Results:")
+        if notice < 0:
+            return True  # never handled: the process had ended (a missed handler crashes)
+        return seen.exit_code == 0 and 0 <= results < notice and "Run cancelled" not in seen.log
+
     def _overlap_conflict(self) -> bool:
         """Entries that reach one rollout with different version guards: refused."""
         for rollout in self.plan.rollouts:
@@ -105,14 +117,16 @@ class Checker:
                 return True
         return False
 
-    def key_of(self, record: dict[str, Any]) -> Key | None:
+    @staticmethod
+    def key_of(record: dict[str, Any]) -> Key | None:
+        """The rollout a row speaks of; None for a row that never resolved its submission
+        (it failed before it knew which rollout it meant, so says nothing of one)."""
         app, flight = record.get("app-id"), record.get("flight-id")
         flight = flight.lower() if isinstance(flight, str) else None
         submission = record.get("submission-id")
         if isinstance(submission, str) and submission:
             return (str(app), flight, submission)
-        found = [r.key for r in self.plan.rollouts if (r.app_id, r.flight_id) == (app, flight)]
-        return found[0] if len(found) == 1 else None
+        return None
 
     # -- the checks -------------------------------------------------------------------
 
@@ -213,16 +227,26 @@ class Checker:
                     "already-halted-means-someone-else",
                     f"already-halted, but this run's halt stopped it; {where}",
                 )
-            if result == "nothing-to-halt" and final == IN_PROGRESS:
+            if result == "nothing-to-halt" and final == IN_PROGRESS and self._wanted(key):
                 self.breach("result-agrees-with-store", f"nothing-to-halt but {where}")
             if result == "unknown" and not halts:
                 self.breach("unknown-only-after-sending", f"unknown, nothing sent; {where}")
             if result == "unknown" and not self.cancelled:
-                left = self.base + self.plan.timeout - self.seen.ended
+                # From the process's start: the least time that can have been left.
+                left = self.seen.started + self.plan.timeout - self.seen.ended
                 if left > 1.5 + 0.2 * self.plan.timeout:
                     self.breach("unknown-only-at-the-deadline", f"{left:.1f} s left; {where}")
             if result == "failed" and halts:
                 self._failed_after_sending(key, halts, by, where, str(record.get("error")))
+
+    def _wanted(self, key: Key) -> bool:
+        """Whether the entries that reach this rollout ask for it halted (a version guard
+        of another version leaves it alone)."""
+        rollout = self.plan.rollout(key)
+        if rollout is None:
+            return True
+        guards = {e.expected_version for e in self.plan.entries if covers(e, rollout)}
+        return any(g is None or _newest_is(rollout.versions, g) for g in guards)
 
     def _failed_after_sending(
         self, key: Key, halts: list[Recorded], by: str | None, where: str, error: str
@@ -252,7 +276,9 @@ class Checker:
             for rollout in self.plan.rollouts:
                 if rollout.app_id != entry.app_id or rollout.status != IN_PROGRESS:
                     continue
-                if entry.expected_version and not _newest_is(rollout.versions, entry.expected_version):
+                if entry.expected_version and not _newest_is(
+                    rollout.versions, entry.expected_version
+                ):
                     continue
                 if self.seen.final[rollout.key] == IN_PROGRESS:
                     self.breach(
@@ -271,7 +297,7 @@ class Checker:
             top = req.query.get("top")
             size = count if top is None else int(top)
             size = min(size, plan.page_cap) if plan.page_cap else size
-            if not (0 < size and skip + size < count):
+            if not (size > 0 and skip + size < count):
                 continue
             if plan.empty_from is not None and skip >= plan.empty_from:
                 return f"at skip={skip} came back empty"
@@ -282,9 +308,6 @@ class Checker:
     def check_reported_once(self, records: list[dict[str, Any]]) -> None:
         seen: set[Key] = set()
         for record in records:
-            submission = record.get("submission-id")
-            if not submission:
-                continue
             key = self.key_of(record)
             if key in seen and key is not None:
                 self.breach("one-rollout-reported-once", f"{_where(key)} has two rows")
@@ -359,7 +382,8 @@ class Checker:
         if seen.sigterm_at is None and took > CANCEL_TIMING_LIMIT:
             self.breach(
                 "cancel-took-over-2s",
-                f"ended {took:.1f} s after SIGINT (rule 10: {CANCEL_SECONDS:g} s; timing, generous)",
+                f"ended {took:.1f} s after SIGINT (rule 10: {CANCEL_SECONDS:g} s; timing, "
+                "generous)",
             )
         if self.broken or self.at_once:
             return
@@ -367,7 +391,7 @@ class Checker:
         cancelled = [line for line in errors if line.startswith("::error title=Run cancelled")]
         if len(cancelled) != 1:
             self.breach("cancel-says-so-once", f"{len(cancelled)} 'Run cancelled' errors")
-        early = seen.sigint_at < self.base + self.plan.timeout - 1.0
+        early = seen.sigint_at < seen.started + self.plan.timeout - 1.0  # surely before it
         said = [r for r in self.records or [] if "Deadline reached" in str(r.get("error"))]
         if early and said:
             self.breach(

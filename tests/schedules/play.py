@@ -9,7 +9,6 @@ request record and what the user can read are kept in an `Observation`.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -207,8 +206,8 @@ class _Run:
                 self.over.wait(0.01)
         if base is None or not self._wait_until(base + cancel.delay):
             return
-        if self.process.poll() is not None:
-            return
+        if self.process.poll() is not None or any(b"Results:" in line for line in self.lines):
+            return  # the run had its results: a cancel now would only race its exit
         self.sigint_at, self.sigint_wall = time.monotonic(), time.time()
         self.process.send_signal(signal.SIGINT)
         if cancel.sigterm is None or not self._wait_until(self.sigint_at + cancel.sigterm):
@@ -250,7 +249,9 @@ def _settle(emu: ScheduleEmulator, plan: Schedule) -> None:
 
 def play(plan: Schedule, workdir: Path) -> Observation:
     """Run the schedule once in `workdir`; everything the checks need."""
-    with ScheduleEmulator() as emu:
+    emu = ScheduleEmulator()
+    emu.start()
+    try:
         stage(emu, plan)
         inputs, files = inputs_of(plan, emu)
         env = runner_environment(inputs, workdir, extra=environment_of(plan, emu))
@@ -279,7 +280,9 @@ def play(plan: Schedule, workdir: Path) -> Observation:
             started=run.started,
             work_started=run.work_started,
             ended=run.ended,
-            summary_written_wall=summary_path.stat().st_mtime if summary_path.stat().st_size else None,
+            summary_written_wall=summary_path.stat().st_mtime
+            if summary_path.stat().st_size
+            else None,
             requests=emu.requests,
             told=emu.answered,
             final=final_statuses(emu, plan),
@@ -289,3 +292,5 @@ def play(plan: Schedule, workdir: Path) -> Observation:
             sigint_wall=run.sigint_wall,
             sigterm_at=run.sigterm_at,
         )
+    finally:
+        emu.stop()

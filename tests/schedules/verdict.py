@@ -54,6 +54,6 @@ def judge(seed: int, workdir: Path | None = None) -> Verdict:
         with tempfile.TemporaryDirectory(prefix=f"schedule-{seed}-") as scratch:
             seen = play(plan, workdir or Path(scratch))
             return Verdict(seed, plan, seen, check(plan, seen))
-    except Exception as error:  # noqa: BLE001 (a checker defect is reported, not hidden)
+    except Exception as error:  # a checker defect is reported, never hidden
         detail = "".join(traceback.format_exception_only(error)).strip()
         return Verdict(seed, plan, None, [Breach("checker-error", detail)])
