@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from .schedules.generate import APP, Schedule, covers, schedule, version_number
+from .schedules.generate import schedule
+from .schedules.model import APP, Schedule, covers, version_number
 from .schedules.verdict import judge
 
 # Seeds with short deadlines (3 to 6 s), so the sample stays quick, picked so that

@@ -26,7 +26,7 @@ import yaml
 from store_emulator import Recorded
 from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 
-from .generate import STOPPED, Entry, Key, Schedule
+from .model import STOPPED, Entry, Key, Schedule
 from .stage import ScheduleEmulator, final_statuses, rival_halt, stage
 
 WORK_ON = re.compile(rb"\d+ targets? to work on")

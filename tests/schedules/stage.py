@@ -10,7 +10,7 @@ from typing import Any
 from store_emulator import Emulator, Fault, Recorded, StoreError
 from store_emulator.responses import Response
 
-from .generate import (
+from .model import (
     APP,
     CALLS,
     COMPLETE,

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import replay_command
-from .generate import Schedule, schedule
-from .invariants import Breach, check
+from .generate import schedule
+from .invariants import Breach
+from .model import Schedule
 from .play import Observation, play
+from .target_invariants import check
 
 
 @dataclass
