@@ -24,11 +24,11 @@ from ..world import injected_commands
 from .model import IN_PROGRESS, STOPPED, Entry, Key, Schedule, covers, version_number
 from .play import Observation
 
-DEADLINE_SLACK = 0.25  # s, plus DEADLINE_SHARE of timeout-seconds: the emulator's clock
-DEADLINE_SHARE = 0.03  # vs the process's own start
-CANCEL_SLACK = 0.75  # s after the signal: a request already on its way when it came
+DEADLINE_SLACK = 0.5  # s, plus DEADLINE_SHARE of timeout-seconds: the emulator's clock
+DEADLINE_SHARE = 0.05  # vs the process's own start, on a loaded machine
+CANCEL_SLACK = 1.0  # s after the signal: a request already on its way when it came
 CANCEL_SECONDS = 2.0  # rule 10
-CANCEL_TIMING_LIMIT = 3.5  # what the timing invariant allows a loaded machine
+CANCEL_TIMING_LIMIT = 5.0  # s: what the timing invariant allows a loaded machine (rule 10: 2 s)
 OVERRUN_LIMIT = 8.0  # s past the deadline before a run counts as having overrun it
 OK_RESULTS = {"halted", "already-halted", "dry-run", "healthy", "inconclusive", "nothing-to-halt"}
 RESULTS = OK_RESULTS | {"unknown", "failed"}
@@ -133,8 +133,8 @@ class Checker:
     # -- the checks -------------------------------------------------------------------
 
     def run_all(self) -> list[Breach]:
-        self.check_process()
         self.check_outputs()
+        self.check_process()
         if self.records is not None:
             self.check_exit_code(self.records)
             self.check_truth(self.records)
@@ -157,7 +157,8 @@ class Checker:
                 f"ran {took:.1f} s with timeout-seconds {self.plan.timeout} (timing, generous)",
             )
         if not self.broken and not self.at_once:
-            if "Results:" not in seen.log:
+            refused = self.records == []  # bad inputs: no target has a result to state
+            if "Results:" not in seen.log and not refused:
                 self.breach("log-states-results", "the log never states the results")
             if injected := injected_commands(seen.log):
                 self.breach("data-stays-data", f"a workflow command from data: {injected[0]!r}")
@@ -226,15 +227,19 @@ class Checker:
                     "already-halted-means-someone-else",
                     f"already-halted, but this run's halt stopped it; {where}",
                 )
+            if self.conflict:
+                continue  # nothing may be sent at all: overlap-conflict-sends-nothing says it
             if result == "nothing-to-halt" and final == IN_PROGRESS and self._wanted(key):
                 self.breach("result-agrees-with-store", f"nothing-to-halt but {where}")
-            if result == "unknown" and not halts:
+            # From the process's start: the least time that can have been left.
+            left = self.seen.started + self.plan.timeout - self.seen.ended
+            cut = self.cancelled or left < 1.0
+            # A request the deadline or the cancel cut may have been sent but never read by
+            # the emulator (its connection reset first): only a run with time left is judged.
+            if result == "unknown" and not halts and not cut:
                 self.breach("unknown-only-after-sending", f"unknown, nothing sent; {where}")
-            if result == "unknown" and not self.cancelled:
-                # From the process's start: the least time that can have been left.
-                left = self.seen.started + self.plan.timeout - self.seen.ended
-                if left > 1.5 + 0.2 * self.plan.timeout:
-                    self.breach("unknown-only-at-the-deadline", f"{left:.1f} s left; {where}")
+            if result == "unknown" and not self.cancelled and left > 1.5 + 0.2 * self.plan.timeout:
+                self.breach("unknown-only-at-the-deadline", f"{left:.1f} s left; {where}")
             if result == "failed" and halts:
                 self._failed_after_sending(key, halts, by, where, str(record.get("error")))
 
