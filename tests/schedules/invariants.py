@@ -148,6 +148,8 @@ class Checker:
         if seen.exit_code is None:
             self.breach("run-ends", "still running 40 s after its deadline; killed")
             return
+        if seen.exit_code not in (0, 1):
+            self.breach("exit-code-follows-results", f"exit {seen.exit_code}: rule 9 has 0 and 1")
         if "Traceback" in seen.log + seen.stderr or "halt-rollout crashed" in seen.log:
             self.breach("no-traceback", _first_line_with(seen.log + seen.stderr, "Traceback"))
         took = seen.ended - seen.started
@@ -198,6 +200,8 @@ class Checker:
         code = self.seen.exit_code
         if code is None:
             return
+        if code not in (0, 1):
+            return  # check_process says so
         if self.cancelled:
             if code != 1:
                 self.breach("exit-code-follows-results", f"cancelled, yet exit {code}")
