@@ -6,7 +6,8 @@ from halt_rollout.cancel import CANCELLATION
 # SIGINT and SIGTERM are handled from the first moment, before the slow imports below.
 CANCELLATION.install()
 
-from halt_rollout.main import exit_now, main  # noqa: E402
+from halt_rollout.main import main  # noqa: E402
+from halt_rollout.process_exit import exit_now  # noqa: E402
 
 if __name__ == "__main__":
     # timeout-seconds counts from when halt-rollout began to load, imports included.

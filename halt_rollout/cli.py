@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import STARTED, __version__, report
+from . import STARTED, __version__, log_lines, step_outputs
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -32,6 +32,7 @@ from .inputs import (
     read_reason,
     read_settings,
 )
+from .process_exit import exit_now
 from .redact import Redactor, inert, json_visible, visible
 from .run import run
 
@@ -93,8 +94,6 @@ def parser() -> argparse.ArgumentParser:
 def console() -> NoReturn:
     """The `halt-rollout` command and `python -m halt_rollout`: the deadline counts from
     when the package began to load, and the process ends as soon as the work is done."""
-    from .main import exit_now  # noqa: PLC0415 (main imports this module lazily)
-
     exit_now(main(started=STARTED))
 
 
@@ -157,13 +156,15 @@ def main(
             )
         log(f"error: {error.title}: {error.message}{hint}")
         if args.json:
-            print(_json_text(json.dumps({**report.failed_outputs(), "results": []}, indent=2)))
+            print(
+                _json_text(json.dumps({**step_outputs.failed_outputs(), "results": []}, indent=2))
+            )
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
     results = run(settings, log=log, protect=redact.add, deadline=deadline)
     if cancellation.why:
-        title, message = report.cancelled_annotation(results, cancellation.why)
+        title, message = log_lines.cancelled_annotation(results, cancellation.why)
         log(f"error: {title}: {message}")
     for result in results:
         if result.failure:
@@ -171,9 +172,9 @@ def main(
     try:
         if args.json:
             data = {
-                **report.outputs(results),
+                **step_outputs.outputs(results),
                 # Every record: a terminal has no environment variable's limit to keep to.
-                "results": [report.result_record(result) for result in results],
+                "results": [step_outputs.result_record(result) for result in results],
             }
             print(_json_text(redact(json.dumps(data, indent=2, ensure_ascii=False))))
         else:
@@ -183,7 +184,7 @@ def main(
     except OSError as error:  # standard output closed (`| head`) or gone: say it on stderr
         _let_go_of_stdout()
         log(f"error: the results could not be printed ({error.strerror or error}); they were:")
-        for line in report.result_lines(results):
+        for line in log_lines.result_lines(results):
             log(f"  {line}")
         return 1
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1

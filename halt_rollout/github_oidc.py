@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from .deadline import AnswerTooLarge, DeadlinePassed
 from .errors import SignInError, one_line
+from .lost_answer import AnswerTooLarge, DeadlinePassed
 from .policy import RETRIED_STATUSES
 from .retry import TransientError, parse_retry_after
 

@@ -22,7 +22,8 @@ from .inputs import Target
 from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
 from .retry import Log, Pauser, TransientError
 from .shapes import VERSION
-from .store import STOPPED, Rollout, StoreClient, SubmissionRef
+from .store import StoreClient
+from .store_resources import STOPPED, Rollout, SubmissionRef
 
 T = TypeVar("T")
 

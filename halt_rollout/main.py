@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import io
 import os
 import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
 
-from . import __version__, report
+from . import __version__, job_summary, log_lines, step_outputs
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -65,8 +62,8 @@ def main(*, started: float | None = None) -> int:
         runner.group("Traceback", traceback.format_exc().splitlines())
         _write_runner_files(
             runner,
-            report.failed_outputs(),
-            report.problem_summary(title, message, redact=runner.redact, incident=incident),
+            step_outputs.failed_outputs(),
+            job_summary.problem_summary(title, message, redact=runner.redact, incident=incident),
             results=(),
         )
         return 1
@@ -86,8 +83,8 @@ def _run(
         runner.error(error.title, error.message)
         _write_runner_files(
             runner,
-            report.failed_outputs(),
-            report.problem_summary(
+            step_outputs.failed_outputs(),
+            job_summary.problem_summary(
                 error.title, error.message, redact=runner.redact, incident=incident
             ),
             results=(),
@@ -103,20 +100,20 @@ def _run(
         deadline=deadline,
     )
     runner.log("Results:")
-    for line in report.result_lines(results):
+    for line in log_lines.result_lines(results):
         runner.log(f"  {line}")
     cancelled = cancellation.why
     if cancelled:
-        runner.error(*report.cancelled_annotation(results, cancelled))
+        runner.error(*log_lines.cancelled_annotation(results, cancelled))
     else:
-        for title, message in report.error_annotations(results):
+        for title, message in log_lines.error_annotations(results):
             runner.error(title, message)
-    if left_out := report.results_left_out(results, runner.redact):
+    if left_out := step_outputs.results_left_out(results, runner.redact):
         runner.warning("Results output shortened", left_out)
     written = _write_runner_files(
         runner,
-        report.outputs(results, runner.redact),
-        report.summary(
+        step_outputs.outputs(results, runner.redact),
+        job_summary.summary(
             results,
             dry_run=settings.dry_run,
             redact=runner.redact,
@@ -128,7 +125,7 @@ def _run(
     if cancellation.why and not cancelled:
         # Cancelled after every result was known, while the files were being written: the
         # exit code says cancelled, and so does one error.
-        runner.error(*report.cancelled_annotation(results, cancellation.why))
+        runner.error(*log_lines.cancelled_annotation(results, cancellation.why))
     ended_well = all(result.ok for result in results) and not cancellation.cancelled
     return 0 if ended_well and written else 1
 
@@ -151,7 +148,9 @@ def _write_runner_files(
     except RunnerFileError as error:
         written = False
         stand = (
-            f" The halts themselves stand: {report.results_in_words(results)}." if results else ""
+            f" The halts themselves stand: {log_lines.results_in_words(results)}."
+            if results
+            else ""
         )
         runner.error(
             "Outputs not written",
@@ -163,19 +162,3 @@ def _write_runner_files(
     except RunnerFileError as error:
         runner.warning("Job summary not written", f"{error}. The log has every result.")
     return written
-
-
-def exit_now(code: int) -> NoReturn:
-    """End the process with `code` without Python's teardown of every loaded module.
-
-    With azure-identity's 500 modules that teardown takes longer than the whole halt's
-    HTTP (about 60 ms here). Nothing is lost by skipping it: every file this action
-    writes is closed when written, the standard streams are flushed here, and what was
-    registered for exit (atexit, logging's flush) still runs.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        # A closed or broken pipe: nothing left to save.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    atexit._run_exitfuncs()
-    os._exit(code)

@@ -20,7 +20,7 @@ import requests.utils
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from .deadline import PROXY_SCHEMES
+from .deadline_adapter import PROXY_SCHEMES
 from .errors import HaltRolloutError, shown
 
 # Where requests (and the contract) take the trusted CAs from.

@@ -4,18 +4,15 @@ Each call is one HTTP request, made through the run's deadline-keeping session.
 Reads are retried here; the halt is not (the caller checks the rollout before
 sending it again). Every failure says what the Store answered: the HTTP status,
 its `code` and `message`, and the `MS-CorrelationId` that Microsoft support asks
-for. Answers are taken as the live API sends them, not only as documented: keys
-may be absent or differently cased, percentages integers.
+for (store_answers reads answers and failures; store_resources, what they describe).
+Answers are taken as the live API sends them, not only as documented: keys may be
+absent or differently cased, percentages integers.
 """
 
 from __future__ import annotations
 
 import copy
-import html
-import json
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -23,168 +20,29 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from . import __version__
-from .deadline import AnswerTooLarge, DeadlinePassed, LostAnswer
-from .errors import StoreError, one_line
-from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
-from .retry import Pauser, TransientError, parse_retry_after, retry_hint_in_message
-from .shapes import GUID, SUBMISSION_ID
+from .errors import StoreError
+from .lost_answer import AnswerTooLarge, DeadlinePassed, LostAnswer
+from .retry import Pauser, TransientError
+from .shapes import SUBMISSION_ID
+from .store_answers import first_line, read_answer
+from .store_resources import (
+    STOPPED,
+    Flight,
+    Rollout,
+    SubmissionRef,
+    UnreadableFlight,
+    field,
+    is_flights_page,
+    read_flight,
+)
 
 API_PATH = "/v1.0/my/"
-STOPPED = "PackageRolloutStopped"
-PARTNER_CENTER_ROLE_HINT = (
-    "Check that the Entra application (client-id) is added to the Partner Center account "
-    "(Account settings → User management → Microsoft Entra applications) with the Manager "
-    "role, and that tenant-id is that account's tenant."
-)
-FOREIGN_APP_HINT = "A 403 can also mean that the app ID is not one of this account's apps."
-ACCOUNT_SERVICE_HINT = (
-    "A 503 about the account service is the Store's answer when the Entra application was "
-    "never added to the Partner Center account; waiting does not clear it. "
-    + PARTNER_CENTER_ROLE_HINT
-)
 # listflights is paged; ask for big pages, and stop following @nextLink after this
 # many (a Store that keeps sending links would otherwise page forever).
 FLIGHTS_PAGE_SIZE = 100
 MAX_FLIGHT_PAGES = 50
 # A package version is four numbers of up to five digits; anything longer is not one.
 MAX_VERSION_CHARS = 64
-# An error `code` that may be shown even where the body may not: an identifier.
-_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
-# Only the start of an error body is looked at: enough for any real message, and it
-# keeps parsing time independent of what a server sends.
-_ERROR_TEXT_CHARS = 8192
-HALT_CONFLICT_HINT = (
-    "The Store refuses a halt when the submission is not in a haltable state (it must be "
-    "published with its rollout in progress), when the submission does not belong to this "
-    "app, or when the app uses a Partner Center feature the API does not support (mandatory "
-    "updates, Store-managed consumable add-ons). Check the submission in Partner Center; "
-    "halt it there if the API cannot."
-)
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """A submission's package rollout, as the Store reports it."""
-
-    is_package_rollout: bool
-    percentage: float
-    status: str
-    fallback_submission_id: str
-
-    @classmethod
-    def from_json(cls, body: Any) -> Rollout:
-        """Parse the Store's rollout object; ValueError when it is not one."""
-        if not isinstance(body, dict):
-            raise ValueError("the answer is not a JSON object")
-        flag = field(body, "isPackageRollout")
-        percentage = field(body, "packageRolloutPercentage")
-        status = field(body, "packageRolloutStatus")
-        fallback = field(body, "fallbackSubmissionId")
-        if not isinstance(flag, bool):
-            raise ValueError("isPackageRollout is missing or not a boolean")
-        if isinstance(percentage, bool) or not isinstance(percentage, int | float):
-            raise ValueError("packageRolloutPercentage is missing or not a number")
-        # A share of users: 0 to 100. Not infinite, NaN or 400 digits long (json reads
-        # all of those, which would break the results' JSON or float() itself); NaN and
-        # infinities fail this comparison too.
-        if not 0 <= percentage <= 100:
-            raise ValueError("packageRolloutPercentage is not between 0 and 100")
-        if not isinstance(status, str) or not status:
-            raise ValueError("packageRolloutStatus is missing")
-        if fallback is None or fallback == "":
-            fallback = "0"  # "0" is the Store's own word for "no fallback"
-        if (
-            isinstance(fallback, bool)
-            or not isinstance(fallback, str | int)
-            or not SUBMISSION_ID.fullmatch(str(fallback))
-        ):
-            raise ValueError("fallbackSubmissionId is not a submission ID")
-        # Integers (25) and floats (25.0) both arrive; outputs always show a float.
-        if len(status) > 100 or not status.isprintable():
-            raise ValueError("packageRolloutStatus is not a status")
-        return cls(flag, float(percentage), status, str(fallback))
-
-    @property
-    def stopped(self) -> bool:
-        return self.status == STOPPED
-
-
-def field(body: Mapping[str, Any], key: str) -> Any:
-    """`body[key]`, or the same key in other casing (the live API is not uniform)."""
-    if key in body:
-        return body[key]
-    folded = key.casefold()
-    return next((v for k, v in body.items() if isinstance(k, str) and k.casefold() == folded), None)
-
-
-@dataclass(frozen=True)
-class Flight:
-    """A package flight of an app, as listflights describes it."""
-
-    flight_id: str
-    friendly_name: str
-    last_published_submission: str | None
-
-
-@dataclass(frozen=True)
-class UnreadableFlight:
-    """An entry of listflights that names no flight: its place, its name if any, and why."""
-
-    number: int  # from 1, in the order the Store listed it
-    friendly_name: str | None
-    why: str
-
-
-@dataclass(frozen=True)
-class SubmissionRef:
-    """Where one submission lives: under the app, or under one of its flights."""
-
-    app_id: str
-    submission_id: str
-    flight_id: str | None = None
-
-    def path(self, leaf: str = "") -> str:
-        """The submission resource's path, or the path of `leaf` under it."""
-        flight = f"/flights/{self.flight_id}" if self.flight_id else ""
-        resource = f"applications/{self.app_id}{flight}/submissions/{self.submission_id}"
-        return f"{resource}/{leaf}" if leaf else resource
-
-    def describe(self) -> str:
-        flight = f" (flight {self.flight_id})" if self.flight_id else ""
-        return f"submission {self.submission_id} of app {self.app_id}{flight}"
-
-
-def _flight(item: Any, number: int) -> Flight | UnreadableFlight:
-    """Entry `number` (from 1) of the listing: a flight, or why it names none."""
-    if not isinstance(item, dict):
-        return UnreadableFlight(number, None, "it is not a JSON object")
-    name = field(item, "friendlyName")
-    friendly_name = one_line(name, 200) if isinstance(name, str) and name.strip() else None
-    flight_id = field(item, "flightId")
-    if not isinstance(flight_id, str) or not GUID.fullmatch(flight_id):
-        why = "it has no flightId" if flight_id is None else "its flightId is not a GUID"
-        return UnreadableFlight(number, friendly_name, why)
-    submission = field(item, "lastPublishedFlightSubmission")
-    submission_id = field(submission, "id") if isinstance(submission, dict) else None
-    if isinstance(submission_id, bool) or not SUBMISSION_ID.fullmatch(str(submission_id or "")):
-        submission_id = None
-    return Flight(
-        flight_id,
-        friendly_name or flight_id,
-        str(submission_id) if submission_id is not None else None,
-    )
-
-
-def _is_flights_page(link: str, app_id: str) -> bool:
-    """A relative link to another page of this app's listflights, with paging only."""
-    path, _, query = link.lstrip("/").partition("?")
-    # Microsoft's own page writes it both with and without a slash before the query.
-    if path.rstrip("/").lower() != f"applications/{app_id}/listflights".lower():
-        return False
-    return all(
-        name in ("top", "skip") and value.isdigit() and value.isascii()
-        for name, _, value in (part.partition("=") for part in query.split("&"))
-    )
 
 
 def api_root(store_api_url: str) -> str:
@@ -277,7 +135,7 @@ class StoreClient:
             fresh = 0
             for item in entries:
                 received += 1
-                entry = _flight(item, received)
+                entry = read_flight(item, received)
                 if isinstance(entry, Flight):
                     if entry.flight_id.lower() in seen:
                         continue
@@ -289,7 +147,7 @@ class StoreClient:
             next_link = field(body, "@nextLink")
             total = field(body, "totalCount")
             if next_link:
-                if not isinstance(next_link, str) or not _is_flights_page(next_link, app_id):
+                if not isinstance(next_link, str) or not is_flights_page(next_link, app_id):
                     raise self._unusable(what, "its @nextLink is not a further page of listflights")
                 path = next_link.lstrip("/")
             elif isinstance(total, int) and not isinstance(total, bool) and total > received:
@@ -410,7 +268,7 @@ class StoreClient:
         except requests.exceptions.SSLError as error:
             raise StoreError(
                 f"Could not {what}: the TLS certificate of {urlsplit(url).netloc} could not be "
-                f"verified ({_first_line(error)}). Behind a TLS-inspecting proxy, point "
+                f"verified ({first_line(error)}). Behind a TLS-inspecting proxy, point "
                 "REQUESTS_CA_BUNDLE or SSL_CERT_FILE at its CA bundle.",
                 title="TLS verification failed",
             ) from None
@@ -424,7 +282,7 @@ class StoreClient:
             kind = "timeout" if isinstance(error, requests.Timeout) else "connection failure"
             failure = StoreError(
                 f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached "
-                f"({kind}: {_first_line(error)}).",
+                f"({kind}: {first_line(error)}).",
                 title="Store unreachable",
             )
             # Failed while connecting (or through a proxy's tunnel), it did not reach the Store.
@@ -432,120 +290,4 @@ class StoreClient:
             raise TransientError(
                 f"{kind} talking to the Store", failure, maybe_applied=sent
             ) from None
-        return self._answer(response, what, quote_body=quote_body)
-
-    def _answer(self, response: requests.Response, what: str, *, quote_body: bool) -> Any:
-        status = response.status_code
-        code, message = _error_fields(response)
-        correlation_id = response.headers.get("MS-CorrelationId")
-        if 200 <= status < 300:
-            return _json(response.content)  # None when unusable: the callers say what was missing
-        # Still read for the waits it asks for; only ever shown when it may be quoted.
-        hint = message
-        if not quote_body:
-            code = code if code and _ERROR_CODE.fullmatch(code) else None
-            message = None
-        details = _details(status, code, message, correlation_id)
-
-        def failure(title: str, text: str) -> StoreError:
-            return StoreError(
-                f"Could not {what}: {text} ({details}).",
-                title=title,
-                status=status,
-                code=code,
-                store_message=message,
-                correlation_id=correlation_id,
-            )
-
-        if status in RETRIED_STATUSES:
-            if status == 429:
-                text = "the Store's rate limit was hit and did not clear in time"
-            else:
-                text = f"the Store kept failing with HTTP {status}"
-            account_service = status == 503 and "account service" in (hint or "").lower()
-            if account_service:
-                text = f"the Store's account service kept failing. {ACCOUNT_SERVICE_HINT}"
-            raise TransientError(
-                f"{status} from the Store",
-                failure(f"Store answered HTTP {status}", text.rstrip(".")),
-                retry_after=_retry_after(response, hint),
-                # A throttled request was never processed; a gateway error may have been.
-                maybe_applied=status != 429,
-                patience=ACCOUNT_SERVICE_PATIENCE_SECONDS if account_service else None,
-            )
-        if status in (401, 403):
-            hint = PARTNER_CENTER_ROLE_HINT + (f" {FOREIGN_APP_HINT}" if status == 403 else "")
-            raise failure(
-                f"Not allowed by the Store (HTTP {status})",
-                f"sign-in or permission problem. {hint}".rstrip("."),
-            )
-        if status == 404:
-            raise failure(
-                "Not found in the Store (HTTP 404)",
-                "the app, flight or submission was not found. Check the IDs in Partner Center "
-                "(the app's Store ID is under Product identity)",
-            )
-        if status == 409:
-            raise failure("Halt refused by the Store (HTTP 409)", HALT_CONFLICT_HINT.rstrip("."))
-        raise failure(f"Store answered HTTP {status}", "the Store refused the request")
-
-
-def _retry_after(response: requests.Response, message: str | None) -> float | None:
-    seconds = parse_retry_after(response.headers.get("Retry-After"))
-    return seconds if seconds is not None else retry_hint_in_message(message)
-
-
-def _json(content: bytes) -> Any:
-    """The body as JSON, or None; however deep a hostile body nests, never a crash."""
-    try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _error_fields(response: requests.Response) -> tuple[str | None, str | None]:
-    """The Store's `code` and `message`, from an ingestion, gateway or any other body."""
-    if 200 <= response.status_code < 300:
-        return None, None
-    content = response.content
-    text = content[:_ERROR_TEXT_CHARS].decode("utf-8", "replace").strip()
-    if not text:
-        return None, None
-    body = _json(content) if len(content) <= _ERROR_TEXT_CHARS * 8 else None
-    if isinstance(body, dict):
-        code = field(body, "code") or field(body, "error")
-        message = field(body, "message") or field(body, "error_description")
-        if isinstance(message, dict):  # some gateways nest {"error": {"code", "message"}}
-            message = field(message, "message")
-        if isinstance(code, dict):
-            code = field(code, "code")
-        return (
-            one_line(str(code)[:_ERROR_TEXT_CHARS], 100) if code else None,
-            one_line(str(message)[:_ERROR_TEXT_CHARS]) if message else None,
-        )
-    if text.startswith("<"):
-        return None, f"an HTML page{': ' + title if (title := _html_title(text)) else ''}"
-    return None, one_line(text)
-
-
-def _html_title(page: str) -> str:
-    """The <title> of an HTML page, found in one pass (no regular expression to backtrack)."""
-    lower = page.lower()
-    start = lower.find("<title")
-    opened = lower.find(">", start) if start >= 0 else -1
-    end = lower.find("</title>", opened) if opened >= 0 else -1
-    if end < 0:
-        return ""
-    return one_line(html.unescape(page[opened + 1 : end]), 200)
-
-
-def _details(status: int, code: str | None, message: str | None, correlation: str | None) -> str:
-    parts = [f"HTTP {status}"]
-    if code or message:
-        parts.append(": ".join(p for p in (code, message) if p))
-    parts.append(f"MS-CorrelationId: {correlation or 'none sent'}")
-    return ", ".join(parts)
-
-
-def _first_line(error: Exception) -> str:
-    return one_line(str(error), limit=200)
+        return read_answer(response, what, quote_body=quote_body)

@@ -19,7 +19,8 @@ from .errors import HaltRolloutError
 from .halt import Failure, Result, TargetResult
 from .inputs import Target
 from .retry import Log
-from .store import Flight, StoreClient, UnreadableFlight
+from .store import StoreClient
+from .store_resources import Flight, UnreadableFlight
 
 # The tenant's Store API rate limit, as StoreBroker's maintainers report it.
 REQUESTS_PER_MINUTE = 20

@@ -13,7 +13,7 @@
 #       process in the container. Within 2 s the run ends: exit 1, result=unknown, one
 #       `::error title=Run cancelled::`, nothing sent after the halt. `buildah run` does not
 #       forward signals as `docker run` does (it kills its child on SIGINT), so the signal
-#       goes to the process itself, found through /proc (actions_runner._cancel); and
+#       goes to the process itself, found through /proc (runner_cancel.cancel_run); and
 #       --isolation chroot gives it no PID namespace of its own: what is checked is that it
 #       is the container's first process, the ENTRYPOINT exec'd by buildah's runtime with
 #       nothing between (PID 1 itself is tested under unshare in tests/test_cancellation.py).

@@ -19,8 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store_emulator import Emulator, Fault, demo
-from store_emulator.actions_runner import ActionRun, run_action
+from store_emulator.actions_runner import run_action
 from store_emulator.demo import APP_ID, FLIGHT_ID, OTHER_APP, OTHER_SUBMISSION, OTHER_VERSION
+from store_emulator.step_results import ActionRun
 
 RULE = "─" * 78
 

@@ -39,6 +39,6 @@ from .emulator import Emulator
 from .faults import Fault
 from .knobs import Knobs
 from .records import Headers, Recorded
-from .state import StoreError
+from .resources import StoreError
 
 __all__ = ["Emulator", "Fault", "Headers", "Knobs", "Recorded", "StoreError", "Stream"]

@@ -7,8 +7,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .responses import JSON_TYPE
-
+JSON_TYPE = "application/json; charset=utf-8"
 CHUNK = 64 * 1024
 
 

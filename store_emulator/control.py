@@ -4,17 +4,15 @@ separate process. It needs no token: the emulator is a loopback test tool."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import bodies
+from .contents import Contents
 from .faults import Fault
 from .knobs import Knobs
 from .records import Recorded
+from .resources import DEFAULT_FALLBACK, DEFAULT_GROUP_IDS, DEFAULT_RANK, IN_PROGRESS, StoreError
 from .responses import Response, json_response
-from .state import DEFAULT_FALLBACK, DEFAULT_GROUP_IDS, DEFAULT_RANK, IN_PROGRESS, StoreError
-
-if TYPE_CHECKING:
-    from .emulator import Emulator
 
 PREFIX = "/_emulator/"
 
@@ -91,7 +89,7 @@ _FAULT_FIELDS = {
 _SEEDS = ("demo", "whole-app")
 
 
-def handle(emu: Emulator, req: Recorded) -> Response:
+def handle(emu: Contents, req: Recorded) -> Response:
     route = (req.method, req.path.removeprefix(PREFIX).rstrip("/"))
     try:
         data: Any = json.loads(req.body) if req.body.strip() else {}
@@ -107,7 +105,7 @@ def handle(emu: Emulator, req: Recorded) -> Response:
         return json_response(error.status, error.body())
 
 
-def _route(emu: Emulator, route: tuple[str, str], data: Any, query: dict[str, str]) -> Response:
+def _route(emu: Contents, route: tuple[str, str], data: Any, query: dict[str, str]) -> Response:
     if route == ("POST", "faults"):
         emu.add_fault(_fault(_Fields(data, _FAULT_FIELDS)))
         return json_response(201, {"faults": len(emu.faults)})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from .state import (
+from .resources import (
     DEFAULT_FALLBACK,
     DEFAULT_GROUP_IDS,
     DEFAULT_RANK,

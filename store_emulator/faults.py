@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bodies import Stream, filler
-from .responses import JSON_TYPE, Response
+from .bodies import JSON_TYPE, Stream, filler
+from .responses import Response
 
 KINDS = (
     "respond",

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .bodies import Stream
-
-JSON_TYPE = "application/json; charset=utf-8"
+from .bodies import JSON_TYPE, Stream
 
 
 @dataclass

@@ -1,102 +1,49 @@
-"""The Store's apps, flights and package rollouts, and the halt state machine."""
+"""The Store's apps, flights and package rollouts, and the halt state machine; what each
+record holds and how it renders is in resources.py."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from .knobs import Knobs
+from .resources import (
+    DEFAULT_FALLBACK,
+    DEFAULT_GROUP_IDS,
+    DEFAULT_RANK,
+    IN_PROGRESS,
+    STOPPED,
+    UPLOAD_BLOB,
+    Key,
+    Listing,
+    Rollout,
+    StoreError,
+    invalid_state,
+    package_json,
+    pointer,
+    uuid_of,
+)
 
-NOT_STARTED = "PackageRolloutNotStarted"
-IN_PROGRESS = "PackageRolloutInProgress"
-COMPLETE = "PackageRolloutComplete"
-STOPPED = "PackageRolloutStopped"
-
-DEFAULT_FALLBACK = "1212922684621243058"
-DEFAULT_GROUP_IDS = ("1152921504606962205",)
-DEFAULT_RANK = "Non-flighted submission"
-# Where a submission's packages are uploaded: a blob with a signed query (Microsoft's example).
-UPLOAD_BLOB = "https://productingestionbin1.blob.core.windows.net/ingestion/"
-ARCHITECTURES = ("x64", "x86", "ARM64", "ARM")
-
-
-class StoreError(Exception):
-    """An ingestion-service error: HTTP status plus the body fields it sends."""
-
-    def __init__(self, status: int, code: str, message: str, target: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.target = status, code, message, target
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "data": [],
-            "details": [],
-            "message": self.message,
-            "source": "Ingestion Api",
-            "target": self.target,
-        }
-
-
-@dataclass
-class Rollout:
-    is_package_rollout: bool = False
-    percentage: float = 0.0
-    status: str = NOT_STARTED
-    fallback: str = "0"
-    integer: bool | None = None  # None: the emulator-wide knob decides
-    halting: bool = False  # a halt is being applied (Knobs.halt_seconds)
-
-    def to_json(self, integer_default: bool = False) -> dict[str, Any]:
-        integer = integer_default if self.integer is None else self.integer
-        percentage: float | int = self.percentage
-        if integer and self.percentage.is_integer():
-            percentage = int(self.percentage)
-        return {
-            "isPackageRollout": self.is_package_rollout,
-            "packageRolloutPercentage": percentage,
-            "packageRolloutStatus": self.status,
-            "fallbackSubmissionId": self.fallback,
-        }
-
-
-@dataclass
-class _Listing:
-    """An app or a flight: a name, its two submission pointers and what else it shows."""
-
-    name: str
-    last_published: str | None
-    pending: str | None
-    null_style: bool  # True: a missing submission is `null`; False: the key is absent
-    extra: dict[str, Any] = field(default_factory=dict)
-    group_ids: tuple[str, ...] = DEFAULT_GROUP_IDS
-    rank_higher_than: str = DEFAULT_RANK
-
-
-# A rollout lives on (app, flight or None, submission).
-_Key = tuple[str, str | None, str]
-_FlightItem = tuple[str, _Listing]  # a flight's ID and listing, as listflights pages them
+FlightItem = tuple[str, Listing]  # a flight's ID and listing, as listflights pages them
 
 
 class StoreState:
     def __init__(self, knobs: Knobs | None = None) -> None:
         self._lock = threading.Lock()
         self._knobs = knobs if knobs is not None else Knobs()
-        self._apps: dict[str, _Listing] = {}
-        self._flights: dict[tuple[str, str], _Listing] = {}  # in the order added
-        self._rollouts: dict[_Key, Rollout] = {}
-        self._packages: dict[_Key, tuple[str | None, ...]] = {}
+        self._apps: dict[str, Listing] = {}
+        self._flights: dict[tuple[str, str], Listing] = {}  # in the order added
+        self._rollouts: dict[Key, Rollout] = {}
+        self._packages: dict[Key, tuple[str | None, ...]] = {}
         # Who stopped each rollout that a halt stopped: the `by` of the one halt that
         # took it (the Store's own clients are "client"; a test's other responder names
         # itself), set when the halt is accepted, before a slow one has taken effect.
-        self.stopped_by: dict[_Key, str] = {}
+        self.stopped_by: dict[Key, str] = {}
         # The upload URLs' signature: a credential, which no client may ever print.
         self.upload_signature = base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -115,7 +62,7 @@ class StoreState:
         """`extra`: more keys for the resource (e.g. a PascalCase `PackageFamilyName`); a
         documented key named there is replaced, for hostile shapes."""
         with self._lock:
-            self._apps[app_id] = _Listing(
+            self._apps[app_id] = Listing(
                 name, last_published, pending, null_style, dict(extra or {})
             )
             for submission in (last_published, pending):
@@ -136,7 +83,7 @@ class StoreState:
         rank_higher_than: str = DEFAULT_RANK,
     ) -> None:
         flight = flight_id.lower()  # flight IDs are GUIDs: compare them case-insensitively
-        listing = _Listing(
+        listing = Listing(
             name,
             last_published,
             pending,
@@ -146,7 +93,7 @@ class StoreState:
             rank_higher_than,
         )
         with self._lock:
-            self._apps.setdefault(app_id, _Listing("ApiTestApp", None, None, False))
+            self._apps.setdefault(app_id, Listing("ApiTestApp", None, None, False))
             self._flights[(app_id, flight)] = listing
             for submission in (last_published, pending):
                 if submission is not None:
@@ -168,9 +115,9 @@ class StoreState:
         `integer_percentage`: render a whole percentage as an int (None: the knob decides)."""
         flight = flight_id.lower() if flight_id else None
         with self._lock:
-            self._apps.setdefault(app_id, _Listing("ApiTestApp", None, None, False))
+            self._apps.setdefault(app_id, Listing("ApiTestApp", None, None, False))
             if flight is not None:
-                self._flights.setdefault((app_id, flight), _Listing("myflight", None, None, False))
+                self._flights.setdefault((app_id, flight), Listing("myflight", None, None, False))
             rollout = Rollout(
                 is_package_rollout, float(percentage), status, fallback, integer_percentage
             )
@@ -203,7 +150,7 @@ class StoreState:
             rollout = self._rollout(app_id, flight_id, submission_id)
             key = (app_id, flight_id.lower() if flight_id else None, submission_id)
             packages = [
-                _package(submission_id, index, version)
+                package_json(submission_id, index, version)
                 for index, version in enumerate(self._packages.get(key, ()))
             ]
             delivery = {
@@ -248,10 +195,8 @@ class StoreState:
             resource: dict[str, Any] = {"id": app_id, "primaryName": app.name}
             resource.update(app.extra)
             base = f"applications/{app_id}/submissions"
-            self._pointer(
-                resource, "lastPublishedApplicationSubmission", app, app.last_published, base
-            )
-            self._pointer(resource, "pendingApplicationSubmission", app, app.pending, base)
+            pointer(resource, "lastPublishedApplicationSubmission", app, app.last_published, base)
+            pointer(resource, "pendingApplicationSubmission", app, app.pending, base)
             resource.update(app.extra)  # again: an extra may replace a pointer
             return resource
 
@@ -309,13 +254,13 @@ class StoreState:
                 )
             rollout = self._rollout(app_id, flight_id, submission_id)
             if submission_id == listing.pending:
-                raise self._invalid_state(submission_id, "the submission is not published")
+                raise invalid_state(submission_id, "the submission is not published")
             if not rollout.is_package_rollout:
-                raise self._invalid_state(submission_id, "gradual package rollout is not enabled")
+                raise invalid_state(submission_id, "gradual package rollout is not enabled")
             if rollout.halting:
-                raise self._invalid_state(submission_id, "a halt of it is already under way")
+                raise invalid_state(submission_id, "a halt of it is already under way")
             if rollout.status != IN_PROGRESS:
-                raise self._invalid_state(submission_id, f"its status is {rollout.status}")
+                raise invalid_state(submission_id, f"its status is {rollout.status}")
             self.stopped_by[(app_id, flight_id.lower() if flight_id else None, submission_id)] = by
             seconds = self._knobs.halt_seconds
             if seconds <= 0:
@@ -340,8 +285,8 @@ class StoreState:
     # -- helpers (callers hold the lock) ---------------------------------------------------
 
     def _glitched(
-        self, flights: list[_FlightItem], skip: int, size: int, page: list[_FlightItem]
-    ) -> list[_FlightItem]:
+        self, flights: list[FlightItem], skip: int, size: int, page: list[FlightItem]
+    ) -> list[FlightItem]:
         """The page as the listflights knobs spoil it: empty, or the one before it again."""
         if not page or skip + len(page) >= len(flights):
             return page  # the last page is never spoiled: the listing must not look whole
@@ -352,7 +297,7 @@ class StoreState:
             return flights[max(0, skip - size) : skip]
         return page
 
-    def _upload_url(self, key: _Key) -> str:
+    def _upload_url(self, key: Key) -> str:
         blob = uuid_of(repr(key))
         signature = quote(self.upload_signature, safe="")
         return (
@@ -362,38 +307,17 @@ class StoreState:
     def _render(self, rollout: Rollout) -> dict[str, Any]:
         return rollout.to_json(self._knobs.integer_percentages)
 
-    def _flight_json(self, flight_id: str, flight: _Listing) -> dict[str, Any]:
+    def _flight_json(self, flight_id: str, flight: Listing) -> dict[str, Any]:
         resource: dict[str, Any] = {"flightId": flight_id, "friendlyName": flight.name}
         base = f"flights/{flight_id}/submissions"
-        self._pointer(
-            resource, "lastPublishedFlightSubmission", flight, flight.last_published, base
-        )
-        self._pointer(resource, "pendingFlightSubmission", flight, flight.pending, base)
+        pointer(resource, "lastPublishedFlightSubmission", flight, flight.last_published, base)
+        pointer(resource, "pendingFlightSubmission", flight, flight.pending, base)
         resource["groupIds"] = list(flight.group_ids)
         resource["rankHigherThan"] = flight.rank_higher_than
         resource.update(flight.extra)
         return resource
 
-    @staticmethod
-    def _invalid_state(submission_id: str, why: str) -> StoreError:
-        return StoreError(
-            409,
-            "InvalidState",
-            f"The package rollout of submission {submission_id} cannot be halted: {why}. "
-            f"Only a published submission whose rollout is {IN_PROGRESS} can be halted.",
-            "submission",
-        )
-
-    @staticmethod
-    def _pointer(
-        resource: dict[str, Any], key: str, listing: _Listing, submission: str | None, base: str
-    ) -> None:
-        if submission is not None:
-            resource[key] = {"id": submission, "resourceLocation": f"{base}/{submission}"}
-        elif listing.null_style:
-            resource[key] = None
-
-    def _app(self, app_id: str) -> _Listing:
+    def _app(self, app_id: str) -> Listing:
         app = self._apps.get(app_id)
         if app is None:
             raise StoreError(
@@ -401,7 +325,7 @@ class StoreState:
             )
         return app
 
-    def _flight(self, app_id: str, flight_id: str) -> _Listing:
+    def _flight(self, app_id: str, flight_id: str) -> Listing:
         self._app(app_id)
         flight = self._flights.get((app_id, flight_id.lower()))
         if flight is None:
@@ -432,31 +356,3 @@ class StoreState:
                 404, "ResourceNotFound", f"Submission {submission_id} was not found.", "submission"
             )
         return rollout
-
-
-def uuid_of(text: str) -> str:
-    """A stable GUID-shaped name for `text` (a blob's name)."""
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
-
-
-def _package(submission_id: str, index: int, version: str | None) -> dict[str, Any]:
-    """One package as the submission resource lists it; without a version, not uploaded."""
-    architecture = ARCHITECTURES[index % len(ARCHITECTURES)]
-    package: dict[str, Any] = {
-        "fileName": f"contoso_app_{architecture.lower()}.msixupload",
-        "fileStatus": "Uploaded" if version is not None else "PendingUpload",
-        "id": str(int(submission_id) + 7 + index) if submission_id.isdigit() else str(index),
-        "architecture": architecture,
-        "targetPlatforms": [
-            {"platform": "Windows.Desktop", "minVersion": None, "maxVersion": None}
-        ],
-        "languages": ["en-us"],
-        "capabilities": ["runFullTrust", "internetClient"],
-        "minimumDirectXVersion": "None",
-        "minimumSystemRam": "None",
-        "targetDeviceFamilies": ["Windows.Desktop min version 10.0.17763.0"],
-    }
-    if version is not None:
-        package["version"] = version
-    return package

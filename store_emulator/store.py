@@ -9,8 +9,9 @@ from urllib.parse import unquote
 
 from .knobs import ACCOUNT_MESSAGE, Knobs
 from .records import Recorded
+from .resources import StoreError
 from .responses import Response, json_response
-from .state import StoreError, StoreState
+from .state import StoreState
 
 PREFIX = "/v1.0/my/"
 

@@ -9,7 +9,7 @@ from typing import Protocol
 import pytest
 
 from store_emulator import Emulator
-from store_emulator.actions_runner import ActionRun, run_action
+from store_emulator.actions_runner import run_action
 from store_emulator.demo import (
     APP_ID,
     FALLBACK,
@@ -20,6 +20,7 @@ from store_emulator.demo import (
     PENDING,
     PUBLISHED,
 )
+from store_emulator.step_results import ActionRun
 
 # The demo IDs are defined in store_emulator.demo; re-exported for `from .conftest import`.
 __all__ = [

@@ -14,19 +14,12 @@ import requests
 import yaml
 
 from store_emulator import Emulator
-from store_emulator.actions_runner import (
-    ACTION_YML,
-    FILE_COMMANDS,
-    IMAGE_ENV,
-    Cancel,
-    FileCommandError,
-    Job,
-    Layout,
-    _cancel,
-    emulator_saw,
-    parse_file_command,
-    run_action,
-)
+from store_emulator.action_files import ACTION_YML
+from store_emulator.actions_runner import run_action
+from store_emulator.runner_cancel import Cancel, cancel_run, emulator_saw
+from store_emulator.runner_layout import FILE_COMMANDS, Job, Layout
+from store_emulator.step_environment import IMAGE_ENV
+from store_emulator.step_results import FileCommandError, parse_file_command
 from tests.conftest import APP_ID, base_inputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -239,7 +232,7 @@ def test_a_cancel_signals_the_action_not_what_runs_it(tmp_path: Path) -> None:
     started = time.monotonic()
     run = subprocess.Popen([*runtime, *argv], text=True)
     try:
-        cancelled = _cancel(run, argv, Cancel(ready.exists), started, timeout=30)
+        cancelled = cancel_run(run, argv, Cancel(ready.exists), started, timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
@@ -256,7 +249,7 @@ def test_a_cancel_signals_the_action_not_what_runs_it(tmp_path: Path) -> None:
 def test_a_run_that_ends_before_its_cancel_is_an_error(tmp_path: Path) -> None:
     run = subprocess.Popen([sys.executable, "-c", "pass"], text=True)
     with pytest.raises(RuntimeError, match="ended"):
-        _cancel(run, ["never"], Cancel(lambda: False), time.monotonic(), timeout=30)
+        cancel_run(run, ["never"], Cancel(lambda: False), time.monotonic(), timeout=30)
 
 
 def test_emulator_saw_counts_only_requests_after_it_was_made(emulator: Emulator) -> None:

@@ -26,7 +26,9 @@ from pathlib import Path
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
+from store_emulator.action_files import ENTRYPOINT
+from store_emulator.actions_runner import runner_environment
+from store_emulator.step_results import parse_file_command
 
 from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED, base_inputs
 from .world import command_line, pipe_no_one_reads

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from store_emulator import Emulator, demo
-from store_emulator.actions_runner import ACTION_YML
+from store_emulator.action_files import ACTION_YML
 
 from .conftest import (
     APP_ID,

@@ -12,9 +12,7 @@ import sys
 import pytest
 
 from store_emulator import Fault
-from store_emulator.actions_runner import (
-    ENTRYPOINT,
-)
+from store_emulator.action_files import ENTRYPOINT
 
 from .conftest import (
     APP_ID,

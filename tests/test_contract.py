@@ -14,7 +14,7 @@ from halt_rollout.inputs import (
     DEFAULT_TIMEOUT_SECONDS,
     INPUT_NAMES,
 )
-from halt_rollout.report import OUTPUT_NAMES
+from halt_rollout.step_outputs import OUTPUT_NAMES
 
 from .conftest import RunAction
 

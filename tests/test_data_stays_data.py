@@ -22,7 +22,7 @@ from halt_rollout import main
 from halt_rollout.cancel import Cancellation
 from halt_rollout.redact import visible as visible_form
 from store_emulator import Fault
-from store_emulator.actions_runner import ActionRun, parse_file_command
+from store_emulator.step_results import ActionRun, parse_file_command
 
 from .conftest import (
     APP_ID,

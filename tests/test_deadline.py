@@ -35,11 +35,11 @@ import pytest
 import requests
 import urllib3.connection
 
-from halt_rollout.deadline import Deadline, DeadlinePassed, LostAnswer, _WatchedHTTPConnection
+from halt_rollout.deadline import Deadline
+from halt_rollout.lost_answer import DeadlinePassed, LostAnswer
+from halt_rollout.watched_connections import _WatchedHTTPConnection
 from store_emulator import Fault
-from store_emulator.actions_runner import (
-    ActionRun,
-)
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,

@@ -35,8 +35,9 @@ from typing import Any
 import pytest
 
 from store_emulator import Emulator, Fault, Recorded
-from store_emulator.actions_runner import ActionRun, run_action
+from store_emulator.actions_runner import run_action
 from store_emulator.responses import Response
+from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, base_inputs
 

@@ -20,9 +20,9 @@ import pytest
 
 from halt_rollout.errors import InputError
 from halt_rollout.inputs import read_settings
-from halt_rollout.report import defused
+from halt_rollout.markdown_safety import defused
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import ActionRun
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import ActionRun, Job, run_action
+from store_emulator.actions_runner import run_action
+from store_emulator.runner_layout import Job
+from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction, base_inputs
 from .test_cli import RunCli, cli  # noqa: F401 (cli is a fixture)

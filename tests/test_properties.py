@@ -29,7 +29,6 @@ from halt_rollout.deadline import Deadline
 from halt_rollout.errors import InputError, StoreError
 from halt_rollout.inputs import Settings, read_settings
 from halt_rollout.policy import BACKOFF_MAX_SECONDS
-from halt_rollout.report import OUTPUT_NAMES
 from halt_rollout.retry import (
     Pauser,
     TransientError,
@@ -37,8 +36,9 @@ from halt_rollout.retry import (
     parse_retry_after,
 )
 from halt_rollout.runner import ActionsRunner
+from halt_rollout.step_outputs import OUTPUT_NAMES
 from store_emulator import Emulator
-from store_emulator.actions_runner import parse_file_command
+from store_emulator.step_results import parse_file_command
 
 from .conftest import VALID_INPUTS as VALID
 from .conftest import RunAction

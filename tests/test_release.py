@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import halt_rollout
-from store_emulator.actions_runner import dockerfile_entrypoint
+from store_emulator.action_files import dockerfile_entrypoint
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "release-action-yml.py"

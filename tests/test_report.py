@@ -6,8 +6,10 @@ import json
 
 from halt_rollout.halt import Failure, Result, TargetResult
 from halt_rollout.inputs import Target
-from halt_rollout.report import error_annotations, outputs, overall_result, summary
-from halt_rollout.store import Rollout
+from halt_rollout.job_summary import summary
+from halt_rollout.log_lines import error_annotations
+from halt_rollout.step_outputs import outputs, overall_result
+from halt_rollout.store_resources import Rollout
 
 STOPPED = Rollout(True, 0.0, "PackageRolloutStopped", "1212922684621243058")
 RUNNING = Rollout(True, 25.0, "PackageRolloutInProgress", "1212922684621243058")

@@ -12,11 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from store_emulator import Fault
-from store_emulator.actions_runner import (
-    ActionRun,
-    run_action,
-)
+from store_emulator.actions_runner import run_action
 from store_emulator.responses import Response
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,

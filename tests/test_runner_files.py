@@ -20,16 +20,12 @@ import pytest
 
 from halt_rollout.halt import Failure, Result, TargetResult
 from halt_rollout.inputs import Target
-from halt_rollout.report import (
-    MAX_OUTPUTS_UTF16_BYTES,
-    MAX_SUMMARY_BYTES,
-    outputs,
-    results_left_out,
-    summary,
-)
-from halt_rollout.store import Rollout
+from halt_rollout.job_summary import MAX_SUMMARY_BYTES, summary
+from halt_rollout.step_outputs import MAX_OUTPUTS_UTF16_BYTES, outputs, results_left_out
+from halt_rollout.store_resources import Rollout
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import parse_file_command, runner_environment
+from store_emulator.actions_runner import runner_environment
+from store_emulator.step_results import parse_file_command
 
 from .conftest import APP_ID, PUBLISHED, base_inputs
 from .world import (

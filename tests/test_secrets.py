@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import ActionRun
 from store_emulator.responses import Response
+from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, RunAction, secrets_of, visible_text
 

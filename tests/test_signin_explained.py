@@ -17,8 +17,9 @@ from halt_rollout.errors import SignInError
 from halt_rollout.github_event import fork_pull_request
 from halt_rollout.oidc_claims import RememberedToken, claims, describe, explain_refusal
 from store_emulator import Emulator
-from store_emulator.actions_runner import Job, run_action
+from store_emulator.actions_runner import run_action
 from store_emulator.github_oidc import ISSUER
+from store_emulator.runner_layout import Job
 
 from .conftest import RunAction, base_inputs, visible_text
 

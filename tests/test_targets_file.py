@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from store_emulator.actions_runner import (
-    ActionRun,
-)
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 
 from store_emulator import Emulator, Fault, demo
-from store_emulator.actions_runner import ActionRun
-from store_emulator.state import IN_PROGRESS, STOPPED
+from store_emulator.resources import IN_PROGRESS, STOPPED
+from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, FLIGHT_ID, OTHER_APP, OTHER_SUBMISSION, PUBLISHED, RunAction
 from .conftest import visible_text as visible

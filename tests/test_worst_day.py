@@ -22,13 +22,9 @@ from pathlib import Path
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import (
-    ENTRYPOINT,
-    container_command,
-    parse_file_command,
-    run_action,
-    runner_environment,
-)
+from store_emulator.action_files import ENTRYPOINT, container_command
+from store_emulator.actions_runner import run_action, runner_environment
+from store_emulator.step_results import parse_file_command
 
 from . import test_cancellation
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs, visible_text

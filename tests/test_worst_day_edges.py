@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import parse_file_command, runner_environment
+from store_emulator.actions_runner import runner_environment
+from store_emulator.step_results import parse_file_command
 
 from . import test_cancellation
 from .conftest import APP_ID, PUBLISHED, base_inputs

@@ -26,10 +26,12 @@ import yaml
 
 from halt_rollout.halt import Failure, Result, TargetResult
 from halt_rollout.inputs import Target
-from halt_rollout.report import outputs
+from halt_rollout.step_outputs import outputs
 from store_emulator import Emulator, Fault, demo
-from store_emulator.actions_runner import ActionRun, Job, run_action
-from store_emulator.state import IN_PROGRESS, STOPPED
+from store_emulator.actions_runner import run_action
+from store_emulator.resources import IN_PROGRESS, STOPPED
+from store_emulator.runner_layout import Job
+from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs
 from .conftest import visible_text as visible

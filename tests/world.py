@@ -36,13 +36,10 @@ import pytest
 import trustme
 
 from store_emulator import Emulator, Fault
-from store_emulator.actions_runner import (
-    ENTRYPOINT,
-    ActionRun,
-    parse_file_command,
-    runner_environment,
-)
+from store_emulator.action_files import ENTRYPOINT
+from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
+from store_emulator.step_results import ActionRun, parse_file_command
 
 from .conftest import (
     APP_ID,

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from store_emulator import Emulator, Recorded
-from store_emulator.actions_runner import ActionRun, run_action
+from store_emulator.actions_runner import run_action
+from store_emulator.step_results import ActionRun
 
 from .record import Sample
 

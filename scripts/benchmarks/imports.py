@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from store_emulator.actions_runner import ENTRYPOINT
+from store_emulator.action_files import ENTRYPOINT
 
 from .common import fresh_emulator, inputs_for, run_python
 from .halt import GIVEN, SAME_STACK, as_the_runner

@@ -1,0 +1,172 @@
+"""The step's outputs, and the records of `results` fitted into what GitHub keeps.
+
+Pure functions from results to outputs; the edges (the runner, the command line) only
+write them out. Around them: log_lines (the log), job_summary and what_next (the job
+summary), markdown_safety (data in Markdown).
+
+GitHub keeps at most 1 MB of a job's outputs, and a later step takes `results` through
+an environment variable: it is fitted by leaving out whole records, least urgent first
+(a rollout left alone goes before a halted one, a halted one before a failure); the log
+says how many.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .halt import Result, TargetResult
+from .redact import json_visible
+
+Redact = Callable[[str], str]
+
+OUTPUT_NAMES = (
+    "result",
+    "status",
+    "fallback-submission-id",
+    "rollout-percentage",
+    "submission-id",
+    "results",
+)
+# GitHub keeps at most 1 MB of a job's outputs, counted in UTF-16.
+MAX_OUTPUTS_UTF16_BYTES = 1_000_000
+# Later steps take `results` through an environment variable (never `${{ }}` in a script),
+# and Linux refuses one longer than 128 KiB (MAX_ARG_STRLEN): `results` stays under it.
+MAX_RESULTS_BYTES = 120_000
+# Which rows are left out first when a summary or `results` would be too large.
+LEAVE_OUT_FIRST = (
+    Result.NOTHING_TO_HALT,
+    Result.ALREADY_HALTED,
+    Result.DRY_RUN,
+    Result.HALTED,
+    Result.UNKNOWN,
+    Result.FAILED,
+)
+
+
+def unchanged(text: str) -> str:
+    return text
+
+
+def overall_result(results: Sequence[TargetResult]) -> Result:
+    """One word for the run: the worst outcome (failed, then unknown), else the strongest.
+
+    A rollout that all-flights left alone sent nothing and needs nothing: for the
+    run as a whole it counts as already-halted."""
+    outcomes = {r.result for r in results}
+    order = (Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED)
+    for result in order:
+        if result in outcomes:
+            return result
+    if Result.NOTHING_TO_HALT in outcomes:
+        return Result.ALREADY_HALTED
+    return Result.FAILED  # no targets at all: nothing was halted
+
+
+def result_record(result: TargetResult, redact: Redact = unchanged) -> dict[str, Any]:
+    """The target's object in the `results` output, its data redacted."""
+    rollout = result.rollout
+
+    def data(text: str | None) -> str | None:
+        return None if text is None else redact(text)
+
+    record: dict[str, Any] = {
+        "name": data(result.target.label),
+        "app-id": result.target.app_id,
+        "flight-id": result.target.flight_id,
+        "submission-id": result.submission_id,
+        "result": str(result.result),
+        "status": data(rollout.status) if rollout else None,
+        "fallback-submission-id": rollout.fallback_submission_id if rollout else None,
+        "rollout-percentage": rollout.percentage if rollout else None,
+        "versions": list(result.versions) if result.versions is not None else None,
+    }
+    if result.failure:
+        record["error"] = redact(f"{result.failure.title}: {result.failure.message}")
+    return record
+
+
+def outputs(results: Sequence[TargetResult], redact: Redact = unchanged) -> dict[str, str]:
+    """The step outputs. With several targets, a single-valued output is set only
+    when every target has the same value; `results` has each one that fits GitHub's
+    limit (`results_left_out` says how many did not)."""
+    records = [result_record(r, redact) for r in results]
+
+    def shared(key: str) -> str:
+        values = {json.dumps(record[key]) for record in records}
+        if len(values) != 1 or records[0][key] is None:
+            return ""
+        value = records[0][key]
+        return value if isinstance(value, str) else json.dumps(value)
+
+    kept, _ = _fit_records(results, records)
+    return {
+        "result": str(overall_result(results)),
+        "status": shared("status"),
+        "fallback-submission-id": shared("fallback-submission-id"),
+        "rollout-percentage": shared("rollout-percentage"),
+        "submission-id": shared("submission-id"),
+        "results": "[" + ",".join(kept) + "]",
+    }
+
+
+def results_left_out(results: Sequence[TargetResult], redact: Redact = unchanged) -> str | None:
+    """What the `results` output left out to fit GitHub's limit, said for the log."""
+    records = [result_record(r, redact) for r in results]
+    _, left_out = _fit_records(results, records)
+    if not left_out:
+        return None
+    return (
+        f"the results output leaves out {count_by_result(left_out)} of {len(results)} "
+        f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can take "
+        "it through an environment variable (GitHub's limit for a job's outputs is 1 MB); "
+        "this log and the job summary list every target"
+    )
+
+
+def _fit_records(
+    results: Sequence[TargetResult], records: Sequence[dict[str, Any]]
+) -> tuple[list[str], Counter[Result]]:
+    """Each record as JSON, in order, less whole records (least urgent first) as needed."""
+    texts = [
+        json_visible(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        for record in records
+    ]
+    # UTF-16 never takes more than twice UTF-8's bytes: under MAX_RESULTS_BYTES in UTF-8,
+    # `results` is well under GitHub's 1 MB in UTF-16 too.
+    sizes = [len(text.encode()) + 1 for text in texts]  # and its comma
+    keep = rows_within(results, sizes, MAX_RESULTS_BYTES)
+    left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
+    return [text for text, kept in zip(texts, keep, strict=True) if kept], left_out
+
+
+def rows_within(results: Sequence[TargetResult], sizes: Sequence[int], budget: int) -> list[bool]:
+    """Which rows to keep so their sizes add up to at most `budget`: rows are left out
+    whole, the least urgent results first and, among equals, the last first."""
+    keep = [True] * len(sizes)
+    total = sum(sizes)
+    if total <= budget:
+        return keep
+    for outcome in LEAVE_OUT_FIRST:
+        for index in reversed(range(len(sizes))):
+            if total <= budget:
+                return keep
+            if results[index].result is outcome:
+                keep[index] = False
+                total -= sizes[index]
+    return keep
+
+
+def count_by_result(left_out: Counter[Result]) -> str:
+    total = sum(left_out.values())
+    parts = ", ".join(
+        f"{left_out[result]} {result}" for result in LEAVE_OUT_FIRST if left_out[result]
+    )
+    return f"{total} ({parts})"
+
+
+def failed_outputs() -> dict[str, str]:
+    """Outputs of a run that stopped before any target was known (bad inputs)."""
+    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]"}
