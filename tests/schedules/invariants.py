@@ -86,7 +86,8 @@ class Checker:
         self.cancelled = seen.sigint_at is not None and not self._done_before_signal()
         self.at_once = seen.sigterm_at is not None  # a second signal ends the run at once
         self.records: list[dict[str, Any]] | None = None
-        self.conflict = self._overlap_conflict()
+        self.disputed = self._disputed()
+        self.conflict = bool(self.disputed)  # some entries are refused
 
     def breach(self, invariant: str, detail: str) -> None:
         found = Breach(invariant, detail)
@@ -111,13 +112,15 @@ class Checker:
             return True  # never handled: the process had ended (a missed handler crashes)
         return seen.exit_code == 0 and 0 <= results < notice and "Run cancelled" not in seen.log
 
-    def _overlap_conflict(self) -> bool:
-        """Entries that reach one rollout with different version guards: refused."""
+    def _disputed(self) -> set[Key]:
+        """Every rollout that entries in a dispute reach: entries that reach one rollout
+        with different version guards are refused before anything is sent for them."""
+        entries = set()
         for rollout in self.plan.rollouts:
-            guards = {e.expected_version for e in self.plan.entries if covers(e, rollout)}
-            if len(guards) > 1:
-                return True
-        return False
+            reaching = [e for e in self.plan.entries if covers(e, rollout)]
+            if len({e.expected_version for e in reaching}) > 1:
+                entries.update(reaching)
+        return {r.key for r in self.plan.rollouts if any(covers(e, r) for e in entries)}
 
     @staticmethod
     def key_of(record: dict[str, Any]) -> Key | None:
@@ -231,8 +234,8 @@ class Checker:
                     "already-halted-means-someone-else",
                     f"already-halted, but this run's halt stopped it; {where}",
                 )
-            if self.conflict:
-                continue  # nothing may be sent at all: overlap-conflict-sends-nothing says it
+            if key in self.disputed:
+                continue  # nothing may be sent for it: overlap-conflict-sends-nothing says so
             if result == "nothing-to-halt" and final == IN_PROGRESS and self._wanted(key):
                 self.breach("result-agrees-with-store", f"nothing-to-halt but {where}")
             # From the process's start: the least time that can have been left.
