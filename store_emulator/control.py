@@ -197,7 +197,7 @@ def _set_knobs(knobs: Knobs, data: Any) -> None:
             continue
         if name == "foreign_apps":
             value: Any = set(f.strings(name, []))
-        elif name in ("listflights_page_cap", "listflights_empty_from", "listflights_repeat_from"):
+        elif name == "listflights_page_cap":
             value = f.raw(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise _BadRequest(f"{name} must be an integer or null")

@@ -9,9 +9,8 @@ from typing import Any
 
 CONTENT_TYPE_RULES = ("strict", "declared", "off")
 ACCOUNT_SHAPES = ("gateway", "ingestion", "text")
-# Knobs that name a `skip` of listflights from which its pages go wrong.
-_SKIPS = ("listflights_empty_from", "listflights_repeat_from")
 ACCOUNT_MESSAGE = "Account service is experiencing issue. Please try again later."
+LISTING_PAGES = ("real", "empty", "repeat", "recount")
 
 
 @dataclass
@@ -31,21 +30,17 @@ class Knobs:
                             empty body.
     halt_seconds            how long the Store takes to apply a halt; meanwhile the rollout reads
                             as in progress and another halt of it gets 409 InvalidState.
-    halt_answers_at_once    with halt_seconds: the halt is answered at once, with the rollout as
-                            it still reads (in progress), and takes effect halt_seconds later;
-                            otherwise its answer waits until it has taken effect.
     listflights_page_cap    the most flights one listflights page holds, whatever `top` asks
                             (None: no cap).
     listflights_next_link   send @nextLink when more flights remain (False: only totalCount
                             tells, as the documented example shows).
     listflights_empty_404   an app without flights answers listflights with 404 ("No package
                             flights were found", as the documented error table has it).
-    listflights_empty_from  a page asked for at `skip` of at least this many flights, before the
-                            last, names no flight while totalCount and @nextLink still say more
-                            remain (None: never).
-    listflights_repeat_from a page asked for at `skip` of at least this many flights, before the
-                            last, names the flights of the page before it again, with the
-                            @nextLink of the page asked for (None: never).
+    halt_answered_at_once   with halt_seconds: the halt is answered at once with the rollout as it
+                            still reads (in progress), and takes effect halt_seconds later.
+    listflights_later_pages what pages after the first hold: "real"; "empty" (no flights, the
+                            same totalCount and next link); "repeat" (the first page's flights
+                            again); "recount" (real, but totalCount grows by one each page).
     """
 
     content_type_rule: str = "strict"
@@ -54,12 +49,11 @@ class Knobs:
     account_not_added_shape: str = "gateway"
     foreign_apps: set[str] = field(default_factory=set)
     halt_seconds: float = 0.0
-    halt_answers_at_once: bool = False
     listflights_page_cap: int | None = None
     listflights_next_link: bool = True
     listflights_empty_404: bool = False
-    listflights_empty_from: int | None = None
-    listflights_repeat_from: int | None = None
+    halt_answered_at_once: bool = False
+    listflights_later_pages: str = "real"
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Checked on every assignment, so a typo'd value fails where it is set.
@@ -67,10 +61,10 @@ class Knobs:
             raise ValueError(f"content_type_rule must be one of {CONTENT_TYPE_RULES}")
         if name == "account_not_added_shape" and value not in ACCOUNT_SHAPES:
             raise ValueError(f"account_not_added_shape must be one of {ACCOUNT_SHAPES}")
+        if name == "listflights_later_pages" and value not in LISTING_PAGES:
+            raise ValueError(f"listflights_later_pages must be one of {LISTING_PAGES}")
         if name == "listflights_page_cap" and value is not None and value < 1:
             raise ValueError("listflights_page_cap must be at least 1, or None")
-        if name in _SKIPS and value is not None and value < 1:
-            raise ValueError(f"{name} must be at least 1, or None")
         if name == "halt_seconds" and not (math.isfinite(value) and value >= 0):
             raise ValueError("halt_seconds must be a finite number of seconds, at least 0")
         if name not in {f.name for f in fields(Knobs)}:

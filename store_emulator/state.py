@@ -29,8 +29,6 @@ from .resources import (
     uuid_of,
 )
 
-FlightItem = tuple[str, Listing]  # a flight's ID and listing, as listflights pages them
-
 
 class StoreState:
     def __init__(self, knobs: Knobs | None = None) -> None:
@@ -224,9 +222,15 @@ class StoreState:
             if page and after < len(flights) and self._knobs.listflights_next_link:
                 asked = size if top is None else top
                 result["@nextLink"] = f"applications/{app_id}/listflights?skip={after}&top={asked}"
-            page = self._glitched(flights, skip, size, page)
+            later, total = self._knobs.listflights_later_pages, len(flights)
+            if skip and later == "empty":
+                page = []
+            elif skip and later == "repeat":
+                page = flights[:size]
+            elif skip and later == "recount":
+                total += -(-skip // max(size, 1))  # one more for every page before this one
             result["value"] = [self._flight_json(f, listing) for f, listing in page]
-            result["totalCount"] = len(flights)
+            result["totalCount"] = total
             return result
 
     def rollout(
@@ -268,11 +272,11 @@ class StoreState:
                 return self._render(rollout)
             # Checked and claimed under the lock: a second halt meanwhile sees `halting`.
             rollout.halting = True
-            if self._knobs.halt_answers_at_once:
-                timer = threading.Timer(seconds, self._apply_halt, (rollout,))
+            if self._knobs.halt_answered_at_once:
+                timer = threading.Timer(seconds, self._apply_halt, args=(rollout,))
                 timer.daemon = True
                 timer.start()
-                return self._render(rollout)  # still in progress: the halt is under way
+                return self._render(rollout)
         time.sleep(seconds)
         return self._apply_halt(rollout)
 
@@ -283,19 +287,6 @@ class StoreState:
             return self._render(rollout)
 
     # -- helpers (callers hold the lock) ---------------------------------------------------
-
-    def _glitched(
-        self, flights: list[FlightItem], skip: int, size: int, page: list[FlightItem]
-    ) -> list[FlightItem]:
-        """The page as the listflights knobs spoil it: empty, or the one before it again."""
-        if not page or skip + len(page) >= len(flights):
-            return page  # the last page is never spoiled: the listing must not look whole
-        empty, repeat = self._knobs.listflights_empty_from, self._knobs.listflights_repeat_from
-        if empty is not None and skip >= empty:
-            return []
-        if repeat is not None and skip >= repeat:
-            return flights[max(0, skip - size) : skip]
-        return page
 
     def _upload_url(self, key: Key) -> str:
         blob = uuid_of(repr(key))

@@ -733,7 +733,7 @@ def test_two_responders_at_once_one_halt_wins(emu: Emulator, client: Client) -> 
 
 def test_a_slow_halt_answered_at_once_takes_effect_later(emu: Emulator, client: Client) -> None:
     emu.knobs.halt_seconds = 0.4
-    emu.knobs.halt_answers_at_once = True
+    emu.knobs.halt_answered_at_once = True
     path = rollout_path()
     client.store("GET", path + "/packagerollout")  # signed in before the clock starts
     started = time.monotonic()
@@ -855,22 +855,6 @@ def test_listflights_without_next_links(whole: Emulator, client: Client) -> None
     assert (len(body["value"]), body["totalCount"]) == (10, 23)
     rest = client.store("GET", f"{LIST}?top=10&skip=20").json()
     assert len(rest["value"]) == 3
-
-
-@pytest.mark.parametrize("knob", ["listflights_empty_from", "listflights_repeat_from"])
-def test_listflights_pages_that_go_wrong(whole: Emulator, client: Client, knob: str) -> None:
-    setattr(whole.knobs, knob, 10)
-    got = pages(client, f"{LIST}?top=10")
-    # The page at skip 10 is spoiled, the last one never: the count still says 23.
-    assert {p["totalCount"] for p in got} == {23}
-    names = [[f["flightId"] for f in p["value"]] for p in got]
-    every = [f.flight_id for f in demo.WHOLE_FLIGHTS]
-    assert names[0] == every[:10]
-    assert names[1] == ([] if knob == "listflights_empty_from" else every[:10])
-    assert got[1]["@nextLink"] == f"applications/{WHOLE}/listflights?skip=20&top=10"
-    assert names[2] == every[20:]
-    with pytest.raises(ValueError, match=knob):
-        setattr(whole.knobs, knob, 0)
 
 
 def test_listflights_past_the_end(whole: Emulator, client: Client) -> None:

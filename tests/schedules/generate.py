@@ -198,13 +198,9 @@ def schedule(seed: int) -> Schedule:
     halt_at_once = halt_seconds > 0 and rng.random() < 0.5
     page_cap = None if rng.random() < 0.4 else rng.randint(1, 10)
     next_link = rng.random() < 0.85
-    empty_from = repeat_from = None
+    later_pages = "real"
     if count >= 2 and rng.random() < 0.25:
-        point = rng.randint(1, count - 1)
-        if rng.random() < 0.5:
-            empty_from = point
-        else:
-            repeat_from = point
+        later_pages = rng.choice(["empty", "repeat", "recount"])
 
     targetable = [r for r in rollouts if r.status == IN_PROGRESS and _covered(r, entries)]
     rival = None
@@ -246,8 +242,7 @@ def schedule(seed: int) -> Schedule:
         halt_at_once=halt_at_once,
         page_cap=page_cap,
         next_link=next_link,
-        empty_from=empty_from,
-        repeat_from=repeat_from,
+        later_pages=later_pages,
         rival=rival,
         cancel=cancel,
         log=log,

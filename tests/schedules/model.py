@@ -116,8 +116,7 @@ class Schedule:
     halt_at_once: bool = False
     page_cap: int | None = None
     next_link: bool = True
-    empty_from: int | None = None
-    repeat_from: int | None = None
+    later_pages: str = "real"  # Knobs.listflights_later_pages
     rival: Rival | None = None
     cancel: Cancel | None = None
     log: str = "pipe"  # "pipe", "broken", "cp1252", "ascii" or "C"
@@ -142,8 +141,7 @@ class Schedule:
         lines += [f"  fault {f}" for f in self.faults]
         knobs = (
             f"  halt_seconds {self.halt_seconds} at_once {self.halt_at_once}, page_cap "
-            f"{self.page_cap}, next_link {self.next_link}, empty_from {self.empty_from}, "
-            f"repeat_from {self.repeat_from}"
+            f"{self.page_cap}, next_link {self.next_link}, later pages {self.later_pages}"
         )
         lines.append(knobs)
         lines.append(f"  rival {self.rival}; cancel {self.cancel}")

@@ -117,11 +117,10 @@ def stage(emu: ScheduleEmulator, plan: Schedule) -> None:
         )
     knobs = emu.knobs
     knobs.halt_seconds = plan.halt_seconds
-    knobs.halt_answers_at_once = plan.halt_at_once
+    knobs.halt_answered_at_once = plan.halt_at_once
     knobs.listflights_page_cap = plan.page_cap
     knobs.listflights_next_link = plan.next_link
-    knobs.listflights_empty_from = plan.empty_from
-    knobs.listflights_repeat_from = plan.repeat_from
+    knobs.listflights_later_pages = plan.later_pages
     if plan.rival is not None and plan.rival.before_ours:
         # The first halt this run sends for that rollout meets the rival's, just landed.
         submission = re.escape(plan.rival.key[2])
