@@ -5,10 +5,17 @@ BIN := $(VENV)/bin
 # The locks are complete and hashed: pip installs them as written, dependencies checked.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 
-.PHONY: help venv demo test soak lint container-test release-rehearsal bench bench-render fault-table lock clean
+# What `make demo` and `make try` need, no more: the runtime lock, and from the dev lock the
+# emulator's one package of its own (trustme) and setuptools for the editable install, with
+# their hashes (scripts/lock-subset.py). `make test`, `make lint` and the rest add the dev lock.
+DEMO_EXTRAS := trustme setuptools
+
+.PHONY: help venv demo-venv demo try test soak lint container-test release-rehearsal bench bench-render fault-table lock clean
 
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
+	@echo "make try             start the emulator; prints the halt-rollout commands to try on it"
+	@echo "make demo-venv       .venv/ with the runtime only (and .venv/bin/halt-rollout)"
 	@echo "make test            run the whole test suite"
 	@echo "make soak            play N=1000 generated fault schedules against the real entrypoint"
 	@echo "                     (N=200 in CI); SEED=S replays one schedule in full"
@@ -22,15 +29,25 @@ help:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+demo-venv: $(VENV)/.demo-installed
+
+$(VENV)/.demo-installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements-dev.txt
+	$(PYTHON) scripts/lock-subset.py requirements-dev.txt $(DEMO_EXTRAS) >$(VENV)/demo-extras.txt
+	$(PIP_INSTALL) -r requirements.txt -r $(VENV)/demo-extras.txt
 	# The package itself, for the `halt-rollout` command; nothing downloaded.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
-demo: venv
+$(VENV)/.installed: $(VENV)/.demo-installed
+	$(PIP_INSTALL) -r requirements-dev.txt
+	touch $@
+
+demo: demo-venv
 	$(BIN)/python scripts/demo.py
+
+try: demo-venv
+	$(BIN)/python scripts/try.py
 
 test: venv
 	$(BIN)/python -m pytest
@@ -72,11 +89,11 @@ fault-table: venv
 
 # Re-pin after editing requirements*.in (needs network access to PyPI). The same plain
 # compile that Dependabot's pip updater runs: no overrides, so its updates stay installable
-# (README, "Maintaining the lock"); scripts/check-lock.py checks the result in `make lint`.
+# (docs/development.md, "Maintaining the lock"); scripts/check-lock.py checks the result in `make lint`.
 lock: venv
 	$(BIN)/python -m pip install --quiet uv==0.13.8
 	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements.in -o requirements.txt
 	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench .soak dist build
+	rm -rf $(VENV) .try .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench .soak dist build

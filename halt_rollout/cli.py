@@ -12,17 +12,25 @@ import contextlib
 import getpass
 import json
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import STARTED, __version__, log_lines, step_outputs
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
+from .evidence_report import sentence
 from .github_oidc import oidc_available
+from .guard_inputs import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_FAILURE_RATIO,
+    DEFAULT_MIN_FAILING_DEVICES,
+    EVENT_TYPES,
+)
 from .halt import TargetResult, describe_rollout
 from .incident import incident_from
 from .inputs import (
@@ -37,16 +45,72 @@ from .redact import Redactor, inert, json_visible, visible
 from .run import run
 
 SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
+# The missing secret, said to the person at a terminal first (the action says it for a job).
+_NO_SECRET = (
+    f"no client secret was found: set {SECRET_VARIABLE} to the Entra application's secret "
+    f"without typing it into the command (`read -rs {SECRET_VARIABLE} && export "
+    f"{SECRET_VARIABLE}`), or, in a GitHub workflow job, give the job `permissions: "
+    "id-token: write` to sign in with OIDC (a federated credential on the Entra application)"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error never prints an argument's value back: on a shared
+    terminal or in a CI log, a mistyped secret would be shown to everyone."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(_unrecognized(extras))
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        # argparse quotes a value with %r ("ignored explicit argument 'VALUE'"): cut there.
+        cut = min((message.find(q) for q in "'\"" if q in message), default=-1)
+        if cut >= 0:
+            message = message[:cut].rstrip(" :") + " (the value is not shown)"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# What is shown of an unrecognized option: a plain option name, never anything like a value.
+_OPTION_NAME = re.compile(r"--?[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def _unrecognized(extras: Sequence[str]) -> str:
+    """What was not understood, by option name only; values are counted, never shown."""
+    names = [extra.split("=", 1)[0] for extra in extras]
+    options = [name for name in names if _OPTION_NAME.fullmatch(name)]
+    others = len(extras) - len(options)
+    parts = []
+    if options:
+        parts.append("unrecognized option " + ", ".join(dict.fromkeys(options)))
+    if others:
+        parts.append(
+            f"{others} argument{'s' if others > 1 else ''} that {'are' if others > 1 else 'is'} "
+            "not an option (not shown, in case it is a secret; every setting is a --flag, "
+            "see --help)"
+        )
+    if any("secret" in option.lower() or "password" in option.lower() for option in options):
+        parts.append(
+            f"the client secret is never a flag (it would stay in shell history and process "
+            f"lists): set {SECRET_VARIABLE}, or run inside a GitHub workflow with "
+            "`id-token: write` to sign in with OIDC"
+        )
+    return "; ".join(parts)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="halt-rollout",
+        allow_abbrev=False,
         description="Halt the gradual package rollout of a Microsoft Store submission.",
         epilog=f"The client secret is read from {SECRET_VARIABLE}. Without it, inside a GitHub "
         "workflow with `id-token: write`, the job's OIDC token is used. Exit codes: 0 when "
-        "every target ended halted, already-halted or dry-run; 1 otherwise; 2 for a "
-        "malformed command line.",
+        "every target ended halted, already-halted, dry-run, healthy or inconclusive; 1 "
+        "otherwise; 2 for a malformed command line.",
     )
     which = p.add_argument_group("what to halt")
     which.add_argument("--app-id", default="", help="Store ID of the app, e.g. 9NBLGGH4R315")
@@ -65,6 +129,35 @@ def parser() -> argparse.ArgumentParser:
         default="",
         metavar="VERSION",
         help="halt only a submission whose packages carry this version (e.g. 1.4.2.0)",
+    )
+    guard = p.add_argument_group("halt on evidence")
+    guard.add_argument(
+        "--halt-when",
+        default="now",
+        metavar="now|failing",
+        help="now: halt as asked (default); failing: halt only when the Store's failure data "
+        "show the rolling-out version failing against the fallback version",
+    )
+    guard.add_argument(
+        "--failure-ratio",
+        default="",
+        metavar="RATIO",
+        help="with --halt-when failing: the margin, 1.1 to 100 "
+        f"(default {DEFAULT_FAILURE_RATIO:g})",
+    )
+    guard.add_argument(
+        "--min-failing-devices",
+        default="",
+        metavar="N",
+        help="with --halt-when failing: never halt on fewer failing devices, 1 to 1000000 "
+        f"(default {DEFAULT_MIN_FAILING_DEVICES})",
+    )
+    guard.add_argument(
+        "--event-types",
+        default="",
+        metavar="KINDS",
+        help="with --halt-when failing: the failure kinds that count, comma-separated: "
+        f"{', '.join(EVENT_TYPES)} (default {','.join(DEFAULT_EVENT_TYPES)})",
     )
     sign_in = p.add_argument_group("sign-in")
     sign_in.add_argument(
@@ -134,6 +227,10 @@ def main(
         "dry-run": "true" if args.dry_run else "false",
         "expected-version": args.expected_version.strip(),
         "reason": args.reason,
+        "halt-when": args.halt_when.strip(),
+        "failure-ratio": args.failure_ratio.strip(),
+        "min-failing-devices": args.min_failing_devices.strip(),
+        "event-types": args.event_types.strip(),
         "timeout-seconds": args.timeout.strip(),
         "store-api-url": args.store_api_url.strip(),
         "authority-host": args.authority_host.strip(),
@@ -143,10 +240,11 @@ def main(
     if not who.get("GITHUB_ACTOR"):
         with contextlib.suppress(Exception):  # no such user: who stays unknown
             who["GITHUB_ACTOR"] = getpass.getuser()
-    for line in incident_from(who, read_reason(raw["reason"], [])).log_lines():
+    for line in incident_from(who, read_reason(raw["reason"], [])).log_lines("--reason"):
         log(line)
+    oidc = oidc_available()
     try:
-        settings = read_settings(raw, workspace=None, oidc_available=oidc_available())
+        settings = read_settings(raw, workspace=None, oidc_available=oidc)
     except InputError as error:
         hint = ""
         if any(name in error.message for name in ("tenant-id", "client-id", "client-secret")):
@@ -154,11 +252,10 @@ def main(
                 " (Here tenant-id is --tenant-id or $AZURE_TENANT_ID, client-id is --client-id "
                 f"or $AZURE_CLIENT_ID, and the client secret comes from ${SECRET_VARIABLE}.)"
             )
-        log(f"error: {error.title}: {error.message}{hint}")
+        problems = [_NO_SECRET if p.startswith("no client-secret") else p for p in error.problems]
+        log(f"error: {error.title}: {'; '.join(problems)}. Nothing was sent to the Store.{hint}")
         if args.json:
-            print(
-                _json_text(json.dumps({**step_outputs.failed_outputs(), "results": []}, indent=2))
-            )
+            print(_json_text(json.dumps(_json_outputs([]), indent=2)))
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
@@ -171,11 +268,7 @@ def main(
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
     try:
         if args.json:
-            data = {
-                **step_outputs.outputs(results),
-                # Every record: a terminal has no environment variable's limit to keep to.
-                "results": [step_outputs.result_record(result) for result in results],
-            }
+            data = _json_outputs(results)
             print(_json_text(redact(json.dumps(data, indent=2, ensure_ascii=False))))
         else:
             for result in results:
@@ -190,6 +283,36 @@ def main(
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
 
 
+def _json_outputs(results: Sequence[TargetResult]) -> dict[str, Any]:
+    """The action's outputs as JSON, one type per key: a key that `results` has too is
+    typed as there (`rollout-percentage` a number, an unknown value null), `results`
+    and other JSON outputs (`evidence`) are arrays, `result` a string. Every record: a
+    terminal has no environment variable's limit to keep to."""
+    records = [step_outputs.result_record(result) for result in results]
+    texts = step_outputs.outputs(results) if results else step_outputs.failed_outputs()
+    data: dict[str, Any] = {}
+    for name, text in texts.items():
+        if name == "result":
+            data[name] = text
+        elif name == "results":
+            data[name] = records
+        elif name in _RECORD_KEYS:
+            values = [record.get(name) for record in records]
+            data[name] = values[0] if values and values.count(values[0]) == len(values) else None
+        elif text.startswith(("[", "{")):
+            data[name] = json.loads(text)
+        else:
+            data[name] = [] if name in _LIST_OUTPUTS else (text or None)
+    return data
+
+
+# Outputs that are also keys of each `results` record, and outputs that are JSON arrays.
+_RECORD_KEYS = frozenset(
+    {"status", "fallback-submission-id", "rollout-percentage", "submission-id"}
+)
+_LIST_OUTPUTS = frozenset({"results", "evidence"})
+
+
 def _let_go_of_stdout() -> None:
     """Point standard output at the null device, so the exit's own flush cannot fail."""
     with contextlib.suppress(OSError, ValueError):
@@ -201,6 +324,8 @@ def _line(result: TargetResult) -> str:
     state = f" ({describe_rollout(result.rollout)})" if result.rollout else ""
     submission = f" submission {result.submission_id}" if result.submission_id else ""
     text = f"{result.target.label}{submission}: {result.result}{state}"
+    if result.judgement is not None:
+        text += f"\n  evidence: {sentence(result)}"
     if result.failure:
         text += f"\n  {result.failure.title}: {result.failure.message}"
     return text

@@ -14,16 +14,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import HaltRolloutError, StoreError
 from .incident import RERUN_IS_SAFE
 from .inputs import Target
 from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
 from .retry import Log, Pauser, TransientError
-from .shapes import VERSION
+from .shapes import version_key
 from .store import StoreClient
 from .store_resources import STOPPED, Rollout, SubmissionRef
+
+if TYPE_CHECKING:
+    from .evidence import Judgement
 
 T = TypeVar("T")
 
@@ -42,6 +45,10 @@ class Result(enum.StrEnum):
     FAILED = "failed"
     # all-flights only: a rollout found that is not in progress, reported and left alone.
     NOTHING_TO_HALT = "nothing-to-halt"
+    # halt-when: failing only; nothing sent. The evidence shows the rollout not failing,
+    HEALTHY = "healthy"
+    # or shows neither yet.
+    INCONCLUSIVE = "inconclusive"
 
 
 class NothingToHalt(StoreError):
@@ -88,6 +95,8 @@ class TargetResult:
     failure: Failure | None = None
     # The packages' versions, when the version guard read them.
     versions: tuple[str, ...] | None = None
+    # halt-when: failing: the decision on the Store's failure data, when it was reached.
+    judgement: Judgement | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,14 +112,6 @@ def decide(rollout: Rollout) -> Decision:
     if rollout.status == COMPLETE:
         return Decision.FINALIZED
     return Decision.HALT
-
-
-def version_key(text: str) -> tuple[int, ...] | None:
-    """A package version as four numbers (missing parts are 0); None when it is not one."""
-    if not VERSION.fullmatch(text):
-        return None
-    parts = [int(part) for part in text.split(".")]
-    return tuple(parts + [0] * (4 - len(parts)))
 
 
 def carries(versions: tuple[str, ...], expected: str) -> bool:
@@ -170,6 +171,7 @@ def halt_target(
     rollout: Rollout | None = None
     versions: tuple[str, ...] | None = None
     packages: Future[tuple[str, ...]] | None = None
+    judgement: Judgement | None = None
     try:
         if not submission_id:
             submission_id = store.last_published_submission(target.app_id, target.flight_id)
@@ -216,14 +218,27 @@ def halt_target(
                 "Publish a new submission to replace it.",
                 title="The rollout was finalized",
             )
+        if target.guard is not None:
+            # Only a guard loads it: an emergency stop never pays for the analytics.
+            from .guard import judge_rollout  # noqa: PLC0415
+
+            judgement = judge_rollout(target, ref, rollout, store, pauser, log, versions)
+            if judgement.outcome != "failing":
+                outcome = Result(str(judgement.outcome))  # healthy or inconclusive
+                log(f"{outcome}: nothing sent")
+                return TargetResult(
+                    target, outcome, submission_id, rollout, None, versions, judgement
+                )
         if dry_run:
             log("dry run: a real run would halt this rollout; nothing sent")
-            return TargetResult(target, Result.DRY_RUN, submission_id, rollout, None, versions)
+            return TargetResult(
+                target, Result.DRY_RUN, submission_id, rollout, None, versions, judgement
+            )
         log(f"halting the rollout of submission {submission_id}")
         result, rollout = _halt_confirmed(store, pauser, ref, log)
         if result is Result.HALTED:
             log(f"halted: {describe_rollout(rollout)}")
-        return TargetResult(target, result, submission_id, rollout, None, versions)
+        return TargetResult(target, result, submission_id, rollout, None, versions, judgement)
     except HaltRolloutError as error:
         if target.found_by_all_flights and _left_alone(error, rollout):
             log(f"left alone: {error.message}")
@@ -232,7 +247,7 @@ def halt_target(
             )
         failure = Failure(error.title, error.message)
         outcome = Result.UNKNOWN if isinstance(error, OutcomeUnknown) else Result.FAILED
-        return TargetResult(target, outcome, submission_id, rollout, failure, versions)
+        return TargetResult(target, outcome, submission_id, rollout, failure, versions, judgement)
     finally:
         if packages is not None:
             # The guard's read ends (by the deadline at the latest) before anything is

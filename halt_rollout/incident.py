@@ -62,9 +62,10 @@ class Incident:
             return f"{self.actor} (this attempt started by {self.triggering_actor})"
         return self.actor
 
-    def log_lines(self) -> list[str]:
-        """The first lines of the log: why, who, where."""
-        reason = self.reason or "none given (the reason input records why)"
+    def log_lines(self, reason_is_given_by: str = "the reason input") -> list[str]:
+        """The first lines of the log: why, who, where (`reason_is_given_by` names where a
+        person gives a reason: the action's input, or the command line's flag)."""
+        reason = self.reason or f"none given ({reason_is_given_by} records why)"
         lines = [f"Reason: {reason}", f"Started by: {self.who()}"]
         if self.run_url:
             lines.append(f"Run: {self.run_url}")

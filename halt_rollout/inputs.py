@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import InputError, shown
 from .github_event import fork_problem
-from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION
+from .guard_inputs import GUARD_INPUTS, Guard, read_guard
+from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION, store_id_in_page_url
 
 if TYPE_CHECKING:
     from .targets_file import Entry
@@ -34,6 +35,10 @@ INPUT_NAMES = (
     "dry-run",
     "expected-version",
     "reason",
+    "halt-when",
+    "failure-ratio",
+    "min-failing-devices",
+    "event-types",
     "timeout-seconds",
     "store-api-url",
     "authority-host",
@@ -66,6 +71,8 @@ class Target:
     found_by_all_flights: bool = False
     # The version guard: halt only a submission with a package of this version.
     expected_version: str | None = None
+    # halt-when: failing, with its thresholds; None: halt now (the emergency stop).
+    guard: Guard | None = None
 
     @property
     def label(self) -> str:
@@ -135,6 +142,11 @@ def read_settings(
         expected_version = ""
     notices: list[str] = []
     reason = read_reason(raw.get("reason", ""), notices)
+    guard_values = {name: value(name) for name in GUARD_INPUTS}
+    before_guard = len(problems)
+    guard = read_guard(guard_values, where="", problems=problems)
+    if len(problems) > before_guard:
+        guard_values = {}  # said once here, not again for every targets entry
 
     if not tenant_id:
         problems.append("tenant-id is required (the Microsoft Entra tenant: a GUID or a domain)")
@@ -170,7 +182,7 @@ def read_settings(
             targets = _check_targets(
                 entries,
                 source=shown(targets_path),
-                expected_version=expected_version or None,
+                run_values={"expected-version": expected_version, **guard_values},
                 problems=problems,
             )
     elif not app_id:
@@ -187,7 +199,7 @@ def read_settings(
             where="",
             problems=problems,
         )
-        targets = (target,) if target else ()
+        targets = (replace(target, guard=guard),) if target else ()
 
     dry_run = _read_bool("dry-run", value("dry-run"), default=False, problems=problems)
     timeout = _read_timeout(value("timeout-seconds"), problems, notices)
@@ -257,8 +269,12 @@ def _check_target(
     if not app_id:
         problems.append(f"{where}app-id is required")
     elif not APP_ID.fullmatch(app_id):
+        in_page = store_id_in_page_url(app_id)
         problems.append(
-            f"{where}app-id {shown(app_id)} is not a Store ID (ASCII letters and digits, "
+            f"{where}app-id {shown(app_id)} is the address of a Store page, not a Store ID "
+            f"(did you mean {in_page}?)"
+            if in_page
+            else f"{where}app-id {shown(app_id)} is not a Store ID (ASCII letters and digits, "
             "like 9NBLGGH4R315)"
         )
     if flight_id and not GUID.fullmatch(flight_id):
@@ -274,6 +290,7 @@ def _check_target(
         )
     if expected_version and not VERSION.fullmatch(expected_version):
         problems.append(version_problem(f"{where}expected-version", expected_version))
+    guard = read_guard(entry, where=where, problems=problems) if where else None
     if len(problems) > count:
         return None
     return Target(
@@ -283,19 +300,19 @@ def _check_target(
         name=str(entry.get("name") or "") or None,
         all_flights=all_flights,
         expected_version=expected_version or None,
+        guard=guard,
     )
 
 
 def _check_targets(
-    entries: list[Entry], *, source: str, expected_version: str | None, problems: list[str]
+    entries: list[Entry], *, source: str, run_values: Mapping[str, str], problems: list[str]
 ) -> tuple[Target, ...]:
-    """The file's targets; the run's expected-version guards every entry without its own."""
+    """The file's targets; the run's expected-version, halt-when and thresholds hold for
+    every entry that does not give its own."""
     targets: list[Target] = []
+    given = {name: text for name, text in run_values.items() if text}
     for number, entry in enumerate(entries, start=1):
-        guarded = {"expected-version": expected_version} if expected_version else {}
-        target = _check_target(
-            guarded | entry, where=f"targets entry {number}: ", problems=problems
-        )
+        target = _check_target(given | entry, where=f"targets entry {number}: ", problems=problems)
         if target is not None:
             targets.append(target)
     seen: set[tuple[str, str | None, str | None, bool]] = set()

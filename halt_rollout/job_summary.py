@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from .evidence_summary import evidence_section, quiet_guard_headline
+from .guard_inputs import BLIND_TITLE
 from .halt import Result, TargetResult, carries
 from .incident import (
     Incident,
@@ -37,6 +39,8 @@ _BADGES = {
     Result.UNKNOWN: "❓ unknown: sent, not confirmed",
     Result.FAILED: "❌ failed",
     Result.NOTHING_TO_HALT: "➖ not rolling out: left alone",
+    Result.HEALTHY: "✅ healthy: left rolling out",
+    Result.INCONCLUSIVE: "⏳ inconclusive: left rolling out",
 }
 
 
@@ -57,13 +61,19 @@ def summary(
         headline = f"⚠️ Run cancelled: {len(problems)} of {len(results)} target(s) not confirmed"
     elif problems:
         failed = [r for r in problems if r.result is Result.FAILED]
+        blind = [r for r in failed if r.failure and r.failure.title == BLIND_TITLE]
         headline = (
-            f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
+            f"❌ Guard blind for {len(failed)} of {len(results)} target(s): the failure data "
+            "could not be read; nothing was halted"
+            if failed and len(blind) == len(failed)
+            else f"❌ Rollout halt failed for {len(failed)} of {len(results)} target(s)"
             if failed
             else f"❓ Halt not confirmed for {len(problems)} of {len(results)} target(s)"
         )
     elif dry_run:
         headline = "🔍 Dry run: nothing was halted"
+    elif guard_headline := quiet_guard_headline(results):
+        headline = guard_headline
     elif all(r.result is Result.NOTHING_TO_HALT for r in results):
         headline = "➖ No rollout in progress: nothing sent"
     elif all(r.result in (Result.ALREADY_HALTED, Result.NOTHING_TO_HALT) for r in results):
@@ -97,6 +107,7 @@ def summary(
             f"{count_by_result(left_out)} more row(s) left out to keep this summary under "
             "GitHub's 1 MiB limit: the log lists every target.",
         ]
+    lines += evidence_section(results, redact, budget - _size(lines))
     if problems:
         lines += ["", "### What went wrong"]
         used = _size(lines)

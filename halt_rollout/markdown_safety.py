@@ -2,8 +2,9 @@
 
 In the summary, text that comes from data (target names, IDs, the Store's and Entra's
 messages) is only ever shown as code. Every piece of data is redacted first (the run's
-secrets), then its invisible characters are made visible, and only then quoted or
-defused, so that nothing inserted can split a secret past the redaction."""
+secrets), then its invisible characters are made visible, and only then quoted (in code,
+shown as written) or defused (in prose), so that nothing inserted can split a secret past
+the redaction."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from .redact import visible
 _BACKTICKS = re.compile(r"`+")
 
 
-# What a Markdown renderer could make live, were data ever read outside code: links,
+# What a Markdown renderer could make live in data shown outside code (prose): links,
 # images, HTML and GFM's autolinks. A zero-width space inside each keeps the text as it
-# reads and breaks the trigger; inside code (where data always is) nothing is live anyway.
+# reads and breaks the trigger. Inside code nothing is live, so code shows data as written:
+# a URL in a reason or a Store message stays copyable.
 _TRIGGERS = (("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//"))
 
 
@@ -41,7 +43,7 @@ def as_plain(text: str) -> str:
 
 def as_code(text: str) -> str:
     """Data as an inline code span: nothing in it is live Markdown or HTML."""
-    flat = defused(" ".join(visible(str(text)).split()))
+    flat = " ".join(visible(str(text)).split())
     if not flat:
         return "–"
     longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0)
@@ -52,7 +54,7 @@ def as_code(text: str) -> str:
 
 def as_fenced(text: str) -> list[str]:
     """Data as a fenced code block, its fence longer than any run of backticks in it."""
-    lines = [defused(visible(line)) for line in text.splitlines() if line.strip()]
+    lines = [visible(line) for line in text.splitlines() if line.strip()]
     longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
     fence = "`" * max(3, longest + 1)
     return [f"{fence}text", *lines, fence]

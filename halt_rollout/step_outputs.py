@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .evidence_report import evidence_record, judged
 from .halt import Result, TargetResult
 from .redact import json_visible
 
@@ -29,6 +30,7 @@ OUTPUT_NAMES = (
     "rollout-percentage",
     "submission-id",
     "results",
+    "evidence",
 )
 # GitHub keeps at most 1 MB of a job's outputs, counted in UTF-16.
 MAX_OUTPUTS_UTF16_BYTES = 1_000_000
@@ -38,6 +40,8 @@ MAX_RESULTS_BYTES = 120_000
 # Which rows are left out first when a summary or `results` would be too large.
 LEAVE_OUT_FIRST = (
     Result.NOTHING_TO_HALT,
+    Result.HEALTHY,
+    Result.INCONCLUSIVE,
     Result.ALREADY_HALTED,
     Result.DRY_RUN,
     Result.HALTED,
@@ -56,7 +60,11 @@ def overall_result(results: Sequence[TargetResult]) -> Result:
     A rollout that all-flights left alone sent nothing and needs nothing: for the
     run as a whole it counts as already-halted."""
     outcomes = {r.result for r in results}
-    order = (Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN, Result.ALREADY_HALTED)
+    order = (
+        *(Result.FAILED, Result.UNKNOWN, Result.HALTED, Result.DRY_RUN),
+        # A guard that could not decide yet says more than one that found all well.
+        *(Result.INCONCLUSIVE, Result.HEALTHY, Result.ALREADY_HALTED),
+    )
     for result in order:
         if result in outcomes:
             return result
@@ -83,6 +91,8 @@ def result_record(result: TargetResult, redact: Redact = unchanged) -> dict[str,
         "rollout-percentage": rollout.percentage if rollout else None,
         "versions": list(result.versions) if result.versions is not None else None,
     }
+    if (evidence := evidence_record(result)) is not None:
+        record["evidence"] = _redacted(evidence, redact)
     if result.failure:
         record["error"] = redact(f"{result.failure.title}: {result.failure.message}")
     return record
@@ -102,6 +112,8 @@ def outputs(results: Sequence[TargetResult], redact: Redact = unchanged) -> dict
         return value if isinstance(value, str) else json.dumps(value)
 
     kept, _ = _fit_records(results, records)
+    evidence = [record["evidence"] for record in records if "evidence" in record]
+    kept_evidence, _ = _fit_records(judged(results), evidence)
     return {
         "result": str(overall_result(results)),
         "status": shared("status"),
@@ -109,20 +121,45 @@ def outputs(results: Sequence[TargetResult], redact: Redact = unchanged) -> dict
         "rollout-percentage": shared("rollout-percentage"),
         "submission-id": shared("submission-id"),
         "results": "[" + ",".join(kept) + "]",
+        "evidence": "[" + ",".join(kept_evidence) + "]",
     }
 
 
+def _redacted(value: Any, redact: Redact) -> Any:
+    """The evidence object with every text in it (versions, the sentence) redacted: data."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    return value
+
+
 def results_left_out(results: Sequence[TargetResult], redact: Redact = unchanged) -> str | None:
-    """What the `results` output left out to fit GitHub's limit, said for the log."""
+    """What the `results` and `evidence` outputs left out to fit GitHub's limit, said for
+    the log."""
     records = [result_record(r, redact) for r in results]
     _, left_out = _fit_records(results, records)
-    if not left_out:
+    judged_results = judged(results)
+    evidence = [record["evidence"] for record in records if "evidence" in record]
+    _, evidence_left_out = _fit_records(judged_results, evidence)
+    said = []
+    if left_out:
+        said.append(
+            f"the results output leaves out {count_by_result(left_out)} of {len(results)} records"
+        )
+    if evidence_left_out:
+        said.append(
+            f"the evidence output leaves out {sum(evidence_left_out.values())} of "
+            f"{len(judged_results)} rollouts' evidence"
+        )
+    if not said:
         return None
     return (
-        f"the results output leaves out {count_by_result(left_out)} of {len(results)} "
-        f"records to stay under {MAX_RESULTS_BYTES // 1000} kB, so that a later step can take "
-        "it through an environment variable (GitHub's limit for a job's outputs is 1 MB); "
-        "this log and the job summary list every target"
+        f"{' and '.join(said)} to stay under {MAX_RESULTS_BYTES // 1000} kB each, so that a "
+        "later step can take them through an environment variable (GitHub's limit for a "
+        "job's outputs is 1 MB); this log and the job summary list every target"
     )
 
 
@@ -169,4 +206,4 @@ def count_by_result(left_out: Counter[Result]) -> str:
 
 def failed_outputs() -> dict[str, str]:
     """Outputs of a run that stopped before any target was known (bad inputs)."""
-    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]"}
+    return dict.fromkeys(OUTPUT_NAMES, "") | {"result": "failed", "results": "[]", "evidence": "[]"}

@@ -78,6 +78,15 @@ class StoreClient:
             "User-Agent": f"halt-rollout/{__version__}",
         }
 
+    @property
+    def root(self) -> str:
+        """The API root every path is relative to: `https://host/v1.0/my/`."""
+        return self._root
+
+    def read(self, path: str, what: str) -> Any:
+        """GET `path` (under the root, query encoded), retried as every read is; its JSON."""
+        return self._pauser.run(lambda: self._call("GET", path, what))
+
     def on(self, session: requests.Session) -> StoreClient:
         """The same client sending through another session (one per thread: a requests
         Session is not documented as safe to share between threads)."""

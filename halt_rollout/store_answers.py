@@ -8,12 +8,14 @@ import html
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from .errors import StoreError, one_line
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import TransientError, parse_retry_after, retry_hint_in_message
+from .shapes import case_hint
 from .store_resources import field
 
 PARTNER_CENTER_ROLE_HINT = (
@@ -34,6 +36,8 @@ ACCOUNT_SERVICE_HINT = (
 
 
 # An error `code` that may be shown even where the body may not: an identifier.
+# The app ID in a request's path, for the 404's hint about case.
+_APP_IN_PATH = re.compile(r"/applications/([A-Za-z0-9]+)")
 _ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 
 
@@ -99,10 +103,12 @@ def read_answer(response: requests.Response, what: str, *, quote_body: bool) -> 
             f"sign-in or permission problem. {hint}".rstrip("."),
         )
     if status == 404:
+        asked = _APP_IN_PATH.search(urlsplit(response.url or "").path)
         raise failure(
             "Not found in the Store (HTTP 404)",
             "the app, flight or submission was not found. Check the IDs in Partner Center "
-            "(the app's Store ID is under Product identity)",
+            "(the app's Store ID is under Product identity)"
+            + (case_hint(asked.group(1)) if asked else ""),
         )
     if status == 409:
         raise failure("Halt refused by the Store (HTTP 409)", HALT_CONFLICT_HINT.rstrip("."))
@@ -138,6 +144,12 @@ def _error_fields(response: requests.Response) -> tuple[str | None, str | None]:
             message = field(message, "message")
         if isinstance(code, dict):
             code = field(code, "code")
+        # The analytics API's 400 says what was wrong only in innererror.data.
+        inner = field(body, "innererror")
+        data = field(inner, "data") if isinstance(inner, dict) else None
+        if isinstance(data, list) and isinstance(message, str):
+            said = "; ".join(item for item in data[:5] if isinstance(item, str))
+            message = f"{message} ({said})" if said else message
         return (
             one_line(str(code)[:_ERROR_TEXT_CHARS], 100) if code else None,
             one_line(str(message)[:_ERROR_TEXT_CHARS]) if message else None,

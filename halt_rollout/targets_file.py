@@ -17,23 +17,35 @@ from pathlib import Path
 import yaml
 
 from .errors import shown
+from .guard_inputs import GUARD_INPUTS
 
 # A hundred short entries fit in a few kilobytes; anything much bigger is a mistake.
 MAX_TARGETS_FILE_BYTES = 256 * 1024
 MAX_TARGETS = 100
-TARGET_KEYS = ("name", "app-id", "flight-id", "submission-id", "all-flights", "expected-version")
+TARGET_KEYS = (
+    *("name", "app-id", "flight-id", "submission-id", "all-flights", "expected-version"),
+    *GUARD_INPUTS,
+)
 FLAG_KEYS = frozenset({"all-flights"})
+# Numbers an entry may write unquoted (`failure-ratio: 2.5`): the guard's thresholds.
+NUMBER_KEYS = frozenset({"failure-ratio", "min-failing-devices"})
 # Keys that, once written, must say something: an empty flight-id is not "the app's own
 # rollout", and an empty expected-version (a pipeline's unset variable) is not "no guard".
 NOT_EMPTY_KEYS = {
     "flight-id": "give the flight's GUID, or leave the key out to halt the app's own rollout",
     "expected-version": 'give the version (quoted, like "1.4.2.0"), or leave the key out',
+    # An unset variable must not turn a guard into an emergency stop, or loosen it.
+    "halt-when": "give now or failing, or leave the key out to use the run's",
+    "failure-ratio": "give a number, or leave the key out to use the run's",
+    "min-failing-devices": "give a whole number, or leave the key out to use the run's",
+    "event-types": "give crash, hang, memory or jse, or leave the key out to use the run's",
 }
 MAX_NAME_CHARS = 200
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
+_FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _TRUE_TEXT = frozenset({"true", "True", "TRUE"})
@@ -181,10 +193,15 @@ def _pairs(node: yaml.MappingNode, where: str, problems: list[str]) -> list[tupl
 
 def _text(key: str, node: yaml.Node, where: str, problems: list[str]) -> str | None:
     """A value as the text the user wrote; None for an empty value (or a problem)."""
+    if key == "event-types" and isinstance(node, yaml.SequenceNode):
+        kinds = [_text(key, item, where, problems) for item in node.value]
+        return ",".join(kind or "" for kind in kinds) if None not in kinds else None
     if not isinstance(node, yaml.ScalarNode):
         problems.append(f"{where}{key} must be a string, not a list or a mapping")
         return None
     text = str(node.value)
+    if key in NUMBER_KEYS and node.tag in (_INT, _FLOAT) and node.style is None:
+        return text  # read as the number written: the guard's checks say if it is one
     if node.tag == _NULL and node.style is None:
         return None  # `flight-id:` or `flight-id: ~`: not given
     if node.tag == _INT and node.style is None and _PLAIN_DECIMAL.fullmatch(text):

@@ -45,6 +45,7 @@ def flight_rollout(target: Target, flight: Flight) -> Target:
         name=flight.friendly_name,
         found_by_all_flights=True,
         expected_version=target.expected_version,
+        guard=target.guard,  # each flight judged on its own evidence, against its own fallback
     )
 
 
@@ -107,13 +108,27 @@ def halt_flights(
         yield listing_failed(target, error, flights)
         return
     guarded = target.expected_version is not None
-    log(estimate(flights, dry_run=dry_run, guarded=guarded, timeout_seconds=timeout_seconds))
+    log(
+        estimate(
+            flights,
+            dry_run=dry_run,
+            guarded=guarded,
+            timeout_seconds=timeout_seconds,
+            judged=target.guard is not None,
+        )
+    )
 
 
-def estimate(flights: int, *, dry_run: bool, guarded: bool, timeout_seconds: float) -> str:
+def estimate(
+    flights: int, *, dry_run: bool, guarded: bool, timeout_seconds: float, judged: bool = False
+) -> str:
     """The honest estimate: the tenant's rate limit, not our speed, sets the pace."""
     rollouts = flights + 1
     requests = requests_needed(rollouts, dry_run=dry_run, guarded=rollouts if guarded else 0)
+    if judged:
+        # halt-when: failing reads both submissions' packages of each rollout, and the
+        # app's two analytics reports once (a page each at least).
+        requests += rollouts * (1 if guarded else 2) + 2
     minutes = minutes_at_rate_limit(requests)
     line = (
         f"{flights} package flight{'s' if flights != 1 else ''} found: {rollouts} rollouts to "

@@ -43,6 +43,7 @@ GENERATED = re.compile(r"^(PKG-INFO|setup\.cfg|[^/]+\.egg-info/.*)$")
 TESTS = (
     "tests/test_contract.py",  # action.yml, README.md, docs/contract.md
     "tests/test_workflows.py",  # .github/workflows/, the Dockerfile, README.md
+    "tests/test_readme_snippets.py",  # README.md against action.yml and the workflows
     "tests/test_actions_runner.py",  # the Dockerfile, the runner emulation
     "tests/test_release.py",  # scripts/release-action-yml.py, oci-layout-figures.py
     "tests/test_any_os.py",  # builds the dists again, the any-OS check, the locks

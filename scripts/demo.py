@@ -1,13 +1,16 @@
 """`make demo`: the real entrypoint, end to end, against the local Store emulator.
 
-Seven runs of the action, as GitHub's runner would run them: a dry run, the
+Ten runs of the action, as GitHub's runner would run them: a dry run, the
 halt, the same halt again (idempotent: already halted, nothing sent), a
 flight's halt that the Store throttles once (the wait is logged, then the halt
 lands), the whole-app stop (all-flights) of an app with 23 package flights,
 listed over several pages, and the version guard: a release pipeline's stop
 for a version that is not the one rolling out (refused, nothing sent), then
-for the one that is (halted). Each shows the log, the outputs (with the
-packages' versions the guard read) and the job summary a user would see.
+for the one that is (halted). Then the guard (halt-when: failing), as a schedule
+runs it: a healthy rollout left alone (nothing sent), a failing one halted on the
+Store's own failure data with the one sentence that says why, and a blind guard (the
+analytics refused) failing loudly with nothing halted. Each shows the log, the outputs
+(with the packages' versions the guard read) and the job summary a user would see.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,7 +40,7 @@ def show(title: str, run: ActionRun) -> None:
     print("Outputs:")
     for name, value in run.outputs.items():
         shown = value
-        if name == "results":
+        if name in ("results", "evidence"):
             shown = json.dumps(json.loads(value), indent=2).replace("\n", "\n    ")
         print(f"  {name} = {shown}")
     print("Job summary:")
@@ -48,6 +52,30 @@ def _versions(run: ActionRun) -> str:
     """The packages' versions the guard read, as the `results` output lists them."""
     records = json.loads(run.outputs.get("results") or "[]")
     return ", ".join(records[0].get("versions") or []) if records else ""
+
+
+def _evidence(run: ActionRun) -> dict[str, Any]:
+    """The first evidence object of a run (the guard's figures and sentence)."""
+    evidence = json.loads(run.outputs.get("evidence") or "[]")
+    return evidence[0] if evidence else {}
+
+
+def guard_runs(
+    emulator: Emulator, inputs: dict[str, str], env: dict[str, str]
+) -> list[tuple[str, ActionRun]]:
+    """halt-when: failing, as an hourly schedule runs it, on three guarded apps."""
+    emulator.seed_guard()
+    guard = inputs | {"halt-when": "failing", "reason": "hourly guard"}
+    healthy = run_action(guard | {"app-id": demo.GUARD_HEALTHY_APP}, extra_env=env)
+    failing = run_action(guard | {"app-id": demo.GUARD_FAILING_APP}, extra_env=env)
+    emulator.analytics.knobs.status = 403  # the Entra app lost its analytics access
+    blind = run_action(guard | {"app-id": demo.GUARD_BLIND_APP}, extra_env=env)
+    emulator.analytics.knobs.status = None
+    return [
+        ("8. The guard: a healthy rollout, left alone (nothing sent)", healthy),
+        ("9. The guard: a failing rollout, halted on the Store's failure data", failing),
+        ("10. The guard, blind: analytics refused (403), nothing halted, the run fails", blind),
+    ]
 
 
 def main() -> int:
@@ -123,10 +151,25 @@ def main() -> int:
             f"{guard_sent} halt requests; run 7 asked for {OTHER_VERSION} and halted it."
         )
         guarded_state = emulator.rollout(OTHER_APP, OTHER_SUBMISSION)["packageRolloutStatus"]
-    expected = ["dry-run", "halted", "already-halted", "halted", "halted", "failed", "halted"]
+        before_evidence = len(emulator.halt_requests)
+        guard = guard_runs(emulator, inputs, env)
+        runs += guard
+        for title, run in guard:
+            show(title, run)
+        evidence_sent = len(emulator.halt_requests) - before_evidence
+        sentence = _evidence(guard[1][1]).get("why", "")
+        print(
+            f"\n{RULE}\nThe guard left the healthy rollout alone, halted the failing one "
+            f"({sentence}) and, blind, halted nothing: {evidence_sent} halt request(s) in "
+            "runs 8–10."
+        )
+    expected = [
+        *("dry-run", "halted", "already-halted", "halted", "halted", "failed", "halted"),
+        *("healthy", "halted", "failed"),
+    ]
     got = [run.outputs.get("result") for _, run in runs]
-    # The incident record of the last run: who, why and what the halt means.
-    record = runs[-1][1].summary
+    # The incident record of run 7: who, why and what the halt means.
+    record = runs[6][1].summary
     told = all(
         words in record
         for words in (
@@ -140,7 +183,9 @@ def main() -> int:
         or got != expected
         or halts != 3
         or len(records) != 1 + len(demo.WHOLE_FLIGHTS)
-        or [run.exit_code for _, run in runs] != [0, 0, 0, 0, 0, 1, 0]
+        or [run.exit_code for _, run in runs] != [0, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+        or evidence_sent != 1
+        or not sentence.endswith(": halted")
         or guard_sent != 0
         or _versions(refused) != OTHER_VERSION
         or guarded_state != "PackageRolloutStopped"
@@ -153,7 +198,9 @@ def main() -> int:
     print(
         "Demo finished as expected: dry-run, halted, already-halted, halted after a wait, "
         "the whole app halted, the version guard refused the wrong version (nothing sent) "
-        "and halted the right one, and its summary says who, why and what the halt means."
+        "and halted the right one, and its summary says who, why and what the halt means; "
+        "the guard left a healthy rollout alone, halted a failing one on evidence, and "
+        "failed loudly when blind."
     )
     return 0
 

@@ -6,6 +6,9 @@ One HTTPS server on loopback plays three services:
   and ``POST /{tenant}/oauth2/v2.0/token`` (client credentials with a secret, or with a
   GitHub OIDC token as client assertion), with Entra's error bodies.
 * GitHub Actions' OIDC token endpoint: ``GET /github-oidc/token?audience=...``.
+* The Store analytics API under ``/v1.0/my/analytics/``: ``failurehits`` and ``usagedaily``
+  with the documented shapes, paging, lag and errors (``analytics``, switched on
+  ``emu.analytics.knobs``), and rollouts scripted for the guard (``guard_script``).
 * The Store submission API under ``/v1.0/my/``: apps, flights (``listflights`` with paging),
   submissions with their packages (and a signed ``fileUploadUrl``, whose signature is
   ``emu.upload_signature``), package rollouts and the halt state machine, behind a
@@ -28,7 +31,8 @@ Usage::
 ``python -m store_emulator`` runs it as a process (see ``__main__``). For that use it has a
 control API on the same port, under ``/_emulator/``: ``POST faults``, ``DELETE faults``,
 ``POST apps``, ``POST flights``, ``POST rollout``, ``POST packages``, ``GET rollout``,
-``GET knobs``, ``POST knobs``, ``POST seed``, ``GET requests`` and
+``GET knobs``, ``POST knobs``, ``POST seed`` (demo, whole-app, guard), ``GET``/``POST
+analytics/knobs``, ``POST analytics/script``, ``GET requests`` and
 ``POST reset-requests``. The control API takes no token: this is a loopback test tool,
 and anyone who can reach it can rewrite its state. Control requests are not recorded and
 no fault applies to them.

@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         action="append",
         default=[],
-        choices=["demo", "whole-app"],
-        help="load the documented examples (demo) or the app with 23 flights (whole-app); "
-        "repeatable",
+        choices=["demo", "whole-app", "guard"],
+        help="load the documented examples (demo), the app with 23 flights (whole-app) or "
+        "the guarded apps with their analytics (guard); repeatable",
     )
     parser.add_argument(
         "--extra-host",
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             emulator.seed_demo()
         if "whole-app" in args.seed:
             emulator.seed_whole_app()
+        if "guard" in args.seed:
+            emulator.seed_guard()
         facts = emulator.facts()
         if args.env_file is not None:
             _write_env_file(args.env_file, facts)

@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import demo
+from .analytics import Analytics
 from .entra import Entra
 from .faults import Fault, FaultQueue
 from .github_oidc import GitHubOidc
+from .guard_script import script_rollout, seed_guard
 from .knobs import Knobs
 from .records import Recorded
 from .resources import (
@@ -35,6 +37,7 @@ class Contents:
         self.entra = Entra(self.github)
         self.knobs = Knobs()  # field behaviours; see knobs.Knobs
         self.state = StoreState(self.knobs)
+        self.analytics = Analytics()  # failurehits and usagedaily; see analytics.Analytics
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
@@ -136,6 +139,40 @@ class Contents:
     ) -> dict[str, Any]:
         """The current rollout object; raises resources.StoreError when there is none."""
         return self.state.rollout(app_id, submission_id, flight_id)
+
+    def script_guard(
+        self,
+        app_id: str,
+        submission_id: str,
+        *,
+        scenario: str,
+        fallback: str,
+        version: str,
+        fallback_version: str,
+        flight_id: str | None = None,
+        kept_versions: Iterable[str] = (),
+        hostile_names: bool = False,
+    ) -> None:
+        """A rollout for halt-when: failing: see guard_script (scenario healthy, failing or
+        too-early)."""
+        script_rollout(
+            self.state,
+            self.analytics,
+            app_id,
+            submission_id,
+            scenario=scenario,
+            fallback=fallback,
+            version=version,
+            fallback_version=fallback_version,
+            flight_id=flight_id,
+            kept_versions=tuple(kept_versions),
+            hostile_names=hostile_names,
+        )
+
+    def seed_guard(self) -> None:
+        """The guarded apps of the demo (demo.GUARD_APPS): healthy, failing, and one whose
+        analytics the demo refuses (analytics.knobs.status = 403)."""
+        seed_guard(self.state, self.analytics)
 
     def add_foreign_app(self, app_id: str) -> None:
         """An app ID of another Partner Center account: every call about it gets 403, empty."""

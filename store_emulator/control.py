@@ -86,7 +86,7 @@ _FAULT_FIELDS = {
     *("method", "path", "times", "kind", "status", "body", "headers", "seconds"),
     *("interval", "size", "framing", "endless", "stream"),
 }
-_SEEDS = ("demo", "whole-app")
+_SEEDS = ("demo", "whole-app", "guard")
 
 
 def handle(emu: Contents, req: Recorded) -> Response:
@@ -178,13 +178,51 @@ def _route(emu: Contents, route: tuple[str, str], data: Any, query: dict[str, st
         name = _Fields(data, {"name"}).text("name")
         if name not in _SEEDS:
             raise _BadRequest(f"name must be one of {list(_SEEDS)}")
-        (emu.seed_demo if name == "demo" else emu.seed_whole_app)()
+        {"demo": emu.seed_demo, "whole-app": emu.seed_whole_app, "guard": emu.seed_guard}[name]()
         return json_response(200, {"seeded": name})
+    if route[1].startswith("analytics/"):
+        return _analytics(emu, route, data)
     if route == ("GET", "requests"):
         return json_response(200, [r.to_json() for r in emu.requests])
     if route == ("POST", "reset-requests"):
         emu.reset_requests()
         return json_response(200, {"requests": 0})
+    return json_response(404, {"error": f"no control endpoint {route[0]} {PREFIX}{route[1]}"})
+
+
+_SCRIPT_FIELDS = {
+    *("app_id", "submission_id", "scenario", "fallback", "version", "fallback_version"),
+    *("flight_id", "kept_versions", "hostile_names"),
+}
+
+
+def _analytics(emu: Contents, route: tuple[str, str], data: Any) -> Response:
+    """GET/POST analytics/knobs, POST analytics/script (a rollout for the guard)."""
+    if route == ("GET", "analytics/knobs"):
+        return json_response(200, emu.analytics.knobs.to_json())
+    if route == ("POST", "analytics/knobs"):
+        knobs = emu.analytics.knobs
+        f = _Fields(data, set(knobs.to_json()))
+        checked = type(knobs)(**knobs.to_json())  # all or none: checked before any is set
+        for name in data:
+            setattr(checked, name, f.raw(name))
+        for name in data:
+            setattr(knobs, name, getattr(checked, name))
+        return json_response(200, knobs.to_json())
+    if route == ("POST", "analytics/script"):
+        f = _Fields(data, _SCRIPT_FIELDS)
+        emu.script_guard(
+            f.text("app_id"),
+            f.text("submission_id"),
+            scenario=f.text("scenario"),
+            fallback=f.text("fallback"),
+            version=f.text("version"),
+            fallback_version=f.text("fallback_version"),
+            flight_id=f.opt_text("flight_id"),
+            kept_versions=f.strings("kept_versions", []),
+            hostile_names=f.flag("hostile_names", False),
+        )
+        return json_response(200, {"scripted": f.text("scenario")})
     return json_response(404, {"error": f"no control endpoint {route[0]} {PREFIX}{route[1]}"})
 
 

@@ -132,3 +132,19 @@ def _flight(index: int) -> DemoFlight:
 
 
 WHOLE_FLIGHTS: tuple[DemoFlight, ...] = tuple(_flight(i) for i in range(len(_FLIGHT_NAMES)))
+
+# Halt on evidence (seed_guard): three apps rolling out a new version over the fallback's,
+# with the Store's analytics telling a healthy, a failing and a (for the blind guard's
+# run, refused) failing story.
+GUARD_HEALTHY_APP = "9NGRD0HEALTH"
+GUARD_FAILING_APP = "9NGRD0FA1LNG"
+GUARD_BLIND_APP = "9NGRD0BL1ND0"
+GUARD_PUBLISHED = "1152921504621700001"
+GUARD_FALLBACK = "1152921504621700000"
+GUARD_VERSION = "2.1.0.0"
+GUARD_FALLBACK_VERSION = "2.0.3.0"
+GUARD_APPS = {
+    GUARD_HEALTHY_APP: ("Contoso Notes", "healthy"),
+    GUARD_FAILING_APP: ("Contoso Paint", "failing"),
+    GUARD_BLIND_APP: ("Contoso Maps", "failing"),
+}

@@ -41,7 +41,7 @@ class Emulator(Contents):
         self._url_host = url_host
         self._extra_hosts = [*extra_hosts, *([url_host] if url_host else [])]
         super().__init__()
-        self._store = StoreApi(self.state, self.entra.is_access_token, self.knobs)
+        self._store = StoreApi(self.state, self.entra.is_access_token, self.knobs, self.analytics)
         self._server: HttpsServer | None = None
         self._thread: threading.Thread | None = None
         self._tmp: str | None = None

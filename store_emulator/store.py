@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from .analytics import PREFIX as ANALYTICS_PREFIX
+from .analytics import Analytics
 from .knobs import ACCOUNT_MESSAGE, Knobs
 from .records import Recorded
 from .resources import StoreError
@@ -63,11 +65,16 @@ def _count(query: dict[str, str], name: str, least: int) -> int | None:
 
 class StoreApi:
     def __init__(
-        self, state: StoreState, is_access_token: Callable[[str], bool], knobs: Knobs
+        self,
+        state: StoreState,
+        is_access_token: Callable[[str], bool],
+        knobs: Knobs,
+        analytics: Analytics | None = None,
     ) -> None:
         self._state = state
         self._is_access_token = is_access_token
         self._knobs = knobs
+        self._analytics = analytics or Analytics()
 
     def handle(self, req: Recorded) -> Response:
         # The gateway checks the token before it looks at the path.
@@ -77,6 +84,8 @@ class StoreApi:
         knobs = self._knobs
         if knobs.account_not_added:
             return _account_not_added(knobs.account_not_added_shape)
+        if req.path.startswith(ANALYTICS_PREFIX):
+            return self._analytics.handle(req, knobs.foreign_apps)
         if (app := _APP.match(req.path)) and unquote(app[1]) in knobs.foreign_apps:
             return Response(403)  # another account's app: an empty body, as seen
         try:

@@ -169,6 +169,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
     assert outputs["status"] == STOPPED
     assert outputs["submission-id"] == PUBLISHED
     assert outputs["fallback-submission-id"] == FALLBACK
+    assert outputs["rollout-percentage"] == 0.0  # a number, as in `results`
     assert only_record(outputs) == {
         "name": APP_ID,
         "app-id": APP_ID,
@@ -327,7 +328,7 @@ def test_bad_input_fails_with_one_line_and_sends_nothing(
     assert run.exit_code == 1
     assert run.stdout == ""
     why, who, line = run.stderr.splitlines()  # the incident's record, then the one error
-    assert why == "Reason: none given (the reason input records why)"
+    assert why == "Reason: none given (--reason records why)"
     assert who.startswith("Started by: ")
     assert line.startswith("error: Invalid input: ")
     assert problem in line
@@ -350,8 +351,104 @@ def test_no_secret_and_no_oidc_fails_before_sending_anything(
 ) -> None:
     run = cli("--app-id", APP_ID, env={"AZURE_CLIENT_SECRET": None})
     assert run.exit_code == 1
-    assert "no client-secret was given" in run.stderr
+    # The fix for the person at the terminal comes first; no action's wording.
+    assert "no client secret was found: set AZURE_CLIENT_SECRET" in run.stderr
+    assert "the reason input" not in run.stderr
+    assert run.stderr.index("set AZURE_CLIENT_SECRET") < run.stderr.index("id-token: write")
     assert emulator.requests == []
+
+
+SECRET_TYPED = "Qx7~typed.as-a-flag_0123456789abcdefSECRET"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--client-secret", SECRET_TYPED],
+        [f"--client-secret={SECRET_TYPED}"],
+        ["--app-id", APP_ID, SECRET_TYPED],
+        [f"--dry-run={SECRET_TYPED}"],
+        [f"--{SECRET_TYPED}"],
+    ],
+    ids=["flag-then-value", "flag=value", "positional", "value-for-a-switch", "as-a-flag"],
+)
+def test_a_usage_error_never_prints_a_value_back(
+    cli: RunCli, emulator: Emulator, args: list[str]
+) -> None:
+    run = cli(*args)
+    assert run.exit_code == 2
+    assert SECRET_TYPED not in run.stdout + run.stderr
+    assert SECRET_TYPED[:12] not in run.stderr
+    assert emulator.requests == []
+
+
+def test_a_secret_tried_as_a_flag_says_where_secrets_come_from(cli: RunCli) -> None:
+    run = cli("--client-secret", SECRET_TYPED, "--app-id", APP_ID)
+    assert run.exit_code == 2
+    assert "unrecognized option --client-secret" in run.stderr
+    assert "set AZURE_CLIENT_SECRET" in run.stderr
+    assert "OIDC" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://apps.microsoft.com/detail/9pk3zq7wmx2d?hl=en-US",
+        "https://apps.microsoft.com/store/detail/contoso-desktop/9PK3ZQ7WMX2D",
+        "https://www.microsoft.com/en-us/p/contoso-desktop/9pk3zq7wmx2d",
+        "ms-windows-store://pdp/?productid=9PK3ZQ7WMX2D",
+    ],
+)
+def test_a_store_page_address_as_app_id_names_the_id_in_it(
+    cli: RunCli, emulator: Emulator, url: str
+) -> None:
+    run = cli("--app-id", url)
+    assert run.exit_code == 1
+    assert "is the address of a Store page, not a Store ID (did you mean 9PK3ZQ7WMX2D?)" in (
+        run.stderr
+    )
+    assert emulator.requests == []
+
+
+def test_a_lower_case_app_id_not_found_hints_at_case(cli: RunCli, emulator: Emulator) -> None:
+    run = cli("--app-id", APP_ID.lower())
+    assert run.exit_code == 1
+    assert "Not found in the Store (HTTP 404)" in run.stderr
+    assert f"Store IDs are upper case: did you mean {APP_ID}?" in run.stderr
+    assert emulator.halt_requests == []
+    # An upper-case ID that is not found gets no such hint.
+    missing = cli("--app-id", MISSING_APP)
+    assert "upper case" not in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--app-id", APP_ID],
+        ["--app-id", APP_ID, "--all-flights"],
+        ["--app-id", MISSING_APP],
+        ["--app-id", "not/valid"],
+    ],
+    ids=["halted", "several-rollouts", "not-found", "invalid-input"],
+)
+def test_json_gives_each_key_one_type(cli: RunCli, args: list[str]) -> None:
+    """`rollout-percentage` is a number (or null) at the top level as in `results`; every
+    key has one type whatever the run came to, so a script reads it without guessing."""
+    outputs = cli(*args, "--json").json()
+    assert isinstance(outputs["result"], str)
+    assert isinstance(outputs["results"], list)
+    kinds = {
+        "status": (str, type(None)),
+        "fallback-submission-id": (str, type(None)),
+        "rollout-percentage": (int, float, type(None)),
+        "submission-id": (str, type(None)),
+    }
+    for record in [outputs, *outputs["results"]]:
+        assert isinstance(record, dict)
+        for key, allowed in kinds.items():
+            assert isinstance(record[key], allowed), (key, record[key])
+    for key in set(outputs) - {"result", "results", *kinds}:
+        assert isinstance(outputs[key], list), key  # evidence, and any JSON output
 
 
 @pytest.mark.parametrize(

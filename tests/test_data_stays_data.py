@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import unicodedata
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,31 @@ INVISIBLE = {
 }
 
 
+def code_texts(summary: str) -> list[str]:
+    """The text of every code span and code block, as GitHub's renderer shows it."""
+    html = cmarkgfm.github_flavored_markdown_to_html(summary, options=Options.CMARK_OPT_UNSAFE)
+    found = re.findall(r"<code[^>]*>(.*?)</code>", html, flags=re.S)
+    return [unescape(text) for text in found]
+
+
+def test_data_shown_as_code_is_shown_as_written(world: World) -> None:
+    """Inside code nothing is live, so nothing is inserted: a link in the reason or in the
+    Store's message is copied from the incident record as it was written. Only invisible
+    characters are changed, into their visible names."""
+    reason = "status page https://status.contoso.com/incidents/42 <b>www.contoso.com</b>"
+    message = "Not haltable, see https://aka.ms/store-rollout [docs](https://learn.example)"
+    world.emulator.add_fault(
+        Fault(method="POST", path=HALT, status=409, times=None, body={"message": message})
+    )
+    run = world.run({"reason": f"{reason}\u202e"})
+    assert run.exit_code == 1
+    shown = code_texts(run.summary)
+    assert f"{reason}[U+202E]" in shown, shown
+    assert any(message in text for text in shown), shown
+    assert "\u200b" not in run.summary
+    assert_renders_as_text(run.summary)
+
+
 @pytest.mark.parametrize("char", list(INVISIBLE.values()), ids=list(INVISIBLE))
 def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str) -> None:
     code = f"U+{ord(char):04X}"
@@ -285,9 +311,7 @@ def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str)
     assert run.exit_code == 1
     # A line or paragraph separator is whitespace: a message is folded onto one line.
     message = "Refused by the Store" if char.isspace() else f"Refused[{code}]by the Store"
-    own = "\u200b" if char == "\u200b" else ""  # the summary's own defusing inserts U+200B
-    summary = run.summary.replace(own, "") if own else run.summary
-    for where, text in (("log", run.stdout), ("summary", summary)):
+    for where, text in (("log", run.stdout), ("summary", run.summary)):
         assert char not in text, where
         assert message in text, where
         if named:

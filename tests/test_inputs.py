@@ -264,3 +264,30 @@ def test_bad_input_fails_cleanly_and_sends_nothing(
     assert run.outputs["result"] == "failed"
     assert run.outputs["results"] == "[]"
     assert "Invalid input" in run.summary
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "https://apps.microsoft.com/detail/9pk3zq7wmx2d?hl=en-US",
+        "https://apps.microsoft.com/store/detail/contoso-desktop/9PK3ZQ7WMX2D",
+        "https://www.microsoft.com/en-us/p/contoso-desktop/9pk3zq7wmx2d?activetab=pivot:overviewtab",
+        "ms-windows-store://pdp/?productid=9PK3ZQ7WMX2D",
+    ],
+)
+def test_a_store_page_address_names_the_store_id_in_it(tmp_path: Path, where: str) -> None:
+    """A tired person pastes the Store page's address: the action's input and a targets
+    file's entry are refused with the ID the address holds, in the Store's upper case."""
+    said = "is the address of a Store page, not a Store ID (did you mean 9PK3ZQ7WMX2D?)"
+    assert said in problems(VALID | {"app-id": where}, tmp_path)
+    (tmp_path / "t.yml").write_text(f"targets:\n  - app-id: '{where}'\n", encoding="utf-8")
+    assert said in problems(VALID | {"app-id": "", "targets": "t.yml"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "where", ["https://example.com/detail/9PK3ZQ7WMX2D", "https://apps.microsoft.com/detail/short"]
+)
+def test_an_address_that_holds_no_store_id_is_only_refused(tmp_path: Path, where: str) -> None:
+    said = problems(VALID | {"app-id": where}, tmp_path)
+    assert "is not a Store ID" in said
+    assert "did you mean" not in said

@@ -1,4 +1,4 @@
-"""The workflows against the rules of GitHub's runner, and the release workflow's shape.
+"""The workflows against GitHub's runner and concurrency rules; the release workflow's shape.
 
 `uses_reference` follows actions/runner's parser of a step's `uses:` (src/Sdk/DTPipelines/
 Pipelines/ObjectTemplating/PipelineTemplateConverter.cs, ConvertToStep, and
@@ -297,3 +297,133 @@ def test_the_base_image_is_one_dependabot_keeps_fresh() -> None:
 def test_dependabot_reads_no_from_line_through_an_arg() -> None:
     assert FROM_LINE.match("FROM ${BASE_IMAGE}") is None
     assert FROM_LINE.match("FROM python:3.11-slim-bookworm@sha256:" + "0" * 64)
+
+
+# Concurrency, read with GitHub's documented rules ------------------------------------------
+#
+# "Control the concurrency of workflows and jobs": at most one run (or job) is running and
+# one pending in a concurrency group. A run queued while another of its group is in progress
+# is pending, and "any existing pending job or workflow in the same concurrency group ...
+# will be canceled and the new queued job or workflow will take its place"; with
+# `cancel-in-progress: true` the running one is cancelled too. Group names are compared
+# case-insensitively. The model below plays dispatches that all arrive while the first one
+# still runs (the incident: several people pressing stop within seconds), and says which
+# runs GitHub would cancel.
+
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def evaluate(text: str, context: dict[str, str]) -> str:
+    """A concurrency group with its `${{ }}` filled in from `context` (inputs.*, github.*);
+    anything else is refused, so a group this model cannot read fails the test."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in context:
+            raise ValueError(f"the model cannot evaluate ${{{{ {name} }}}}")
+        return context[name]
+
+    return EXPRESSION.sub(value, text)
+
+
+def concurrency_of(node: dict[str, Any]) -> tuple[str, bool] | None:
+    setting = node.get("concurrency")
+    if setting is None:
+        return None
+    if isinstance(setting, str):
+        return setting, False
+    cancel = setting.get("cancel-in-progress", False)
+    assert isinstance(cancel, bool), "the model reads only a literal cancel-in-progress"
+    return str(setting["group"]), cancel
+
+
+def cancelled_runs(flow: dict[str, Any], runs: list[dict[str, str]]) -> set[int]:
+    """Which of `runs` (their contexts, in arrival order, all while the first still runs)
+    GitHub cancels, at the workflow's level or any job's."""
+    cancelled: set[int] = set()
+    levels = [flow, *flow["jobs"].values()]
+    for level in levels:
+        setting = concurrency_of(level)
+        if setting is None:
+            continue
+        template, cancel_in_progress = setting
+        running: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        for index, context in enumerate(runs):
+            if index in cancelled:
+                continue
+            group = evaluate(template, context).lower()
+            if group not in running:
+                running[group] = index
+                continue
+            if cancel_in_progress:
+                cancelled.add(running[group])
+                running[group] = index
+                continue
+            if group in pending:
+                cancelled.add(pending[group])
+            pending[group] = index
+    return cancelled
+
+
+def dispatch(**inputs: str) -> dict[str, str]:
+    context = {f"inputs.{name}": value for name, value in inputs.items()}
+    context.update(
+        {
+            "github.workflow": "Emergency stop",
+            "github.event_name": "workflow_dispatch",
+            "github.ref": "refs/heads/main",
+        }
+    )
+    return context
+
+
+# Three people, three stops within seconds: the same app's own rollout, then one flight, then
+# another; then a dry run and a halt of another app.
+FLIGHT_B = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
+FLIGHT_C = "9d5cb0b2-7a4d-4a55-9d21-6a1f3ad6c0e1"
+STOPS = [
+    dispatch(**{"app-id": "9NBLGGH4R315", "flight-id": "", "dry-run": "false"}),
+    dispatch(**{"app-id": "9NBLGGH4R315", "flight-id": FLIGHT_B, "dry-run": "false"}),
+    dispatch(**{"app-id": "9NBLGGH4R315", "flight-id": FLIGHT_C, "dry-run": "false"}),
+    dispatch(**{"app-id": "9WZDNCRFJ3PS", "flight-id": "", "dry-run": "true"}),
+    dispatch(**{"app-id": "9WZDNCRFJ3PS", "flight-id": "", "dry-run": "false"}),
+]
+
+
+def test_the_concurrency_model_finds_a_queued_stop_cancelled() -> None:
+    """The emergency stop's former group, one per app: flight B's stop waits behind the
+    app's, and flight C's dispatch cancels it. Flight B would never be halted."""
+    former = {
+        "concurrency": {
+            "group": "emergency-stop-${{ inputs.app-id }}",
+            "cancel-in-progress": False,
+        },
+        "jobs": {"halt": {}},
+    }
+    assert cancelled_runs(former, STOPS) == {1}
+    with pytest.raises(ValueError, match="cannot evaluate"):
+        cancelled_runs({"concurrency": "x-${{ inputs.nope }}", "jobs": {}}, STOPS)
+
+
+def test_no_dispatch_can_cancel_another_stop() -> None:
+    flow = workflow(REPO / ".github" / "workflows" / "emergency-stop.yml")
+    assert cancelled_runs(flow, STOPS) == set()
+    # Nor the reusable workflow's job, whatever its callers dispatch.
+    reusable = workflow(REPO / ".github" / "workflows" / "halt-rollout.yml")
+    assert cancelled_runs(reusable, STOPS) == set()
+
+
+def test_two_guards_never_run_at_once_and_a_running_one_is_never_cancelled() -> None:
+    flow = workflow(REPO / ".github" / "workflows" / "guard.yml")
+    hourly = {"github.workflow": "Store rollout guard", "github.event_name": "schedule"}
+    by_hand = {**hourly, "github.event_name": "workflow_dispatch", "inputs.dry-run": "true"}
+    runs = [hourly, by_hand, hourly, hourly]
+    setting = concurrency_of(flow)
+    assert setting is not None, "the guard needs a concurrency group"
+    template, cancel_in_progress = setting
+    # One group for every run, scheduled or by hand: never two at once.
+    assert len({evaluate(template, run).lower() for run in runs}) == 1
+    # The running guard (it may be halting) is never cancelled; waiting ones may be.
+    assert not cancel_in_progress
+    assert 0 not in cancelled_runs(flow, runs)

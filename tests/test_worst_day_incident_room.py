@@ -390,7 +390,10 @@ def test_a_hostile_actor_is_data(emulator: Emulator, tmp_path: Path, actor: str)
 
 
 def _links(summary: str) -> list[str]:
-    return re.findall(r"\]\((https?://[^)\s]+)\)", summary)
+    """The summary's links: outside code (inside it, data is shown as written, not linked)."""
+    from .world import outside_code
+
+    return re.findall(r"\]\((https?://[^)\s]+)\)", outside_code(summary))
 
 
 @pytest.mark.parametrize(

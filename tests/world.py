@@ -425,8 +425,20 @@ def injected_commands(stdout: str) -> list[str]:
 
 
 def outside_code(markdown: str) -> str:
-    """The Markdown with code spans (`…`) removed: what is in them is shown as typed."""
-    return re.sub(r"(`+)(?:(?!\1).)+?\1", "", markdown)
+    """The Markdown with fenced code blocks and code spans (`…`) removed: what is in them is
+    shown as typed. A fence closes on a line of at least as many backticks (CommonMark)."""
+    kept: list[str] = []
+    fence = ""
+    for line in markdown.split("\n"):
+        opening = re.match(r" {0,3}(`{3,})", line)
+        if fence:
+            if opening and line.strip() == opening.group(1) and len(opening.group(1)) >= len(fence):
+                fence = ""
+        elif opening and "`" not in line.strip()[len(opening.group(1)) :]:
+            fence = opening.group(1)
+        else:
+            kept.append(line)
+    return re.sub(r"(`+)(?:(?!\1).)+?\1", "", "\n".join(kept))
 
 
 _LIVE = (

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .common import REPO, say
+from .evidence_watch import evidence_record
 from .halt import time_to_halt
 from .imports import import_profile
 from .install import container_record, installed_size
@@ -71,6 +72,7 @@ def measure() -> Record:
     say("installed size (fresh venv)")
     size = installed_size()
     image = container_record()
+    evidence = evidence_record()
     return Record(
         version=VERSION,
         machine=machine(load, time.monotonic() - started),
@@ -82,4 +84,5 @@ def measure() -> Record:
         guard=guard,
         size=size,
         image=image,
+        evidence=evidence,
     )

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-VERSION = 3
+VERSION = 4
 
 
 class Sample(TypedDict):
@@ -129,6 +129,35 @@ class Machine(TypedDict):
     bench_seconds: float
 
 
+class FalseHalts(TypedDict):
+    """Healthy 7-day hourly watches that any look halted: the guard's and the naive rule's."""
+
+    world: dict[str, Any]  # the simulated rollouts (scripts/benchmarks/evidence_world.World)
+    margin: float
+    watches: int
+    guard: int
+    naive: int  # the observed ratio of failing shares passed the margin at some look
+    naive_with_minimum: int  # the same, from at least the guard's minimum of failing devices
+    seconds: float
+
+
+class HoursToHalt(TypedDict):
+    daily_devices: int
+    worse: float
+    margin: float
+    hours: list[int | None]  # per watch: the first halting look's hour; None: not in 7 days
+
+
+class EvidenceRecord(TypedDict):
+    """Halt on evidence, simulated through the real decision (benchmarks/evidence_watch.py)."""
+
+    healthy: dict[str, Any]  # the healthy rollouts' World
+    power_rollout: list[float]
+    min_failing_devices: int
+    false_halts: list[FalseHalts]
+    hours_to_halt: list[HoursToHalt]
+
+
 class Record(TypedDict):
     version: int
     machine: Machine
@@ -140,6 +169,7 @@ class Record(TypedDict):
     guard: Guard
     size: Size
     image: Image | None
+    evidence: EvidenceRecord
 
 
 def write(record: Record, path: Path) -> None:

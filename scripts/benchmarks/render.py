@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from .evidence_render import evidence_section, false_halt_rows
 from .figures import (
     IMPORT_LABELS,
     LABELS,
@@ -60,6 +61,7 @@ def summary(record: Record) -> list[str]:
         *guard_rows(record),
         *several_rows(record),
         *install_rows(record),
+        *false_halt_rows(record["evidence"]),
     ]
     return [
         "| what | measured | target | met | note |",
@@ -225,6 +227,7 @@ def render(record: Record) -> str:
     out = [*header(record), "", *summary(record), ""]
     out += [*time_to_halt_section(record), *imports_section(record)]
     out += [*retry_after_section(record), *several_section(record), *size_section(record["size"])]
+    out += evidence_section(record["evidence"])
     image = record["image"]
     if image is not None:
         out += ["", "## Image", "", f"From `{image['path']}`:", "", "```json"]

@@ -145,7 +145,7 @@ def several_rows(record: Record) -> list[Row]:
 
 # The runtime's installed size. 32 MB until the lock had to install as written (a lock
 # that Dependabot's updates keep whole): actions-toolkit declares PyGithub, which brings
-# PyNaCl, about 8 MB that the action never imports (README, "Maintaining the lock").
+# PyNaCl, about 8 MB that the action never imports (docs/development.md, "Maintaining the lock").
 SIZE_TARGET_MB = 40
 
 
