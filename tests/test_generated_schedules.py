@@ -17,13 +17,29 @@ follows the results. A failure prints the one command that replays its schedule
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from store_emulator import Headers, Recorded
+
 from .schedules.generate import schedule
-from .schedules.model import APP, Schedule, covers, version_number
+from .schedules.model import (
+    APP,
+    IN_PROGRESS,
+    OTHER_APP,
+    STOPPED,
+    Entry,
+    Rollout,
+    Schedule,
+    covers,
+    version_number,
+)
+from .schedules.play import Observation
+from .schedules.target_invariants import check
 from .schedules.verdict import judge
 
 # Seeds with short deadlines (3 to 6 s), so the sample stays quick, picked so that
@@ -139,3 +155,92 @@ def test_the_soak_covers_every_kind_of_bad_day() -> None:
 def test_the_sample_has_short_deadlines() -> None:
     assert len(SEEDS) >= 30
     assert all(schedule(seed).timeout <= 6 for seed in SEEDS)
+
+
+# The checker itself: an honest run holds, and each kind of lie is caught -----------------
+
+SUBMISSION, OTHER_SUBMISSION = "1152921504606846976", "1152921504606846977"
+KEY = (APP, None, SUBMISSION)
+HALT_PATH = f"/v1.0/my/applications/{APP}/submissions/{SUBMISSION}/haltpackagerollout"
+
+
+def _honest_run() -> tuple[Schedule, Observation]:
+    """One app target, halted at the first try, as a correct run shows it."""
+    plan = Schedule(
+        seed=0,
+        timeout=5,
+        rollouts=(
+            Rollout(APP, None, SUBMISSION, IN_PROGRESS, ("1.2.0.0",)),
+            Rollout(OTHER_APP, None, OTHER_SUBMISSION, IN_PROGRESS, ("1.2.0.0",)),
+        ),
+        flights=(),
+        app_pending=None,
+        entries=(Entry(APP),),
+        in_file=False,
+        faults=(),
+    )
+    record = {"app-id": APP, "flight-id": None, "submission-id": SUBMISSION, "result": "halted"}
+    halt = Recorded("POST", HALT_PATH, {}, Headers(), b"", started=100.5, status=200)
+    seen = Observation(
+        exit_code=0,
+        log="1 target to work on\nResults:\n  halted\n",
+        stderr="",
+        outputs_text=f"result=halted\nresults={json.dumps([record])}\n",
+        summary="Halted",
+        started=99.5,
+        work_started=100.0,
+        ended=101.0,
+        summary_written_wall=None,
+        requests=[halt],
+        told=lambda _: None,
+        final={KEY: STOPPED, (OTHER_APP, None, OTHER_SUBMISSION): IN_PROGRESS},
+        stopped_by={KEY: "client"},
+        secrets=["s3cr3t-value"],
+    )
+    return plan, seen
+
+
+def _failed(seen: Observation) -> None:
+    record = {"app-id": APP, "flight-id": None, "submission-id": SUBMISSION, "result": "failed"}
+    seen.outputs_text = f"result=failed\nresults={json.dumps([record])}\n"
+    seen.exit_code = 1
+
+
+LIES: dict[str, tuple[str, Callable[[Observation], None]]] = {
+    "halted, but the rollout still in progress": (
+        "result-agrees-with-store",
+        lambda seen: seen.final.update({KEY: IN_PROGRESS}),
+    ),
+    "failed, though this run's halt stopped it": ("sent-halt-never-failed", _failed),
+    "a request after the deadline": (
+        "nothing-sent-after-deadline",
+        lambda seen: seen.requests.append(
+            Recorded("GET", f"/v1.0/my/applications/{APP}", {}, Headers(), b"", started=106.0)
+        ),
+    ),
+    "the secret in the summary": (
+        "no-secret-shown",
+        lambda seen: setattr(seen, "summary", "token s3cr3t-value"),
+    ),
+    "exit 1 although every target was halted": (
+        "exit-code-follows-results",
+        lambda seen: setattr(seen, "exit_code", 1),
+    ),
+    "no results output": ("outputs-written", lambda seen: setattr(seen, "outputs_text", "")),
+    "a traceback": (
+        "no-traceback",
+        lambda seen: setattr(seen, "stderr", "Traceback (most recent call last):\n"),
+    ),
+}
+
+
+def test_the_checker_passes_an_honest_run() -> None:
+    assert check(*_honest_run()) == []
+
+
+@pytest.mark.parametrize("lie", list(LIES))
+def test_the_checker_catches_each_lie(lie: str) -> None:
+    invariant, tell = LIES[lie]
+    plan, seen = _honest_run()
+    tell(seen)
+    assert invariant in {breach.invariant for breach in check(plan, seen)}

@@ -169,7 +169,11 @@ class Checker:
                 self.breach("data-stays-data", f"a workflow command from data: {injected[0]!r}")
 
     def check_outputs(self) -> None:
-        outputs = self.seen.outputs
+        try:
+            outputs = self.seen.outputs
+        except ValueError as error:  # the runner itself could not read the file
+            self.breach("outputs-written", f"GITHUB_OUTPUT cannot be read: {error}")
+            return
         if self.at_once and not outputs:
             return  # ended at once by a second signal, perhaps before writing anything
         if "result" not in outputs or "results" not in outputs:

@@ -3,7 +3,7 @@ other responder and the cancel, each a frozen value drawn from one seed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 IN_PROGRESS = "PackageRolloutInProgress"
@@ -125,7 +125,6 @@ class Schedule:
     proxy: tuple[str, str] | None = None  # (variable, value)
     proxy_password: str | None = None
     hostile_names: bool = False
-    notes: list[str] = field(default_factory=list, compare=False)
 
     def rollout(self, key: Key) -> Rollout | None:
         return next((r for r in self.rollouts if r.key == key), None)

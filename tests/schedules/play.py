@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import quote
@@ -56,7 +56,6 @@ class Observation:
     sigint_at: float | None = None
     sigint_wall: float | None = None
     sigterm_at: float | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def outputs(self) -> dict[str, str]:

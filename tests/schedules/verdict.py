@@ -34,12 +34,16 @@ class Verdict:
             lines.append(self.plan.describe())
             if self.seen is not None:
                 seen = self.seen
+                try:
+                    outputs = seen.outputs
+                except ValueError:  # unreadable: the breach says so
+                    outputs = {}
                 lines.append(
                     f"  exit {seen.exit_code}, {seen.ended - seen.started:.1f} s, "
-                    f"result {seen.outputs.get('result')!r}, final {seen.final}, "
+                    f"result {outputs.get('result')!r}, final {seen.final}, "
                     f"stopped by {seen.stopped_by}"
                 )
-                lines.append(f"  results: {seen.outputs.get('results')}")
+                lines.append(f"  results: {outputs.get('results')}")
                 lines.append("  --- log ---")
                 lines += [f"  | {line}" for line in seen.log.splitlines()]
                 if seen.stderr.strip():
