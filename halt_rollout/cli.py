@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import STARTED, __version__, log_lines, step_outputs
+from . import STARTED, __version__, log_lines, step_outputs, streams
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -43,6 +43,7 @@ from .inputs import (
 from .process_exit import exit_now
 from .redact import Redactor, inert, json_visible, visible
 from .run import run
+from .settings_secrets import environment_secrets
 
 SECRET_VARIABLE = "AZURE_CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
 # The missing secret, said to the person at a terminal first (the action says it for a job).
@@ -199,6 +200,7 @@ def main(
     """The command line; `started` is when the run began (default: now). Ctrl-C (or
     SIGTERM) cancels as in the action: what is known is printed, then exit 1."""
     started = time.monotonic() if started is None else started
+    streams.prepare()  # a log or a result that cannot be written never stops the stop
     if cancellation is None:
         cancellation = CANCELLATION
         cancellation.install()
@@ -206,14 +208,15 @@ def main(
     args = parser().parse_args(argv)
     secret = os.environ.get(SECRET_VARIABLE, "").strip()
     redact = Redactor()
-    if secret:
-        redact.add(secret)
+    # Masked before anything is printed: the secret, and those the environment carries.
+    for hidden in (secret, *environment_secrets()):
+        redact.add(hidden)  # an empty one is ignored
     lock = threading.Lock()
 
     def log(line: str) -> None:
+        shown = inert(visible(redact(line)))  # inside a workflow step, the runner's log too
         with lock:
-            # Inside a workflow step this is the runner's log too: data stays data.
-            print(inert(visible(redact(line))), file=sys.stderr, flush=True)
+            streams.guarded("stderr", lambda: print(shown, file=sys.stderr))
 
     raw = {
         "app-id": args.app_id.strip(),
@@ -255,7 +258,8 @@ def main(
         problems = [_NO_SECRET if p.startswith("no client-secret") else p for p in error.problems]
         log(f"error: {error.title}: {'; '.join(problems)}. Nothing was sent to the Store.{hint}")
         if args.json:
-            print(_json_text(json.dumps(_json_outputs([]), indent=2)))
+            text = _json_text(json.dumps(_json_outputs([]), indent=2))
+            streams.guarded("stdout", lambda: print(text))
         return 1
     deadline = Deadline(settings.timeout_seconds, started=started)
     cancellation.watch(deadline)
@@ -266,20 +270,18 @@ def main(
     for result in results:
         if result.failure:
             log(f"error: {result.target.label}: {result.failure.title}: {result.failure.message}")
-    try:
-        if args.json:
-            data = _json_outputs(results)
-            print(_json_text(redact(json.dumps(data, indent=2, ensure_ascii=False))))
-        else:
-            for result in results:
-                print(inert(visible(redact(_line(result)))))
-        sys.stdout.flush()
-    except OSError as error:  # standard output closed (`| head`) or gone: say it on stderr
-        _let_go_of_stdout()
-        log(f"error: the results could not be printed ({error.strerror or error}); they were:")
+    if args.json:
+        # Escaped to ASCII where the stream cannot write every character: the same JSON.
+        ascii_only = not streams.encodes_everything(sys.stdout)
+        data = _json_outputs(results)
+        text = _json_text(redact(json.dumps(data, indent=2, ensure_ascii=ascii_only)))
+    else:
+        text = "\n".join(inert(visible(redact(_line(result)))) for result in results)
+    if text and not streams.guarded("stdout", lambda: print(text)):
+        # Standard output closed (`| head`) or gone: the results go to the log instead.
+        log("error: the results could not be printed; they were:")
         for line in log_lines.result_lines(results):
             log(f"  {line}")
-        return 1
     return 0 if all(result.ok for result in results) and not cancellation.cancelled else 1
 
 
@@ -311,13 +313,6 @@ _RECORD_KEYS = frozenset(
     {"status", "fallback-submission-id", "rollout-percentage", "submission-id"}
 )
 _LIST_OUTPUTS = frozenset({"results", "evidence"})
-
-
-def _let_go_of_stdout() -> None:
-    """Point standard output at the null device, so the exit's own flush cannot fail."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _line(result: TargetResult) -> str:

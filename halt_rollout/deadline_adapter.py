@@ -17,6 +17,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .lost_answer import AnswerTooLarge, DeadlinePassed, LostAnswer
+from .network_words import describe, proxy_refusal
 from .watched_connections import (
     _CURRENT,
     _WATCHED_POOLS,
@@ -143,7 +144,11 @@ class _DeadlineAdapter(HTTPAdapter):
                 ) from error
             if isinstance(error, (AnswerTooLarge, requests.exceptions.SSLError)):
                 raise
-            raise LostAnswer(_describe(error), sent=exchange.sent, request=request) from error
+            # Told here, once, in a person's words: the proxy by name, no internal class.
+            proxy = requests.utils.select_proxy(request.url or "", proxies)
+            if refused := proxy_refusal(error, proxy):
+                raise refused from error
+            raise LostAnswer(describe(error, proxy), sent=exchange.sent, request=request) from error
         finally:
             timer.cancel()
             _CURRENT.exchange = outer
@@ -151,12 +156,6 @@ class _DeadlineAdapter(HTTPAdapter):
             exchange.done()
         response._content = body  # what `.content`, `.text` and `.json()` then read
         return response
-
-
-def _describe(error: BaseException) -> str:
-    """The error's own words, on one line, for a message that a person reads."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def _read_capped(response: requests.Response) -> bytes:

@@ -17,6 +17,7 @@ import requests
 
 from .errors import SignInError, one_line
 from .lost_answer import AnswerTooLarge, DeadlinePassed
+from .network_words import ProxyRefused, tidy
 from .policy import RETRIED_STATUSES
 from .retry import TransientError, parse_retry_after
 
@@ -54,9 +55,11 @@ def request_oidc_token(protect: Callable[[str], object], session: requests.Sessi
         raise TransientError("timeout-seconds ran out", failure) from None
     except AnswerTooLarge as error:
         raise _unusable(one_line(str(error))) from None
+    except ProxyRefused as error:  # an answer that waiting does not change
+        raise SignInError(f"No GitHub OIDC token: {error}.", title=TITLE) from None
     except requests.RequestException as error:
         failure = SignInError(
-            f"GitHub's OIDC token endpoint could not be reached ({one_line(str(error))}).",
+            f"GitHub's OIDC token endpoint could not be reached ({tidy(str(error))}).",
             title=TITLE,
         )
         raise TransientError("network error talking to GitHub's OIDC endpoint", failure) from None

@@ -27,6 +27,10 @@ MAX_SUMMARY_BYTES = 1024 * 1024
 _SUMMARY_BUDGET_BYTES = MAX_SUMMARY_BYTES - 32 * 1024
 
 
+# A table longer than this is read by no one (the log lists every target), and
+# building it must stay quick for a cancel's two seconds, however many targets.
+MAX_SUMMARY_ROWS = 1000
+MAX_FAILURE_DETAILS = 200
 # With failures to explain, the table may take this share of the room; their details
 # the rest.
 _TABLE_SHARE_WITH_FAILURES = 0.6
@@ -93,19 +97,24 @@ def summary(
         "| Fallback submission |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = [_row(result, redact) for result in results]
+    rows: dict[int, str] = {}
+
+    def size_of(index: int) -> int:
+        rows[index] = _row(results[index], redact)
+        return _size([rows[index]])
+
     tail = what_next(results, dry_run=dry_run, redact=redact)
     budget = _SUMMARY_BUDGET_BYTES - _size(tail)
     available = budget - _size(lines)
     table_budget = int(available * _TABLE_SHARE_WITH_FAILURES) if problems else available
-    keep = rows_within(results, [_size([row]) for row in rows], table_budget)
-    lines += [row for row, kept in zip(rows, keep, strict=True) if kept]
+    keep = rows_within(results, size_of, table_budget, MAX_SUMMARY_ROWS)
+    lines += [rows[index] for index, kept in enumerate(keep) if kept]
     left_out = Counter(r.result for r, kept in zip(results, keep, strict=True) if not kept)
     if left_out:
         lines += [
             "",
             f"{count_by_result(left_out)} more row(s) left out to keep this summary under "
-            "GitHub's 1 MiB limit: the log lists every target.",
+            f"GitHub's 1 MiB limit and {MAX_SUMMARY_ROWS} rows: the log lists every target.",
         ]
     lines += evidence_section(results, redact, budget - _size(lines))
     if problems:
@@ -115,6 +124,14 @@ def summary(
             failure = result.failure
             if failure is None:
                 continue
+            if shown >= MAX_FAILURE_DETAILS:
+                lines += [
+                    "",
+                    f"{len(problems) - shown} more failure(s) left out: the first "
+                    f"{MAX_FAILURE_DETAILS} say what went wrong; the log lists every target, "
+                    "and the `results` output carries each error that fits.",
+                ]
+                break
             block = [
                 "",
                 f"**{as_code(redact(result.target.label))}: {as_code(redact(failure.title))}**",

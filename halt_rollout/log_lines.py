@@ -19,18 +19,20 @@ def error_annotations(results: Sequence[TargetResult]) -> list[tuple[str, str]]:
     """One (title, message) error annotation per target that failed or ended unknown; past
     GitHub's ten, the last one counts the rest (the log and the summary list each)."""
     several = len(results) > 1
-    annotations = [
+    failed = [r for r in results if r.failure]
+    fits = len(failed) <= MAX_ERROR_ANNOTATIONS
+    annotations = [  # built only for those shown: there may be 50,000
         (f"{r.target.label}: {r.failure.title}" if several else r.failure.title, r.failure.message)
-        for r in results
+        for r in (failed if fits else failed[: MAX_ERROR_ANNOTATIONS - 1])
         if r.failure
     ]
-    if len(annotations) <= MAX_ERROR_ANNOTATIONS:
+    if fits:
         return annotations
-    rest = annotations[MAX_ERROR_ANNOTATIONS - 1 :]
-    names = ", ".join(title.split(": ", 1)[0] for title, _ in rest[:20])
+    rest = failed[MAX_ERROR_ANNOTATIONS - 1 :]
+    names = ", ".join(r.target.label for r in rest[:20])
     more = f" and {len(rest) - 20} more" if len(rest) > 20 else ""
     return [
-        *annotations[: MAX_ERROR_ANNOTATIONS - 1],
+        *annotations,
         (
             f"{len(rest)} more targets failed",
             f"{len(rest)} more targets failed or were not confirmed: {names}{more}. The log's "

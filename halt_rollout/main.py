@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
 import traceback
 from collections.abc import Sequence
 
-from . import __version__, job_summary, log_lines, step_outputs
+from . import __version__, job_summary, log_lines, step_outputs, streams
 from .cancel import CANCELLATION, Cancellation
 from .deadline import Deadline
 from .errors import InputError
@@ -29,11 +28,9 @@ def main(*, started: float | None = None) -> int:
     the command line instead: the runner never passes any to this action.
     """
     started = time.monotonic() if started is None else started
-    for stream in (sys.stdout, sys.stderr):
-        # Text UTF-8 cannot write (half a character from an escape) is shown escaped,
-        # never an encoding error in the middle of an emergency stop.
-        if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="backslashreplace")
+    # Text a stream cannot encode is shown escaped; a stream that breaks is let go of:
+    # never an error in the middle of an emergency stop.
+    streams.prepare()
     cancellation = CANCELLATION
     cancellation.install()  # already, from entrypoint.py; again for other callers
     if len(sys.argv) > 1:
@@ -99,9 +96,7 @@ def _run(
         hide=runner.redact.add,
         deadline=deadline,
     )
-    runner.log("Results:")
-    for line in log_lines.result_lines(results):
-        runner.log(f"  {line}")
+    runner.log_lines(["Results:", *(f"  {line}" for line in log_lines.result_lines(results))])
     cancelled = cancellation.why
     if cancelled:
         runner.error(*log_lines.cancelled_annotation(results, cancelled))
@@ -156,6 +151,12 @@ def _write_runner_files(
             "Outputs not written",
             f"{error}.{stand} Later steps that read this step's outputs will not find "
             "them; the log and the job summary have every result.",
+        )
+    if runner.log_lost:
+        summary += (
+            f"\n> [!WARNING]\n> The log could not be written from some point on "
+            f"({runner.log_lost}): this summary, the outputs and the exit code hold every "
+            "result.\n"
         )
     try:
         runner.write_summary(summary)

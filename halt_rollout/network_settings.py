@@ -11,7 +11,6 @@ URL goes through is requests' own decision (`HTTPS_PROXY`, `ALL_PROXY`,
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from urllib3.util import parse_url
 
 from .deadline_adapter import PROXY_SCHEMES
 from .errors import HaltRolloutError, shown
+from .settings_secrets import is_proxy_variable, without_password
 
 # Where requests (and the contract) take the trusted CAs from.
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
@@ -94,29 +94,8 @@ def _proxy_problem(url: str) -> str | None:
     return None
 
 
-_USERINFO_PASSWORD = re.compile(r"(//[^/@:]*):[^/@]*@")
-
-
-def without_password(proxy: str) -> str:
-    """A proxy URL fit to show: its password (user:password@) replaced by ***."""
-    return _USERINFO_PASSWORD.sub(r"\1:***@", proxy)
-
-
-def proxy_passwords() -> list[str]:
-    """The passwords of the proxies in the environment: secrets, masked like the others."""
-    found = []
-    for name, value in os.environ.items():
-        if name.lower().endswith("_proxy") and (match := _USERINFO_PASSWORD.search(value)):
-            password = match.group(0)[len(match.group(1)) + 1 : -1]
-            if password:
-                found.append(password)
-    return found
-
-
 def _variable_holding(proxy: str) -> str:
     names = sorted(
-        name
-        for name, value in os.environ.items()
-        if name.lower().endswith("_proxy") and value == proxy
+        name for name, value in os.environ.items() if is_proxy_variable(name) and value == proxy
     )
     return ", ".join(names) or "from the environment"

@@ -25,6 +25,11 @@ T = TypeVar("T")
 Log = Callable[[str], None]
 
 
+# Two HTTP dates folded into one header: split at the comma before the second's day name.
+_DAY_NAME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),")
+_BETWEEN_DATES = re.compile(r",\s*(?=(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),)")
+# A Retry-After is a number or a date: anything longer is not one (and costs no time).
+_RETRY_AFTER_CHARS = 200
 _TRY_AGAIN_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
@@ -55,10 +60,27 @@ class TransientError(Exception):
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date."""
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date.
+
+    A header sent twice reaches us folded into one (`3, 3`, or two dates joined by
+    `, `): each value counts, and the longest wait is the one honoured.
+    """
     if not value:
         return None
+    # Dates carry a comma of their own (`Wed, 21 Oct 2015 …`): each is kept whole.
+    pieces = [
+        piece
+        for chunk in _BETWEEN_DATES.split(value[:_RETRY_AFTER_CHARS])
+        for piece in ([chunk] if _DAY_NAME.match(chunk.strip()) else chunk.split(","))
+    ]
+    waits = [wait for piece in pieces if (wait := _one_retry_after(piece, now)) is not None]
+    return max(waits) if waits else None
+
+
+def _one_retry_after(value: str, now: datetime | None) -> float | None:
     value = value.strip()
+    if not value:
+        return None
     try:
         seconds = float(value)
     except (ValueError, OverflowError):

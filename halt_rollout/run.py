@@ -20,7 +20,7 @@ from .network_settings import check_network_settings
 from .retry import Log, Pauser
 from .signin import get_access_token
 from .store import StoreClient
-from .whole_app import halt_flights, listing, own_rollout
+from .whole_app import halt_flights, listing, listing_failed, own_rollout
 
 # Few enough to stay near the tenant's ~20 requests a minute; enough that one
 # slow target does not hold the others back.
@@ -100,6 +100,8 @@ def run(
         )
 
     def work_on(target: Target) -> TargetResult:
+        if deadline.expired():  # cheap, however many targets wait: no session, no log
+            return not_started(target, deadline)
         target_log = logger(target)
         pauser = Pauser(deadline, target_log, first_seen=first_seen)
         try:
@@ -119,7 +121,7 @@ def run(
 
     Found = list[Future[TargetResult] | TargetResult]
 
-    def list_app(target: Target, halts: ThreadPoolExecutor) -> Found:
+    def list_app(target: Target) -> Found:
         """An all-flights target's listing: each flight's halt goes to the pool as soon
         as its page is read; this never waits for one, so it cannot block the pool."""
         target_log = logger(target)
@@ -134,11 +136,16 @@ def run(
                     target,
                     store,
                     target_log,
-                    lambda flight: halts.submit(work_on, flight),
+                    start_flight,
                     dry_run=settings.dry_run,
                     timeout_seconds=settings.timeout_seconds,
                 ):
                     found.append(item)  # one by one: a defect part-way keeps what was started
+        except _TimeGone:
+            # A page may name 50,000 flights: past the deadline the rest are not gone
+            # through one by one (a cancel has two seconds to report everything).
+            started = sum(isinstance(item, Future) for item in found)
+            found.append(listing_failed(target, time_gone(deadline), started))
         except Exception as error:
             found.append(crashed(listing(target), error))
         return found
@@ -148,6 +155,27 @@ def run(
     # never holds a halt back; flights join the halts' queue as they are found. Results
     # keep the order given: per app, its own rollout, its flights as listed, then what
     # the listing could not read.
+    queued: dict[Future[TargetResult], Target] = {}
+
+    def start_flight(flight: Target) -> Future[TargetResult]:
+        if deadline.expired():
+            raise _TimeGone
+        return submit(flight)
+
+    def submit(target: Target) -> Future[TargetResult]:
+        future = halts.submit(work_on, target)
+        queued[future] = target
+        return future
+
+    def outcome(item: Future[TargetResult] | TargetResult) -> TargetResult:
+        if isinstance(item, TargetResult):
+            return item
+        if deadline.expired() and item.cancel():
+            # Still queued when the time ran out (a listing may queue thousands): its
+            # result is known without waiting for a thread to start it.
+            return not_started(queued[item], deadline)
+        return item.result()
+
     apps = sum(target.all_flights for target in settings.targets)
     with (
         ThreadPoolExecutor(max_workers=MAX_PARALLEL_TARGETS) as halts,
@@ -156,16 +184,44 @@ def run(
         started_work: list[tuple[Future[TargetResult], Future[Found] | None]] = []
         for target in settings.targets:
             if target.all_flights:
-                own = halts.submit(work_on, own_rollout(target))
-                started_work.append((own, listings.submit(list_app, target, halts)))
+                own = submit(own_rollout(target))
+                started_work.append((own, listings.submit(list_app, target)))
             else:
-                started_work.append((halts.submit(work_on, target), None))
+                started_work.append((submit(target), None))
         results: list[TargetResult] = []
         for own, flights in started_work:
-            results.append(own.result())
+            results.append(outcome(own))
             for item in flights.result() if flights else []:
-                results.append(item.result() if isinstance(item, Future) else item)
+                results.append(outcome(item))
     return results
+
+
+class _TimeGone(Exception):
+    """The deadline passed (or the run was cancelled) before a flight could be started."""
+
+
+def time_gone(deadline: Deadline) -> HaltRolloutError:
+    title = "Run cancelled" if deadline.cancelled else "Deadline reached"
+    return HaltRolloutError(
+        f"The run ended ({deadline.why()}) before every flight the listing named could be "
+        "started: nothing was sent for the rest.",
+        title=title,
+    )
+
+
+def not_started(target: Target, deadline: Deadline) -> TargetResult:
+    """The result of a target whose work never began: the time was gone first."""
+    title = "Run cancelled" if deadline.cancelled else "Deadline reached"
+    return TargetResult(
+        target,
+        Result.FAILED,
+        target.submission_id,
+        failure=Failure(
+            title,
+            f"The run ended ({deadline.why()}) before this rollout could be read: nothing "
+            "was sent for it. Check it in Partner Center, or run again.",
+        ),
+    )
 
 
 def _urls_of(settings: Settings) -> list[str]:

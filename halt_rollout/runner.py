@@ -21,20 +21,25 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 
 from actions_toolkit import core
 from actions_toolkit.command import issue_command
 from actions_toolkit.file_command import prepare_key_value_message
 
-from .errors import one_line
-from .network_settings import proxy_passwords
+from . import streams
+from .errors import TRUNCATED, one_line
 from .redact import Redactor, inert, visible
+from .settings_secrets import environment_secrets
 
 # How long writing one of the runner's files may take: a regular file takes
 # microseconds; only a pipe no one reads or a hung file system takes longer. Both files
 # within a second: a cancelled run has two to write everything.
 RUNNER_FILE_SECONDS = 0.5
+# A log line or annotation says what a person needs in far less; past this, data is cut
+# (a submission with 20,000 packages, a Store that answers a novel).
+MAX_LINE_CHARS = 8000
 
 
 class RunnerFileError(Exception):
@@ -65,27 +70,33 @@ class ActionsRunner:
     # Secrets ----------------------------------------------------------------
 
     def protect_runner_secrets(self) -> None:
-        """The runner's own token for OIDC requests is a secret too, and so is a password
-        in a proxy URL (`http://user:password@proxy:3128`)."""
-        request_token = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-        if request_token:
-            self.protect(request_token)
-        for password in proxy_passwords():
-            self.protect(password)
+        """The runner's own token for OIDC requests is a secret too, and so are a proxy
+        URL's credentials (`http://user:password@proxy:3128`, however malformed)."""
+        for secret in environment_secrets():
+            self.protect(secret)
 
     def protect(self, secret: str) -> None:
         """Mask a secret in the runner's log and redact it from everything we write."""
         for part in self.redact.add(secret):
             with self._lock:
-                core.set_secret(part)
+                streams.guarded("stdout", partial(core.set_secret, part))
 
     # Log --------------------------------------------------------------------
 
     def log(self, line: str) -> None:
         """A line of the log; never a workflow command, whatever data it carries."""
+        shown = self._shown(line)
         with self._lock:
-            core.info(self._shown(line))
-            sys.stdout.flush()
+            streams.guarded("stdout", lambda: core.info(shown))
+
+    def log_lines(self, lines: Iterable[str]) -> None:
+        """Many lines of the log in one write: 50,000 results take a fraction of a second."""
+        # Redacted as one text (a secret split across lines is hidden too), then each
+        # line cut, then shown: the same order as a single line's, at one pass's cost.
+        redacted = self.redact("\n".join(lines)).split("\n")
+        shown = inert(visible("".join(_cut(line) + os.linesep for line in redacted)))
+        with self._lock:
+            streams.guarded("stdout", lambda: sys.stdout.write(shown))
 
     def error(self, title: str, message: str) -> None:
         """One `::error title=…::` annotation (escaped by the toolkit)."""
@@ -95,22 +106,33 @@ class ActionsRunner:
         self._annotate("warning", title, message)
 
     def group(self, title: str, lines: Iterable[str]) -> None:
-        with self._lock:
+        shown = [self._shown(line) for line in lines]
+
+        def write() -> None:
             core.start_group(self._shown(title))
-            for line in lines:
-                core.info(self._shown(line))
+            for line in shown:
+                core.info(line)
             core.end_group()
-            sys.stdout.flush()
+
+        with self._lock:
+            streams.guarded("stdout", write)
 
     def _annotate(self, kind: str, title: str, message: str) -> None:
+        shown_title = visible(_cut(self.redact(title)))
+        shown_message = visible(_cut(self.redact(message)))
         with self._lock:
-            shown_title = visible(self.redact(title))
-            issue_command(kind, {"title": shown_title}, visible(self.redact(message)))
-            sys.stdout.flush()
+            streams.guarded(
+                "stdout", lambda: issue_command(kind, {"title": shown_title}, shown_message)
+            )
 
     def _shown(self, text: str) -> str:
         # Redacted first: nothing inserted afterwards can split a secret past it.
-        return inert(visible(self.redact(text)))
+        return inert(visible(_cut(self.redact(text))))
+
+    @property
+    def log_lost(self) -> str | None:
+        """Why the log could not be written from some point on, or None."""
+        return streams.LOST.get("stdout")
 
     # Outputs and summary ------------------------------------------------------
 
@@ -119,8 +141,15 @@ class ActionsRunner:
         path = os.environ.get("GITHUB_OUTPUT")
         if not path:
             # Run from a shell: the runner's older command, which the log shows.
-            for name, value in outputs.items():
-                core.set_output(name, self.redact(value))
+            shown = {name: self.redact(value) for name, value in outputs.items()}
+
+            def write() -> None:
+                for name, value in shown.items():
+                    core.set_output(name, value)
+
+            with self._lock:
+                if not streams.guarded("stdout", write):
+                    raise RunnerFileError(f"the log could not be written ({self.log_lost})")
             return
         text = "".join(
             prepare_key_value_message(name, self.redact(value)) + os.linesep
@@ -136,6 +165,13 @@ class ActionsRunner:
         append_to_runner_file(
             "GITHUB_STEP_SUMMARY", path, self.redact(markdown).rstrip("\n") + "\n"
         )
+
+
+def _cut(text: str) -> str:
+    """A log line or annotation of bounded length, whatever the data it carries."""
+    if len(text) <= MAX_LINE_CHARS:
+        return text
+    return f"{text[:MAX_LINE_CHARS]}{TRUNCATED} ({len(text) - MAX_LINE_CHARS} characters more)"
 
 
 def append_to_runner_file(variable: str, path: str, text: str) -> None:
@@ -174,6 +210,10 @@ def _append(path: str, data: bytes, until: float) -> None:
     try:
         info = os.fstat(descriptor)
         start = info.st_size if stat.S_ISREG(info.st_mode) else None
+        if start and not _ends_a_line(path, start):
+            # Another step's last line has no line end: ours would join it, and the
+            # runner would read neither.
+            data = b"\n" + data
         try:
             _write_all(descriptor, data, until)
         except BaseException:
@@ -183,6 +223,20 @@ def _append(path: str, data: bytes, until: float) -> None:
             raise
     finally:
         os.close(descriptor)
+
+
+def _ends_a_line(path: str, size: int) -> bool:
+    """Whether the regular file's last byte ends a line (or cannot be read to tell)."""
+    try:
+        reader = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # writable, not readable: nothing to tell
+        return True
+    try:
+        return os.pread(reader, 1, size - 1) in (b"\n", b"")
+    except OSError:
+        return True
+    finally:
+        os.close(reader)
 
 
 def _write_all(descriptor: int, data: bytes, until: float) -> None:

@@ -34,6 +34,7 @@ from azure.identity import ClientAssertionCredential, ClientSecretCredential
 
 from .errors import HaltRolloutError, SignInError, one_line
 from .inputs import Settings
+from .network_words import ProxyRefused, tidy
 from .oidc_claims import RememberedToken, explain_refusal
 from .policy import RETRIED_STATUSES
 from .retry import Pauser, TransientError, parse_retry_after
@@ -74,18 +75,57 @@ _ERROR_TEXT_CHARS = 8192
 
 
 class LastAnswer:
-    """The HTTP status and Retry-After of Entra's last answer (None: no answer yet)."""
+    """Entra's last answer: its HTTP status, Retry-After, and whether it was JSON (and
+    where a redirect pointed); status None: no answer yet."""
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.retry_after: float | None = None
+        self.json, self.html = True, False
+        self.redirect_host: str | None = None
 
     def request_sent(self, request: PipelineRequest[Any]) -> None:
-        self.status, self.retry_after = None, None
+        self.status, self.retry_after, self.redirect_host = None, None, None
+        self.json, self.html = True, False
 
     def answered(self, response: PipelineResponse[Any, Any]) -> None:
+        headers = response.http_response.headers
         self.status = response.http_response.status_code
-        self.retry_after = parse_retry_after(response.http_response.headers.get("Retry-After"))
+        self.retry_after = parse_retry_after(headers.get("Retry-After"))
+        self.json, self.html = _json_or_html(response)
+        # Only the host: a redirect's path and query may carry anything.
+        location = headers.get("Location") or ""
+        self.redirect_host = (urlsplit(location).hostname if "//" in location else None) or None
+
+    @property
+    def unusable(self) -> str | None:
+        """What makes the answer one no sign-in can use (a redirect, a page that is not
+        JSON), or None. Entra answers JSON, and never redirects this flow: such an answer
+        comes from something in its place, and waiting does not change it."""
+        if self.status is None:
+            return None
+        if 300 <= self.status < 400:
+            where = f" to {self.redirect_host}" if self.redirect_host else ""
+            return f"a redirect (HTTP {self.status}){where}"
+        if not self.json and self.status not in RETRIED_STATUSES:
+            page = "an HTML page" if self.html else "a body that is not JSON"
+            return f"HTTP {self.status} with {page}"
+        return None
+
+
+def _json_or_html(response: PipelineResponse[Any, Any]) -> tuple[bool, bool]:
+    """(whether the answer's body is JSON, whether it is an HTML page)."""
+    answer = response.http_response
+    if "json" in (answer.headers.get("Content-Type") or "").lower():
+        return True, False
+    try:
+        body = answer.body()[: _ERROR_TEXT_CHARS * 8]
+    except Exception:
+        return False, False
+    start = body.lstrip()[:1]
+    if start in (b"{", b"["):
+        return True, False
+    return False, start == b"<"
 
 
 def build_credential(
@@ -163,19 +203,21 @@ def _classify(error: Exception, answer: LastAnswer) -> Exception:
     """Turn what azure-identity raised into a final SignInError or a TransientError."""
     if isinstance(error, (HaltRolloutError, TransientError)):
         return error  # from our OIDC token source
+    if refused := _proxy_refusal(error):
+        return SignInError(str(refused), title=f"Proxy refused (HTTP {refused.status})")
     if isinstance(error, (ValueError, KeyError, TypeError, RecursionError)):
-        # MSAL parsing an answer that is not what Entra sends (a proxy, a hostile body).
-        failure = SignInError(
-            f"Microsoft Entra ID's answer could not be used ({type(error).__name__}); a proxy "
-            "may be answering in its place."
+        # MSAL parsing an answer that is not what Entra sends (a proxy, a captive portal).
+        return _unusable_answer(
+            answer.unusable or f"an answer MSAL could not read ({type(error).__name__})"
         )
-        return TransientError("unusable answer from Microsoft Entra ID", failure)
     if not isinstance(
         error, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)
     ):
         return error  # not an expected failure: let it surface as a defect
+    if answer.unusable:
+        return _unusable_answer(answer.unusable)
     raw = str(getattr(error, "message", None) or error)[:_ERROR_TEXT_CHARS]
-    text = one_line(raw.removeprefix("Authentication failed: "))
+    text = one_line(tidy(raw.removeprefix("Authentication failed: ")))
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return SignInError(
             f"The TLS certificate of the Entra authority could not be verified ({text}). "
@@ -204,11 +246,7 @@ def _classify(error: Exception, answer: LastAnswer) -> Exception:
             f"{answer.status} from Microsoft Entra ID", failure, retry_after=answer.retry_after
         )
     if answer.status < 400:
-        failure = SignInError(
-            f"Microsoft Entra ID's answer could not be used ({details}); a proxy may be "
-            "answering in its place."
-        )
-        return TransientError("unusable answer from Microsoft Entra ID", failure)
+        return _unusable_answer(f"HTTP {answer.status} without a token ({details})")
     if "Unable to get authority configuration" in raw:
         return SignInError(
             "Microsoft Entra ID does not know this tenant at this authority (its OpenID "
@@ -217,3 +255,25 @@ def _classify(error: Exception, answer: LastAnswer) -> Exception:
     code = match.group(1) if match else ""
     hint = next((h for codes, h in _HINTS.items() if code in codes), DEFAULT_HINT)
     return SignInError(f"Microsoft Entra ID refused the sign-in ({details}). {hint}")
+
+
+def _unusable_answer(what: str) -> SignInError:
+    """An answer no sign-in can use: not an outage, so never waited on."""
+    return SignInError(
+        f"Microsoft Entra ID's answer could not be used: {what}, where Entra answers JSON. "
+        "Something answers in its place: check authority-host, and whether a proxy or a "
+        "captive portal intercepts the runner's requests (HTTPS_PROXY, NO_PROXY). Waiting "
+        "does not change such an answer: it was not retried.",
+        title="Unusable answer from Microsoft Entra ID",
+    )
+
+
+def _proxy_refusal(error: BaseException) -> ProxyRefused | None:
+    """The proxy's refusal (407) that azure-core wrapped in its own error, if it was one."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None or isinstance(seen, ProxyRefused):
+            return seen
+        inner = getattr(seen, "inner_exception", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__ or seen.__context__
+    return None

@@ -22,6 +22,7 @@ import requests
 from . import __version__
 from .errors import StoreError
 from .lost_answer import AnswerTooLarge, DeadlinePassed, LostAnswer
+from .network_words import ProxyRefused
 from .retry import Pauser, TransientError
 from .shapes import SUBMISSION_ID
 from .store_answers import first_line, read_answer
@@ -274,6 +275,11 @@ class StoreClient:
             if method == "POST":
                 raise TransientError("an answer too large to read", failure) from None
             raise failure from None
+        except ProxyRefused as error:  # an answer that waiting does not change
+            raise StoreError(
+                f"Could not {what}: {error}. Nothing reached the Store.",
+                title=f"Proxy refused (HTTP {error.status})",
+            ) from None
         except requests.exceptions.SSLError as error:
             raise StoreError(
                 f"Could not {what}: the TLS certificate of {urlsplit(url).netloc} could not be "

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .errors import StoreError, one_line
+from .network_words import tidy
 from .policy import ACCOUNT_SERVICE_PATIENCE_SECONDS, RETRIED_STATUSES
 from .retry import TransientError, parse_retry_after, retry_hint_in_message
 from .shapes import case_hint
@@ -179,4 +180,4 @@ def _details(status: int, code: str | None, message: str | None, correlation: st
 
 
 def first_line(error: Exception) -> str:
-    return one_line(str(error), limit=200)
+    return one_line(tidy(str(error)), limit=200)

@@ -5,6 +5,13 @@ and only so much of it. YAML is read to its node tree, never constructed by
 PyYAML: every ID stays the text the user wrote. A plain scalar that YAML 1.1
 would turn into something else (`0123` into 83, `1:20` into 80, `yes` into
 true) is refused with "quote it", and so are duplicate keys.
+
+The YAML is parsed by libyaml where PyYAML was built with it (its pure-Python parser
+takes seconds over a file under the size cap). First its events are counted, which
+takes no stack: a file with more nodes than 100 targets can hold, or nested deeper than
+one can be, is refused at the first event past the limit, so the time spent is bounded
+whatever the file; libyaml's composer recurses, and a file of nested brackets under the
+cap would overflow the C stack. Only then is the node tree composed.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ import yaml
 
 from .errors import shown
 from .guard_inputs import GUARD_INPUTS
+
+# libyaml's loader where present; the same resolution of tags (YAML 1.1's), in C.
+_LOADER: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # A hundred short entries fit in a few kilobytes; anything much bigger is a mistake.
 MAX_TARGETS_FILE_BYTES = 256 * 1024
@@ -53,6 +63,14 @@ _FALSE_TEXT = frozenset({"false", "False", "FALSE"})
 
 Entry = dict[str, str | bool]
 
+# 100 targets with every key (TARGET_KEYS) are about 2,100 nodes nested 4 deep: a file
+# that holds more than this, or nests far deeper, is not a targets file.
+MAX_NODES = 3000
+MAX_DEPTH = 40
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
 
 def read_targets_file(path_text: str, workspace: Path | None, problems: list[str]) -> list[Entry]:
     """The entries of a targets file, as raw text per key; problems are appended."""
@@ -61,7 +79,11 @@ def read_targets_file(path_text: str, workspace: Path | None, problems: list[str
     if data is None:
         return []
     try:
-        root = yaml.compose(data, Loader=yaml.SafeLoader)
+        too_large = _too_large(data)
+        if too_large:
+            problems.append(f"targets file {source} {too_large}")
+            return []
+        root = yaml.compose(data, Loader=_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -71,6 +93,28 @@ def read_targets_file(path_text: str, workspace: Path | None, problems: list[str
         problems.append(f"targets file {source} is nested too deeply to be a targets file")
         return []
     return _entries(root, source, problems)
+
+
+def _too_large(data: bytes) -> str | None:
+    """What makes the YAML more than a targets file can be, read from its events up to
+    the first one past a limit; None when it is within them."""
+    nodes = depth = 0
+    for event in yaml.parse(data, Loader=_LOADER):
+        if isinstance(event, _NODE_EVENTS):
+            nodes += 1
+            if nodes > MAX_NODES:
+                return (
+                    f"holds more than {MAX_NODES} YAML values, far more than {MAX_TARGETS} "
+                    f"targets need: at most {MAX_TARGETS} targets fit in one run (split it "
+                    "across jobs)"
+                )
+        if isinstance(event, _OPENING):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return "is nested too deeply to be a targets file"
+        elif isinstance(event, _CLOSING):
+            depth -= 1
+    return None
 
 
 def _read_regular_file(path_text: str, workspace: Path | None, problems: list[str]) -> bytes | None:
@@ -200,11 +244,12 @@ def _text(key: str, node: yaml.Node, where: str, problems: list[str]) -> str | N
         problems.append(f"{where}{key} must be a string, not a list or a mapping")
         return None
     text = str(node.value)
-    if key in NUMBER_KEYS and node.tag in (_INT, _FLOAT) and node.style is None:
+    # Plain style: None from PyYAML's parser, "" from libyaml's.
+    if key in NUMBER_KEYS and node.tag in (_INT, _FLOAT) and not node.style:
         return text  # read as the number written: the guard's checks say if it is one
-    if node.tag == _NULL and node.style is None:
+    if node.tag == _NULL and not node.style:
         return None  # `flight-id:` or `flight-id: ~`: not given
-    if node.tag == _INT and node.style is None and _PLAIN_DECIMAL.fullmatch(text):
+    if node.tag == _INT and not node.style and _PLAIN_DECIMAL.fullmatch(text):
         return text  # 1152921504621243680 unquoted: YAML's number is the same text
     if node.tag != _STR:
         kind = node.tag.rsplit(":", 1)[-1]

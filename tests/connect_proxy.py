@@ -7,7 +7,9 @@ through a real corporate proxy. Its mode decides how it treats every tunnel:
 - `pass`: answers `200 Connection established` at once and tunnels at full speed;
 - `trickle-accept`: sends that 200 line one byte per `every` seconds;
 - `trickle-tunnel`: answers at once, then passes the server's bytes one per `every`;
-- `stall`: reads the CONNECT and never answers.
+- `stall`: reads the CONNECT and never answers;
+- `auth`: answers every CONNECT `407 Proxy Authentication Required` (it wants
+  credentials it was not given, or refuses those it was).
 
 `connects` records (time.monotonic(), "host:port") for every CONNECT it read.
 """
@@ -19,7 +21,11 @@ import socket
 import threading
 import time
 
-MODES = ("pass", "trickle-accept", "trickle-tunnel", "stall")
+MODES = ("pass", "trickle-accept", "trickle-tunnel", "stall", "auth")
+AUTHENTICATION_REQUIRED = (
+    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+    b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+)
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
@@ -88,6 +94,9 @@ class ConnectProxy:
                 return
             if self.mode == "stall":
                 self.stopping.wait()
+                return
+            if self.mode == "auth":
+                client.sendall(AUTHENTICATION_REQUIRED)
                 return
             host, port = target.rsplit(":", 1)
             upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=30)

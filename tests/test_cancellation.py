@@ -329,3 +329,58 @@ def test_cancel_while_still_starting_sends_nothing_and_says_so(
     assert running.outputs["result"] == "failed"
     [error] = running.error_lines
     assert error.startswith("::error title=Run cancelled::The run was cancelled by ")
+
+
+# Size never beats the cancel ---------------------------------------------------------------
+
+LISTED = 50_000
+
+
+def one_page_naming(count: int) -> dict[str, object]:
+    """One listflights page naming `count` flights (about 7 MB), as a Store gone wrong sends."""
+    flights = [
+        {
+            "flightId": f"00000000-0000-4000-8000-{number:012d}",
+            "friendlyName": f"flight {number}",
+            "lastPublishedFlightSubmission": {"id": PUBLISHED, "resourceLocation": "x"},
+            "groupIds": ["1"],
+            "rankHigherThan": "Non-flighted submission",
+        }
+        for number in range(count)
+    ]
+    return {"value": flights, "totalCount": count}
+
+
+def test_cancel_while_working_through_50000_listed_flights_writes_every_result_in_time(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """Rule 10, whatever the size: a listing page naming 50,000 flights is being worked
+    through when SIGINT comes; within 2 seconds the outputs, the summary and the one
+    cancel error are written, the flights whose work was started have their results and
+    the rest are one failed listing result that says nothing was sent for them."""
+    emulator.add_fault(
+        Fault(method="GET", path=r"/listflights$", body=one_page_naming(LISTED), times=None)
+    )
+    running = start({"all-flights": "true"})
+    running.wait_for(
+        lambda: any(r.path.endswith("/listflights") for r in emulator.requests), "listing"
+    )
+    time.sleep(0.3)  # the page is on its way: its flights are being started
+    took = running.signal_and_time(signal.SIGINT)
+    print(f"SIGINT amid {LISTED} flights: ended {took:.2f} s after the signal")
+
+    assert took <= CANCEL_SECONDS, running.stdout[-2000:]
+    assert running.process.returncode == 1
+    assert "Traceback" not in running.stdout + "".join(running.errors)
+    outputs = running.outputs
+    assert outputs["result"] in ("failed", "unknown")
+    records = json.loads(outputs["results"])
+    assert records, "the results output lost every record"
+    assert "Run cancelled" in running.summary
+    [error] = running.error_lines
+    assert error.startswith("::error title=Run cancelled::")
+    # Every result known is stated, and no flight is silently dropped: the rest of the
+    # listing is a failed result of its own (or every flight was started).
+    results = [line for line in running.stdout.splitlines() if line.startswith("  ")]
+    listing = [line for line in results if line.startswith(f"  flights of {APP_ID}: failed")]
+    assert listing or len(results) == LISTED + 1, results[-3:]

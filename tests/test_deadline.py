@@ -21,6 +21,7 @@ Deadline.cancel() is tested in this process, through the same transport.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -730,3 +731,38 @@ def test_sign_in_cannot_outlive_the_deadline(world: World, attack: str) -> None:
     assert run.outputs["result"] == "failed"
     assert "Rollout halt failed" in run.summary
     assert traceback_free(run)
+
+
+# Size never beats the deadline -----------------------------------------------------------
+
+
+def test_a_listing_page_naming_50000_flights_keeps_the_deadline(world: World) -> None:
+    """Rule 7a, whatever the size: one listflights page naming 50,000 flights (about
+    7 MB) with a 4 s deadline. Work that grows with the input stops at the deadline:
+    flights not started by then are not gone through one by one, and reporting 50,000
+    results is bounded (the summary's rows, the results output's records)."""
+    flights = [
+        {
+            "flightId": f"00000000-0000-4000-8000-{number:012d}",
+            "friendlyName": f"flight {number}",
+            "lastPublishedFlightSubmission": {"id": "1152921504621086517"},
+        }
+        for number in range(50_000)
+    ]
+    page = json.dumps({"value": flights, "totalCount": len(flights)}).encode()
+
+    def store(req: Incoming, wire: Wire) -> None:
+        if req.path.endswith("/listflights"):
+            wire.send(json_answer(200, page))
+        else:
+            wire.send(wire.forward(req).raw())
+
+    run = world.run(
+        {"timeout-seconds": f"{TIMEOUT:g}", "all-flights": "true"},
+        store=world.hostile(store),
+        timeout=HARNESS_SECONDS,
+    )
+    late = world.sent_after_deadline(TIMEOUT)
+    print(f"{describe(run, TIMEOUT)}; summary {len(run.summary)} characters")
+    assert_kept_the_deadline(run, late)
+    assert json.loads(run.outputs["results"]), "the results output lost every record"

@@ -39,3 +39,16 @@ def test_returns_only_new_parts_and_ignores_blank_ones() -> None:
     assert redact.add("token-1") == ["token-1"]
     assert redact.add("token-1") == []
     assert redact.add("  ") == []
+
+
+def test_a_secret_cut_at_several_lengths_is_hidden_at_each() -> None:
+    """Rule 8: a secret a cap cut short is hidden wherever it was cut, at any length; in
+    a log block of thousands of lines, each cut is found (and nothing else is touched)."""
+    redact = Redactor()
+    secret = "Zq8~longSecretValue_ThatWasCut"
+    redact.add(secret)
+    lines = [f"line {n}: {secret[: 4 + n % 20]}… and plain text…" for n in range(5000)]
+    shown = redact("\n".join(lines)).split("\n")
+    assert all(secret[:4] not in line for line in shown)
+    assert shown[0] == "line 0: ***… and plain text…"
+    assert redact("Zq8~ alone, not cut") == "Zq8~ alone, not cut"

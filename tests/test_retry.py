@@ -18,6 +18,8 @@ from halt_rollout.retry import (
     retry_hint_in_message,
 )
 
+from .world import Incoming, Wire, World, json_answer
+
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 
@@ -35,6 +37,14 @@ NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
         ("", None),
         ("soon", None),
         ("nan", None),
+        # Sent twice, folded by requests into one header: the agreed value, or the longest.
+        ("3, 3", 3.0),
+        ("3,7", 7.0),
+        ("7, soon", 7.0),
+        ("Mon, 23 Nov 2026 12:00:30 GMT, Mon, 23 Nov 2026 12:00:30 GMT", 30.0),
+        ("Mon, 23 Nov 2026 12:00:10 GMT, Mon, 23 Nov 2026 12:00:40 GMT", 40.0),
+        ("5, Mon, 23 Nov 2026 12:00:20 GMT", 20.0),
+        ("soon, later", None),
     ],
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
@@ -148,3 +158,21 @@ def test_remaining_follows_the_deadline_and_a_reserve() -> None:
     clock.now += 10
     assert deadline.remaining() == 0
     assert deadline.expired()
+
+
+def test_a_doubled_retry_after_header_is_honoured(world: World) -> None:
+    """Rule 7 honours Retry-After; a gateway that sends the header twice (requests folds
+    them into `2, 2`) is honoured too, not ignored for a backoff of our own."""
+    throttled: list[Incoming] = []
+
+    def store(req: Incoming, wire: Wire) -> None:
+        if req.path.endswith("/packagerollout") and not throttled:
+            throttled.append(req)
+            extra = (("Retry-After", "2"), ("Retry-After", "2"))
+            wire.send(json_answer(429, {"statusCode": 429, "message": "Rate limit"}, extra))
+        else:
+            wire.send(wire.forward(req).raw())
+
+    run = world.run(store=world.hostile(store))
+    assert run.exit_code == 0, run.stdout
+    assert "waiting 2 s as Retry-After asks" in run.stdout, run.stdout

@@ -15,6 +15,9 @@ run itself.
 from __future__ import annotations
 
 import itertools
+import os
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +29,7 @@ from store_emulator.responses import Response
 from store_emulator.step_results import ActionRun
 
 from .conftest import APP_ID, RunAction, secrets_of, visible_text
+from .world import command_line
 
 WRONG_SECRET = "Xyz7Q~wrongSecretValue.ThatEntra_RefusesItAll-"
 FOREIGN_SUBJECT = "repo:someone-else/fork:pull_request"
@@ -282,3 +286,78 @@ def test_no_secret_leaks(
         assert "***" in seen or "…" in seen, seen
     if provoke.name.startswith("bad input"):
         assert emulator.requests == []
+
+
+# Proxy credentials, however malformed the variable that carries them ---------------------
+
+CLOSED = "127.0.0.1:{port}"  # a proxy that refuses every connection: the run keeps failing
+MALFORMED_PROXIES = [
+    # (variable, URL, the password in every form it may take)
+    ("HTTPS_PROXY", "alice:N0Scheme-Passw0rd@" + CLOSED, ("N0Scheme-Passw0rd",)),
+    ("https_proxy", "http://alice:Sl/ash-Passw0rd-77@" + CLOSED, ("Sl/ash-Passw0rd-77",)),
+    ("ALL_PROXY", "http://alice:At@Sign-Passw0rd-88@" + CLOSED, ("At@Sign-Passw0rd-88",)),
+    ("HTTPS_PROXY", "http://alice:Col:on-Passw0rd-99@" + CLOSED, ("Col:on-Passw0rd-99",)),
+    (
+        "HTTPS_PROXY",
+        "http://alice:Pct%2FEnc%40Passw0rd@" + CLOSED,
+        ("Pct%2FEnc%40Passw0rd", "Pct/Enc@Passw0rd"),
+    ),
+    ("all_proxy", "alice:Raw/And@Passw0rd@" + CLOSED, ("Raw/And@Passw0rd",)),
+]
+ALL_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(("variable", "url", "forms"), MALFORMED_PROXIES)
+def test_a_proxy_password_is_masked_however_malformed_its_url(
+    variable: str, url: str, forms: tuple[str, ...], action: RunAction, emulator: Emulator
+) -> None:
+    """Contract rule 8: a proxy's credentials are secrets, masked before anything else is
+    printed and never shown, whether the URL has no scheme or a raw `/`, `@` or `:` in
+    its password, percent-encoded or not. The run fails (the proxy refuses), and every
+    error, summary and output about it names the proxy without its password."""
+    env: dict[str, str | None] = dict.fromkeys(ALL_PROXY_VARIABLES)
+    env[variable] = url.format(port=closed_port())
+    # HTTP_PROXY is not used for https://, but it is a secret all the same.
+    env["HTTP_PROXY"] = "http://bob:Unused/Http-Passw0rd@proxy.example:3128"
+    run = action({"timeout-seconds": SHORT_DEADLINE}, env=env, timeout=60)
+
+    assert run.exit_code == 1, run.stdout
+    assert "alice" in visible_text(run), "the failure never named the proxy"
+    # The runner reads a mask's value with `%25` for `%` (the toolkit escapes it).
+    leading = [mask.replace("%25", "%") for mask in mask_lines(run)[0]]
+    for secret in (*forms, "Unused/Http-Passw0rd"):
+        assert secret in leading, f"{secret!r} was not masked first:\n{run.stdout}"
+        leaked = leaks(visible_text(run), secret)
+        assert not leaked, f"{leaked} reached the output:\n{visible_text(run)}"
+
+
+def test_the_command_line_hides_a_malformed_proxy_password_too(emulator: Emulator) -> None:
+    """Contract rule 8, on the command line: the same credentials never reach its output."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in ("https_proxy", "all_proxy", "no_proxy")
+    }
+    env |= {
+        "AZURE_CLIENT_SECRET": emulator.client_secret,
+        "REQUESTS_CA_BUNDLE": emulator.ca_path,
+        "HTTPS_PROXY": f"alice:Cli/Raw@Passw0rd-42@127.0.0.1:{closed_port()}",
+    }
+    run = subprocess.run(
+        [*command_line(emulator, "--app-id", APP_ID, "--timeout", SHORT_DEADLINE, "--json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "alice" in run.stdout + run.stderr, "the failure never named the proxy"
+    assert not leaks(run.stdout + run.stderr, "Cli/Raw@Passw0rd-42"), run.stdout + run.stderr
+    assert "Passw0rd-42" not in run.stdout + run.stderr, run.stdout + run.stderr

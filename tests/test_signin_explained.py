@@ -22,6 +22,7 @@ from store_emulator.github_oidc import ISSUER
 from store_emulator.runner_layout import Job
 
 from .conftest import RunAction, base_inputs, visible_text
+from .world import Incoming, Wire, World, raw_response
 
 REPO = Path(__file__).resolve().parent.parent
 FOREIGN_SUBJECT = "repo:octo-org/octo-repo:ref:refs/heads/main"
@@ -238,3 +239,50 @@ def test_a_subject_without_an_environment_points_to_one() -> None:
     assert "changes with the branch, tag or event" in said
     assert "repo:OWNER/REPO:environment:NAME" in said
     assert "runs the reusable workflow" not in said
+
+
+# An answer in Entra's place: named as such, never waited on ------------------------------
+
+NOT_ENTRA = {
+    "a redirect to a captive portal": raw_response(
+        302, [("Location", "https://captive.example/login?token=abc")]
+    ),
+    "an HTML page": raw_response(
+        200, [("Content-Type", "text/html")], b"<html><title>Sign in to Wi-Fi</title></html>"
+    ),
+    "a proxy's HTML refusal": raw_response(
+        403, [("Content-Type", "text/html")], b"<html><body>Blocked by policy</body></html>"
+    ),
+    "plain text": raw_response(200, [("Content-Type", "text/plain")], b"hello"),
+}
+
+
+@pytest.mark.parametrize("answer", list(NOT_ENTRA))
+@pytest.mark.parametrize("where", ["/v2.0/.well-known/openid-configuration", "/oauth2/v2.0/token"])
+def test_an_answer_that_is_not_entras_is_named_unusable_and_not_retried(
+    world: World, answer: str, where: str
+) -> None:
+    """Contract rule 7 retries outages only: Entra never redirects this sign-in and always
+    answers JSON, so a redirect or a page (a captive portal, a proxy, a wrong
+    authority-host) is an unusable answer, said at once with what to check, never
+    waited on until the deadline, never 'raise timeout-seconds'."""
+
+    def entra(req: Incoming, wire: Wire) -> None:
+        if req.path.endswith(where):
+            wire.send(NOT_ENTRA[answer])
+        else:
+            wire.send(wire.forward(req).raw())
+
+    authority = world.hostile(entra)
+    run = world.run({"timeout-seconds": "30"}, authority=authority)
+
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "title=Unusable answer from Microsoft Entra ID::" in error, error
+    assert "authority-host" in error, error
+    assert "proxy" in error, error
+    assert "timeout-seconds" not in error, error
+    assert "token=abc" not in error  # a redirect's target is named by its host alone
+    asked = [req for req in authority.requests if req.path.endswith(where)]
+    assert len(asked) == 1, "an unusable answer was asked for again"
+    assert world.emulator.store_requests == []

@@ -5,8 +5,14 @@ The harness (`World`, `HostileServer`) is in tests/world.py.
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+from halt_rollout import targets_file
 from store_emulator.step_results import ActionRun
 
 from .conftest import (
@@ -171,3 +177,70 @@ def test_targets_file_in_other_encodings_and_line_ends_works(world: World, conte
     run = _targets(world, content)
     print(f"accepted file: {describe(run)}")
     assert run.outputs["result"] == "halted", describe(run)
+
+
+# Parsing keeps the deadline: its work is bounded, whatever the file under the cap holds.
+
+ENTRY = f"  - name: Contoso Desktop\n    app-id: {APP_ID}\n"
+LARGE_FILES: dict[str, str] = {
+    "thousands of entries": "targets:\n" + ENTRY * 5000,
+    "a flow list of mappings": "targets: [" + ", ".join([f"{{app-id: {APP_ID}}}"] * 9000) + "]\n",
+    "one entry of 100,000 scalars": "targets:\n  - [" + ",".join(["a"] * 100_000) + "]\n",
+    "tagged scalars": "targets:\n  - [" + ",".join(["!!str a"] * 30_000) + "]\n",
+    "60,000 aliases": "targets:\n  - &a x\n  - [" + ", ".join(["*a"] * 60_000) + "]\n",
+    "brackets 100,000 deep": "targets: " + "[" * 100_000 + "]" * 100_000 + "\n",
+    "tagged brackets 30,000 deep": "targets: " + "!!seq [" * 30_000 + "]" * 30_000 + "\n",
+}
+
+
+@pytest.mark.parametrize("content", list(LARGE_FILES.values()), ids=list(LARGE_FILES))
+def test_a_targets_file_under_the_cap_is_read_in_bounded_work(
+    content: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The targets-file rules and rule 7a: a file under the 256 KiB cap is refused after
+    reading at most MAX_NODES of its YAML events (libyaml's parser, where present),
+    never composed whole: no time grows with its size, and no depth reaches libyaml's
+    recursive composer (which a file of nested brackets would crash)."""
+    assert len(content.encode()) <= targets_file.MAX_TARGETS_FILE_BYTES
+    pulled = []
+    real_parse = yaml.parse
+
+    def counting(stream: Any, Loader: Any) -> Iterator[Any]:
+        for event in real_parse(stream, Loader=Loader):
+            pulled.append(event)
+            yield event
+
+    composed = []
+    monkeypatch.setattr(yaml, "parse", counting)
+    monkeypatch.setattr(yaml, "compose", lambda *args, **kwargs: composed.append(1))
+    path = tmp_path / "targets.yml"
+    path.write_text(content, encoding="utf-8")
+    problems: list[str] = []
+
+    assert targets_file.read_targets_file(str(path), None, problems) == []
+
+    assert len(problems) == 1, problems
+    assert "targets file" in problems[0]
+    assert "more than 3000 YAML values" in problems[0] or "nested too deeply" in problems[0]
+    assert len(pulled) <= 2 * targets_file.MAX_NODES + 10
+    assert composed == [], "a file past the limits was composed whole"
+
+
+def test_the_targets_file_is_parsed_by_libyaml_where_present() -> None:
+    if yaml.__with_libyaml__:
+        assert targets_file._LOADER is yaml.CSafeLoader
+
+
+def test_a_full_targets_file_is_still_read_whole(world: World) -> None:
+    """100 targets, names and all, are well within the limits."""
+    entries = "".join(
+        f'  - name: "Contoso {n} ({"x" * 150})"\n    app-id: {APP_ID}\n'
+        f'    submission-id: "{n}"\n    expected-version: "1.4.2.0"\n'
+        for n in range(100)
+    )
+    path = world.next_workspace() / "targets.yml"
+    path.write_text("targets:\n" + entries, encoding="utf-8")
+    problems: list[str] = []
+    entries_read = targets_file.read_targets_file(str(path), None, problems)
+    assert problems == []
+    assert len(entries_read) == 100
