@@ -19,7 +19,8 @@ help:
 	@echo "make test            run the whole test suite"
 	@echo "make soak            play N=1000 generated fault schedules against the real entrypoint"
 	@echo "                     (N=200 in CI); SEED=S replays one schedule in full"
-	@echo "make lint            ruff, mypy --strict, schemas, zizmor, hadolint"
+	@echo "make lint            ruff, mypy --strict, import circles, module sizes, schemas,"
+	@echo "                     zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
 	@echo "make release-rehearsal  the release's work here: sdist and wheel, image as an OCI"
 	@echo "                     layout and the release action.yml under dist/, checked and run"
@@ -64,10 +65,14 @@ soak: venv
 		$(BIN)/python -m tests.schedules --soak "$(N)" --first "$(FIRST)" --jobs "$(JOBS)"; \
 	fi
 
+# The house is kept too: no import circles (import-linter's contracts in pyproject.toml),
+# no module over 400 lines (scripts/check-module-size.py).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=scripts $(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python scripts/check-module-size.py
 	bash scripts/lint-ci-files.sh
 
 container-test: venv

@@ -1,4 +1,5 @@
-"""The Store emulator speaks to real clients (requests, azure-identity) as the services do."""
+"""The Store emulator speaks to real clients (requests, azure-identity) as
+docs/store-api.md says the services do: the world every promise is tested against."""
 
 from __future__ import annotations
 
