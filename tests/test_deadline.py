@@ -58,6 +58,7 @@ from .world import (
     describe,
     forward_everything,
     json_answer,
+    loaded,
     many_apps,
     proxied,
     raw_response,
@@ -70,15 +71,25 @@ TIMEOUT = 4.0
 HARNESS_SECONDS = TIMEOUT + 25
 
 
-def timed_run(world: World, env: dict[str, str | None], **inputs: str) -> Any:
-    run = world.run({"timeout-seconds": f"{TIMEOUT:g}", **inputs}, env=env, timeout=HARNESS_SECONDS)
-    late = world.sent_after_deadline(TIMEOUT)
-    print(f"{describe(run, TIMEOUT)}; late: {late}")
+def timed_run(
+    world: World,
+    env: dict[str, str | None],
+    inputs: dict[str, str] | None = None,
+    *,
+    timeout: float = TIMEOUT,
+) -> Any:
+    run = world.run(
+        {"timeout-seconds": f"{timeout:g}", **(inputs or {})},
+        env=env,
+        timeout=timeout + HARNESS_SECONDS,
+    )
+    late = world.sent_after_deadline(timeout)
+    print(f"{describe(run, timeout)}; late: {late}")
     return run, late
 
 
-def assert_kept_the_deadline(run: Any, late: list[str]) -> None:
-    assert run.seconds <= TIMEOUT + STARTUP_SLACK, describe(run, TIMEOUT)
+def assert_kept_the_deadline(run: Any, late: list[str], timeout: float = TIMEOUT) -> None:
+    assert run.seconds <= timeout + STARTUP_SLACK, describe(run, timeout)
     assert late == [], late
     assert traceback_free(run), run.stdout + run.stderr
     assert run.summary.startswith("## ")
@@ -95,7 +106,7 @@ def halts_seen(world: World) -> list[Any]:
 @pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"])
 def test_a_passing_proxy_tunnels_the_whole_run(world: World, variable: str) -> None:
     with ConnectProxy("pass") as proxy:
-        run, _ = timed_run(world, proxied(proxy.url, variable))
+        run, _ = timed_run(world, proxied(proxy.url, variable), timeout=loaded(TIMEOUT))
     assert run.exit_code == 0, describe(run)
     assert run.outputs["result"] == "halted"
     # Sign-in and the Store both went through the tunnel.
@@ -128,7 +139,7 @@ def test_a_proxy_tunnelling_a_trickling_store_cannot_outlive_the_deadline(world:
 
     server = world.hostile(store)
     with ConnectProxy("pass") as proxy:
-        run, late = timed_run(world, proxied(proxy.url), **{"store-api-url": server.url})
+        run, late = timed_run(world, proxied(proxy.url), {"store-api-url": server.url})
         assert server.url.removeprefix("https://") in proxy.targets
     assert_kept_the_deadline(run, late)
     # The halt reached the Store, its answer did not come back: the error says so (the
@@ -141,7 +152,7 @@ def test_a_proxy_tunnelling_a_trickling_store_cannot_outlive_the_deadline(world:
 
 def test_no_proxy_covering_the_host_bypasses_a_stalled_proxy(world: World) -> None:
     with ConnectProxy("stall") as proxy:
-        run, _ = timed_run(world, proxied(proxy.url, NO_PROXY="127.0.0.1"))
+        run, _ = timed_run(world, proxied(proxy.url, NO_PROXY="127.0.0.1"), timeout=loaded(TIMEOUT))
         assert proxy.targets == []
     assert run.exit_code == 0, describe(run)
     assert run.outputs["result"] == "halted"
@@ -240,7 +251,7 @@ def test_a_name_that_never_resolves_keeps_the_deadline(
     world: World, resolver: dict[str, str | None]
 ) -> None:
     env = {**resolver, "TEST_RESOLVE_HANG": "store.hang.test"}
-    run, late = timed_run(world, env, **{"store-api-url": "https://store.hang.test"})
+    run, late = timed_run(world, env, {"store-api-url": "https://store.hang.test"})
     assert_kept_the_deadline(run, late)
     assert run.outputs["result"] == "failed"
     assert "could not be reached in time" in run.errors[0], run.errors
@@ -253,7 +264,7 @@ def test_a_host_whose_every_address_black_holes_keeps_the_deadline(
     with black_holes(addresses) as port:
         env = {**resolver, "TEST_RESOLVE_MANY": f"store.blackhole.test={','.join(addresses)}"}
         url = f"https://store.blackhole.test:{port}"
-        run, late = timed_run(world, env, **{"store-api-url": url})
+        run, late = timed_run(world, env, {"store-api-url": url})
     assert_kept_the_deadline(run, late)
     assert run.outputs["result"] == "failed"
     assert "could not be reached" in run.errors[0], run.errors
@@ -775,11 +786,12 @@ def test_no_proxy_forms_bypass_a_stalled_proxy_or_keep_the_deadline(
     world: World, no_proxy: str
 ) -> None:
     port = world.emulator.url.rsplit(":", 1)[1]
+    timeout = loaded(3)  # bypassing the proxy, it halts: sign-in must fit
     with ConnectProxy("stall") as proxy:
         env = proxied(proxy.url, NO_PROXY=no_proxy.format(port=port))
-        run = world.run({"timeout-seconds": "3"}, env=env, timeout=40)
-        print(f"NO_PROXY={no_proxy}: {describe(run, 3)}; proxy saw {proxy.targets}")
-    assert run.seconds <= 3 + STARTUP_SLACK
+        run = world.run({"timeout-seconds": f"{timeout:g}"}, env=env, timeout=timeout + 40)
+        print(f"NO_PROXY={no_proxy}: {describe(run, timeout)}; proxy saw {proxy.targets}")
+    assert run.seconds <= timeout + STARTUP_SLACK
     assert traceback_free(run)
     if proxy.targets:
         assert run.outputs["result"] == "failed"
