@@ -683,7 +683,7 @@ class Running:
 
     def queued(self) -> tuple[float, float]:
         """This process's and the calling thread's run delay now (see `seconds_to_end`)."""
-        return _run_delay(self.process.pid), _run_delay(os.getpid(), threading.get_native_id())
+        return run_delay(self.process.pid), run_delay(os.getpid(), threading.get_native_id())
 
     def ends_within(self, seconds: float) -> bool:
         """Whether the process ends within `seconds` of wall time; not reaped, so that
@@ -713,8 +713,8 @@ class Running:
             os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
             took = time.monotonic() - since
             if queued is not None:
-                theirs = _run_delay(self.process.pid) - queued[0]
-                ours = _run_delay(os.getpid(), threading.get_native_id()) - queued[1]
+                theirs = run_delay(self.process.pid) - queued[0]
+                ours = run_delay(os.getpid(), threading.get_native_id()) - queued[1]
                 took = max(0.0, took - theirs - ours)
         finally:
             timer.cancel()
@@ -740,7 +740,7 @@ class Running:
         return [line for line in self.stdout.splitlines() if line.startswith("::error")]
 
 
-def _run_delay(pid: int, tid: int | None = None) -> float:
+def run_delay(pid: int, tid: int | None = None) -> float:
     """Seconds thread `tid` of `pid` (its main thread by default) has spent runnable but
     waiting for a CPU, by the kernel's count (/proc/<pid>/task/<tid>/schedstat: time on a
     CPU, time waiting on a run queue, in ns). 0 where the kernel does not count it."""
@@ -775,7 +775,7 @@ class QueueWatch(threading.Thread):
             except OSError:
                 return  # ended and reaped
             for tid in tids:
-                delay = _run_delay(self.pid, int(tid))
+                delay = run_delay(self.pid, int(tid))
                 self._seen[tid] = max(delay, self._seen.get(tid, 0.0))
             if state == "Z":
                 return  # ended: nothing more to count
