@@ -222,7 +222,16 @@ def test_final_check_of_a_lost_halt_is_not_sent_after_the_deadline(world: World)
     print(f"lost halt, final check: {describe(run, timeout)}; late: {late}")
     assert late == [], late
     assert run.seconds <= timeout + STARTUP_SLACK
-    assert run.outputs["result"] == "halted"
+    # The final read has the run's fixed confirm reserve, 3 s of wall time, for a loopback
+    # read of a few tens of ms. Only a machine that kept the run off the CPU for most of
+    # that reserve (the kernel's count, from when the reserve began at the latest) can
+    # excuse `unknown`; `failed` never.
+    assert world.queue is not None
+    assert world.deadline_started is not None
+    starved = world.queue.seconds_after(world.deadline_started + timeout - 3.0)
+    print(f"waited {starved:.1f} s for a CPU in the confirm reserve")
+    if not (run.outputs["result"] == "unknown" and starved >= 2.0):
+        assert run.outputs["result"] == "halted", describe(run, timeout)
     assert world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == (
         "PackageRolloutStopped"
     )

@@ -267,6 +267,8 @@ class World:
     runs: int = 0
     deadline_started: float | None = None
     wall_seconds: float = 0.0  # the last run's, from its start to its end
+    timeout_given: float = 0.0  # the last run's timeout-seconds (0: none or not a number)
+    queue: QueueWatch | None = None  # the last run's wait for a CPU
 
     def hostile(self, handler: Handler) -> HostileServer:
         server = HostileServer(self.ca, self.emulator, handler)
@@ -309,6 +311,10 @@ class World:
                 merged.pop(key, None)
             else:
                 merged[key] = value
+        try:
+            self.timeout_given = float(merged.get("timeout-seconds", ""))
+        except ValueError:
+            self.timeout_given = 0.0
         workdir = self.workdir / f"run{self.runs}"
         self.runs += 1
         workdir.mkdir(exist_ok=True)
@@ -363,6 +369,7 @@ class World:
         # Its seconds with a CPU of its own: what the deadline promises are about.
         seconds = max(0.0, self.wall_seconds - queued.seconds)
         _QUEUED.append(queued.seconds)
+        self.queue = queued
         outputs = Path(env["GITHUB_OUTPUT"]).read_bytes().decode("utf-8")
         return ActionRun(
             exit_code=process.returncode,
@@ -761,10 +768,16 @@ class QueueWatch(threading.Thread):
         super().__init__(daemon=True, name=f"queue-watch-{pid}")
         self.pid = pid
         self._seen: dict[str, float] = {}
+        self._samples: list[tuple[float, float]] = []  # (monotonic, seconds by then)
 
     @property
     def seconds(self) -> float:
         return sum(self._seen.values())
+
+    def seconds_after(self, moment: float) -> float:
+        """What it waited for a CPU from `moment` (monotonic) on, to the last sample."""
+        before = [total for when, total in self._samples if when <= moment]
+        return self.seconds - (before[-1] if before else 0.0)
 
     def run(self) -> None:
         tasks = Path(f"/proc/{self.pid}/task")
@@ -777,6 +790,7 @@ class QueueWatch(threading.Thread):
             for tid in tids:
                 delay = run_delay(self.pid, int(tid))
                 self._seen[tid] = max(delay, self._seen.get(tid, 0.0))
+            self._samples.append((time.monotonic(), self.seconds))
             if state == "Z":
                 return  # ended: nothing more to count
             time.sleep(0.02)
