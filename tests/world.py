@@ -761,8 +761,10 @@ def run_delay(pid: int, tid: int | None = None) -> float:
 class QueueWatch(threading.Thread):
     """Samples how long a running process's threads have waited for a CPU, by the
     kernel's count, until the process ends: `seconds`, what a loaded machine added to its
-    wall time. Sleeping, blocking and hanging are not counted, only waiting one's turn;
-    the last few ms before its end may be missed (that errs towards a longer run)."""
+    wall time. Sleeping, blocking and hanging are not counted, only waiting one's turn.
+    It is the thread that waited longest's figure, never a sum (threads wait side by
+    side), and the last few ms before the end may be missed: both err towards a longer
+    run, never a shorter one."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True, name=f"queue-watch-{pid}")
@@ -772,7 +774,7 @@ class QueueWatch(threading.Thread):
 
     @property
     def seconds(self) -> float:
-        return sum(self._seen.values())
+        return max(self._seen.values(), default=0.0)
 
     def seconds_after(self, moment: float) -> float:
         """What it waited for a CPU from `moment` (monotonic) on, to the last sample."""
