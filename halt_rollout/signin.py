@@ -193,8 +193,7 @@ def _out_of_time(pauser: Pauser, *, via_oidc: bool) -> SignInError:
     who = "GitHub's OIDC endpoint or Microsoft Entra ID" if via_oidc else "Microsoft Entra ID"
     if pauser.deadline.cancelled:  # a cancel is said as one, never as the deadline (rule 10)
         return SignInError(
-            f"Sign-in did not finish: {pauser.deadline.why()} while {who} had not yet "
-            "answered.",
+            f"Sign-in did not finish: {pauser.deadline.why()} while {who} had not yet answered.",
             title="Run cancelled",
         )
     return SignInError(
