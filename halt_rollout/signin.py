@@ -191,6 +191,12 @@ def get_access_token(
 
 def _out_of_time(pauser: Pauser, *, via_oidc: bool) -> SignInError:
     who = "GitHub's OIDC endpoint or Microsoft Entra ID" if via_oidc else "Microsoft Entra ID"
+    if pauser.deadline.cancelled:  # a signal, not timeout-seconds: say which
+        return SignInError(
+            f"Sign-in did not finish: the run was {pauser.deadline.why()} while it waited for "
+            f"{who}. Nothing was sent to the Store.",
+            title="Sign-in cancelled",
+        )
     return SignInError(
         f"Sign-in did not finish before the deadline: {who} did not answer within "
         f"timeout-seconds ({pauser.deadline.seconds:g}). Run it again, or raise "
