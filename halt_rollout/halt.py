@@ -51,6 +51,10 @@ class Result(enum.StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+# The results that fail a run (exit code 1); every other one is done as asked.
+NOT_DONE = (Result.FAILED, Result.UNKNOWN)
+
+
 class NothingToHalt(StoreError):
     """No rollout to halt here: a failure for a named target, but not under all-flights."""
 
@@ -100,7 +104,7 @@ class TargetResult:
 
     @property
     def ok(self) -> bool:
-        return self.result not in (Result.FAILED, Result.UNKNOWN)
+        return self.result not in NOT_DONE
 
 
 def decide(rollout: Rollout) -> Decision:

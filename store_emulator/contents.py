@@ -7,8 +7,7 @@ the fake Entra ID and GitHub OIDC, the faults waiting to be served and the reque
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from . import demo
 from .analytics import Analytics
@@ -19,10 +18,6 @@ from .guard_script import script_rollout, seed_guard
 from .knobs import Knobs
 from .records import Recorded
 from .resources import (
-    DEFAULT_FALLBACK,
-    DEFAULT_GROUP_IDS,
-    DEFAULT_RANK,
-    IN_PROGRESS,
     NOT_STARTED,
 )
 from .state import StoreState
@@ -41,104 +36,27 @@ class Contents:
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
+        # The Store's content is set and read through StoreState itself, one signature each:
+        # add_app (a missing submission is an absent key, `null` with `null_style`; `extra`
+        # adds keys to the resource, e.g. a PascalCase `PackageFamilyName` as captures show);
+        # add_flight (listed by listflights in the order added); set_rollout
+        # (`integer_percentage`: a whole percentage rendered as an int for this rollout, None:
+        # as knobs.integer_percentages says); set_packages (one package per version, None:
+        # not uploaded; the submission must exist); rollout (the current rollout object;
+        # resources.StoreError when there is none).
+        self.add_app = self.state.add_app
+        self.add_flight = self.state.add_flight
+        self.set_rollout = self.state.set_rollout
+        self.set_packages = self.state.set_packages
+        self.rollout = self.state.rollout
 
     # -- Store content -------------------------------------------------------------------
-
-    def add_app(
-        self,
-        app_id: str,
-        *,
-        last_published: str | None = None,
-        pending: str | None = None,
-        null_style: bool = False,
-        name: str = "ApiTestApp",
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        """A missing submission is an absent key (`null` with `null_style`). `extra` adds keys
-        to the resource, e.g. a PascalCase `PackageFamilyName` as captures show."""
-        self.state.add_app(
-            app_id,
-            last_published=last_published,
-            pending=pending,
-            null_style=null_style,
-            name=name,
-            extra=extra,
-        )
-
-    def add_flight(
-        self,
-        app_id: str,
-        flight_id: str,
-        *,
-        last_published: str | None = None,
-        pending: str | None = None,
-        null_style: bool = False,
-        name: str = "myflight",
-        extra: Mapping[str, Any] | None = None,
-        group_ids: Iterable[str] = DEFAULT_GROUP_IDS,
-        rank_higher_than: str = DEFAULT_RANK,
-    ) -> None:
-        """Flights are listed (listflights) in the order added."""
-        self.state.add_flight(
-            app_id,
-            flight_id,
-            last_published=last_published,
-            pending=pending,
-            null_style=null_style,
-            name=name,
-            extra=extra,
-            group_ids=group_ids,
-            rank_higher_than=rank_higher_than,
-        )
-
-    def set_rollout(
-        self,
-        app_id: str,
-        submission_id: str,
-        *,
-        flight_id: str | None = None,
-        is_package_rollout: bool = True,
-        percentage: float = 25.0,
-        status: str = IN_PROGRESS,
-        fallback: str = DEFAULT_FALLBACK,
-        integer_percentage: bool | None = None,
-    ) -> dict[str, Any]:
-        """`integer_percentage`: render a whole percentage as an int for this rollout (None:
-        as knobs.integer_percentages says)."""
-        return self.state.set_rollout(
-            app_id,
-            submission_id,
-            flight_id=flight_id,
-            is_package_rollout=is_package_rollout,
-            percentage=percentage,
-            status=status,
-            fallback=fallback,
-            integer_percentage=integer_percentage,
-        )
-
-    def set_packages(
-        self,
-        app_id: str,
-        submission_id: str,
-        versions: Iterable[str | None],
-        *,
-        flight_id: str | None = None,
-    ) -> None:
-        """The submission's packages, one per version (None: not uploaded, no version);
-        `GET …/submissions/{id}` lists them. The submission must exist."""
-        self.state.set_packages(app_id, submission_id, versions, flight_id=flight_id)
 
     @property
     def upload_signature(self) -> str:
         """The `sig=` of every submission's fileUploadUrl (decoded): a credential that must
         never appear in anything a client shows. In the URL it is percent-encoded."""
         return self.state.upload_signature
-
-    def rollout(
-        self, app_id: str, submission_id: str, flight_id: str | None = None
-    ) -> dict[str, Any]:
-        """The current rollout object; raises resources.StoreError when there is none."""
-        return self.state.rollout(app_id, submission_id, flight_id)
 
     def script_guard(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -32,10 +33,22 @@ __all__ = [
     "OTHER_SUBMISSION",
     "PENDING",
     "PUBLISHED",
+    "start",
     "world",
 ]
 
 GUID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+PACKAGE = Path(__file__).resolve().parent.parent / "halt_rollout"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile halt_rollout once, before any run. Each run of the entrypoint is a new
+    process in the runner's environment, where bytecode is never written
+    (PYTHONDONTWRITEBYTECODE, as in the image): without this, every run compiles every
+    module it imports that no earlier import cached, hundreds of times a suite."""
+    if not hasattr(config, "workerinput"):  # once, in the controller, before the workers
+        compileall.compile_dir(PACKAGE, quiet=1)
+
 
 # A run may end this much later than timeout-seconds on a loaded machine (the
 # interpreter's own start, writing the outputs, exiting), never minutes later.
@@ -152,4 +165,4 @@ def _no_workflow_event(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The hostile world of the promise files (tests/world.py), for every test module. Last:
 # tests/world.py takes the names above from this module.
-from .world import world  # noqa: E402
+from .world import start, world  # noqa: E402

@@ -1,4 +1,5 @@
-"""The action end to end, as GitHub's runner runs it, against the Store emulator.
+"""The action does what the contract's Behaviour says (rules 1 to 6 and 9), end to end
+as GitHub's runner runs it, against the Store emulator.
 
 One test per decision and error path of the contract. Each asserts what a
 user can see: the exit code, the outputs, the log, the job summary, and what
@@ -27,6 +28,7 @@ from .conftest import (
     PUBLISHED,
     RunAction,
 )
+from .world import answers_always
 
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
@@ -372,14 +374,12 @@ def test_outages_on_reads_are_retried(
 def test_outage_that_outlasts_the_deadline_fails_with_the_details(
     emulator: Emulator, action: RunAction
 ) -> None:
-    emulator.add_fault(
-        Fault(
-            method="GET",
-            path=ROLLOUT,
-            status=503,
-            times=None,
-            body={"code": "ServiceUnavailable", "message": "Account service is experiencing issue"},
-        )
+    answers_always(
+        emulator,
+        "GET",
+        ROLLOUT,
+        503,
+        {"code": "ServiceUnavailable", "message": "Account service is experiencing issue"},
     )
     run = action({"timeout-seconds": "4"})
     assert run.exit_code == 1

@@ -1,4 +1,5 @@
-"""The runner emulation itself: what a container action step gets, as actions/runner gives it."""
+"""The runner stand-in gives a container action step what actions/runner gives it (the
+contract's Inputs and Outputs, as the step receives and writes them)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The any-OS path: the package as PyPI gets it, and the check CI runs on Windows and macOS."""
+"""The action runs outside a container, on any OS (the contract's "Running it outside a
+container"): the package as PyPI gets it, and the check CI runs on Windows and macOS."""
 
 from __future__ import annotations
 

@@ -13,144 +13,53 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from store_emulator import Emulator, Fault
-from store_emulator.action_files import ENTRYPOINT
+from store_emulator import Emulator, Fault, demo
+from store_emulator.action_files import ENTRYPOINT, container_command
 from store_emulator.actions_runner import runner_environment
-from store_emulator.step_results import parse_file_command
 
-from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED, base_inputs
-from .world import command_line, pipe_no_one_reads
-
-# Rule 10's bound, from the signal to the process's end.
-CANCEL_SECONDS = 2.0
-HALT = r"/haltpackagerollout$"
-
-
-@dataclass
-class Running:
-    """The entrypoint (or another command) running in a runner's environment."""
-
-    process: subprocess.Popen[str]
-    env: dict[str, str]
-    lines: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    readers: list[threading.Thread] = field(default_factory=list)
-
-    def read(self) -> None:
-        def pump(stream: object, into: list[str]) -> None:
-            for line in stream:  # type: ignore[attr-defined]
-                into.append(line)
-
-        for stream, into in ((self.process.stdout, self.lines), (self.process.stderr, self.errors)):
-            reader = threading.Thread(target=pump, args=(stream, into), daemon=True)
-            reader.start()
-            self.readers.append(reader)
-
-    def wait_for(self, condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
-        end = time.monotonic() + seconds
-        while not condition():
-            assert self.process.poll() is None, f"ended before {what}: {self.stdout}"
-            assert time.monotonic() < end, f"no {what} within {seconds} s: {self.stdout}"
-            time.sleep(0.02)
-
-    def signal_and_time(self, number: int, pid: int | None = None) -> float:
-        """Send `number`; the seconds until the process ended."""
-        sent = time.monotonic()
-        os.kill(pid or self.process.pid, number)
-        try:
-            self.process.wait(30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-        took = time.monotonic() - sent
-        for reader in self.readers:
-            reader.join(5)
-        return took
-
-    @property
-    def stdout(self) -> str:
-        return "".join(self.lines)
-
-    @property
-    def outputs(self) -> dict[str, str]:
-        return parse_file_command(Path(self.env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
-
-    @property
-    def summary(self) -> str:
-        return Path(self.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
-
-    @property
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stdout.splitlines() if line.startswith("::error")]
-
-
-@pytest.fixture
-def start(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def run(
-        inputs: dict[str, str] | None = None,
-        *,
-        command: list[str] | None = None,
-        files: dict[str, str] | None = None,
-        extra: dict[str, str] | None = None,
-    ) -> Running:
-        workdir = tmp_path / f"run{len(started)}"
-        env = runner_environment(
-            {**base_inputs(emulator), **(inputs or {})},
-            workdir,
-            extra={"REQUESTS_CA_BUNDLE": emulator.ca_path, **(extra or {})},
-        )
-        for relative, content in (files or {}).items():
-            (Path(env["GITHUB_WORKSPACE"]) / relative).write_text(content, encoding="utf-8")
-        process = subprocess.Popen(
-            command or [sys.executable, str(ENTRYPOINT)],
-            env=env,
-            cwd=env["GITHUB_WORKSPACE"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        running = Running(process, env)
-        running.read()
-        started.append(running)
-        return running
-
-    yield run
-    for running in started:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
-
-
-def halt_held_back(emulator: Emulator) -> None:
-    """The Store takes the halt and holds its answer back (the halt took effect)."""
-    emulator.add_fault(Fault(method="POST", path=HALT, kind="hang_after", seconds=60, times=None))
-
-
-def requests_after(emulator: Emulator, moment: float) -> list[str]:
-    return [f"{r.method} {r.path}" for r in emulator.requests if r.started > moment]
+from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED
+from .connect_proxy import ConnectProxy
+from .world import (
+    CANCEL_SECONDS,
+    CONFLICT,
+    HALT,
+    SUBMISSION,
+    Incoming,
+    Running,
+    Wire,
+    World,
+    cancel_errors,
+    command_line,
+    halt_held_back,
+    halt_in_flight,
+    many_apps,
+    pipe_no_one_reads,
+    proxied,
+    requests_after,
+    running_traceback_free,
+    spawn,
+)
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_cancel_during_a_halt_in_flight_says_unknown_within_two_seconds(
     emulator: Emulator, start: Callable[..., Running], number: int
 ) -> None:
-    halt_held_back(emulator)
-    running = start()
-    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    running = halt_in_flight(emulator, start)
     signalled = time.monotonic()
     took = running.signal_and_time(number)
     print(f"{signal.Signals(number).name}: ended {took:.2f} s after the signal")
@@ -347,6 +256,444 @@ def test_cancel_while_still_starting_sends_nothing_and_says_so(
     assert running.outputs["result"] == "failed"
     [error] = running.error_lines
     assert error.startswith("::error title=Run cancelled::The run was cancelled by ")
+
+
+def no_traceback(running: Running) -> None:
+    assert "Traceback" not in running.stdout + "".join(running.errors), running.stdout + "".join(
+        running.errors
+    )
+
+
+def test_cancel_while_both_runner_files_are_full_pipes_ends_within_two_seconds(
+    emulator: Emulator, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    halt_held_back(emulator)
+    with (
+        pipe_no_one_reads(tmp_path / "out", full=True) as output,
+        pipe_no_one_reads(tmp_path / "summary", full=True) as summary,
+    ):
+        running = start(extra={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+        running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+        took = running.signal_and_time(signal.SIGINT)
+    print(f"signal to exit with both runner files full pipes: {took:.2f} s")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    assert f"{APP_ID}: unknown" in running.stdout
+    cancelled = cancel_errors(running)
+    assert len(cancelled) == 1, running.error_lines
+
+
+def test_two_signals_ten_ms_apart_end_at_once(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    running = halt_in_flight(emulator, start)
+    sent = time.monotonic()
+    os.kill(running.process.pid, signal.SIGINT)
+    time.sleep(0.01)
+    os.kill(running.process.pid, signal.SIGTERM)
+    running.process.wait(30)
+    took = time.monotonic() - sent
+    for reader in running.readers:
+        reader.join(5)
+    print(f"two signals 10 ms apart: ended {took:.3f} s after the first")
+    no_traceback(running)
+    assert took <= 0.5
+    assert running.process.returncode == 1
+
+
+def guarded(pid: int) -> bool:
+    """Whether the process blocks or handles SIGTERM yet (/proc's SigBlk and SigCgt)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    mask = int(fields["SigBlk"], 16) | int(fields["SigCgt"], 16)
+    return bool(mask >> (signal.SIGTERM - 1) & 1)
+
+
+def test_signal_in_the_first_milliseconds_still_writes_the_outputs(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """A cancel may come at any moment, the interpreter's first milliseconds included:
+    whenever it lands, the run must end with exit 1, the outputs and one error."""
+    seen = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        for delay in (0.0, 0.005, 0.02, 0.05, 0.1, 0.3):
+            running = start(command=container_command())  # as the image starts it
+            # From the moment the image's first process is itself: `env` blocking the
+            # signals (a signal in the microseconds before that ends any process).
+            running.wait_for(partial(guarded, running.process.pid), "signals blocked", 10)
+            time.sleep(delay)
+            if running.process.poll() is not None:
+                continue  # the whole run ended before the signal: nothing to cancel
+            sent = time.monotonic()
+            os.kill(running.process.pid, number)
+            try:
+                running.process.wait(15)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
+            took = time.monotonic() - sent
+            for reader in running.readers:
+                reader.join(5)
+            if "received" not in running.stdout and running.process.returncode == 0:
+                continue  # it ended between the check above and the signal: nothing to cancel
+            stderr = "".join(running.errors)
+            written = Path(running.env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
+            if "Traceback" in running.stdout + stderr:
+                print(f"traceback after {delay * 1000:.0f} ms:", (running.stdout + stderr)[-600:])
+            seen.append(
+                (
+                    signal.Signals(number).name,
+                    int(delay * 1000),
+                    running.process.returncode,
+                    round(took, 2),
+                    "result" in written,
+                    "Traceback" in running.stdout + stderr,
+                )
+            )
+    print("(signal, ms after start, exit, seconds to end, outputs written, traceback):")
+    for row in seen:
+        print(f"  {row}")
+    assert all(row[5] is False for row in seen), seen
+    assert all(row[2] == 1 and row[4] for row in seen), seen
+    assert all(row[3] <= CANCEL_SECONDS for row in seen), seen
+
+
+def test_sigterm_during_sign_in_through_a_stalling_proxy(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    with ConnectProxy("stall") as proxy:
+        running = start({"timeout-seconds": "60"}, extra=proxied(proxy.url))
+        running.wait_for(lambda: bool(proxy.targets), "CONNECT to the proxy")
+        took = running.signal_and_time(signal.SIGTERM)
+    print(f"SIGTERM during sign-in via a stalled proxy: ended {took:.2f} s after")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.store_requests == []
+    [error] = running.error_lines
+    assert error.startswith("::error title=Run cancelled::")
+
+
+def test_cancel_a_trickling_store_through_a_trickling_proxy(world: World, tmp_path: Path) -> None:
+    def trickle_halt(req: Incoming, wire: Wire) -> None:
+        upstream = wire.forward(req)  # the halt takes effect
+        if req.path.endswith("/haltpackagerollout"):
+            wire.trickle(upstream.raw(), every=0.5, until=time.monotonic() + 60)
+        else:
+            wire.send(upstream.raw())
+
+    server = world.hostile(trickle_halt)
+    with ConnectProxy("trickle-tunnel", every=0.002) as proxy:
+        inputs = {**world.inputs(), "store-api-url": server.url, "timeout-seconds": "60"}
+        env = runner_environment(
+            inputs, tmp_path / "w", extra={"REQUESTS_CA_BUNDLE": world.bundle, **proxied(proxy.url)}
+        )
+        running = spawn(env)
+        process = running.process
+        try:
+            running.wait_for(
+                lambda: any(r.path.endswith("/haltpackagerollout") for r in server.requests),
+                "halt at the hostile Store",
+                40,
+            )
+            time.sleep(1.0)
+            took = running.signal_and_time(signal.SIGINT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    print(f"SIGINT with a trickling Store behind a trickling proxy: ended {took:.2f} s after")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS
+    assert running.outputs["result"] == "unknown", running.stdout
+    assert len(running.error_lines) == 1
+
+
+def test_cancel_a_hundred_all_flights_apps_with_hanging_listings_and_full_pipes(
+    emulator: Emulator, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """Everything at once: 100 all-flights apps whose listings hang, halts held back, both
+    runner files full pipes; SIGINT once halts are in flight."""
+    targets = many_apps(emulator, 100).replace(
+        "\n  - app-id:", "\n  - all-flights: true\n    app-id:"
+    )
+    emulator.add_fault(
+        Fault(method="GET", path=r"/listflights$", kind="hang", seconds=120, times=None)
+    )
+    emulator.add_fault(
+        Fault(
+            method="POST", path=r"/haltpackagerollout$", kind="hang_after", seconds=120, times=None
+        )
+    )
+    with (
+        pipe_no_one_reads(tmp_path / "out", full=True) as output,
+        pipe_no_one_reads(tmp_path / "summary", full=True) as summary,
+    ):
+        running = start(
+            {"app-id": "", "targets": "t.yml", "timeout-seconds": "120"},
+            files={"t.yml": targets},
+            extra={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)},
+        )
+        running.wait_for(lambda: len(emulator.halt_requests) >= 4, "four halts in flight")
+        took = running.signal_and_time(signal.SIGINT)
+    print(f"SIGINT, 100 all-flights apps, full pipes: ended {took:.2f} s after the signal")
+    no_traceback(running)
+    assert took <= CANCEL_SECONDS, running.stdout[-3000:]
+    assert running.process.returncode == 1
+    assert running.stdout.count(": unknown") >= 4
+    assert running.stdout.count("flights of 9NAPP") >= 100
+    cancelled = cancel_errors(running)
+    assert len(cancelled) == 1
+
+
+def test_cancel_during_the_409_reread_wait_ends_in_time_and_says_failed(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """The Store refused the halt (409); the rollout still reads in progress, so the action
+    waits 1, 2, 3 s for a rival's halt. SIGTERM during that wait: nothing more is sent,
+    and the truth is `failed` (the Store refused; nothing took effect)."""
+    emulator.add_fault(Fault(method="POST", path=HALT, status=409, body=CONFLICT, times=None))
+    running = start()
+    running.wait_for(lambda: "reading it again in" in running.stdout, "the re-read wait")
+    signalled = time.monotonic()
+    took = running.signal_and_time(signal.SIGTERM)
+    print(f"409 re-read wait: ended {took:.2f} s after SIGTERM")
+
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert requests_after(emulator, signalled) == []
+    assert running.outputs["result"] == "failed"
+    assert len(cancel_errors(running)) == 1, running.error_lines
+    assert "Run cancelled" in running.summary
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"
+
+
+def test_cancel_during_the_flight_listing_keeps_the_apps_halt(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """all-flights: the app's own rollout is halted while the flight listing hangs; SIGINT
+    then. The app's halt stands, the listing is a `failed` result, one error."""
+    for number in range(3):
+        emulator.add_flight(APP_ID, f"00000000-0000-0000-0000-{number:012d}", name=f"f{number}")
+    emulator.add_fault(
+        Fault(method="GET", path=r"/listflights", kind="hang", seconds=60, times=None)
+    )
+    running = start({"all-flights": "true"})
+    running.wait_for(
+        lambda: (
+            any("listflights" in r.path for r in emulator.requests) and bool(emulator.halt_requests)
+        ),
+        "the listing and the app's halt",
+    )
+    running.wait_for(lambda: ": halted" in running.stdout, "the app's halt confirmed")
+    took = running.signal_and_time(signal.SIGINT)
+    print(f"listing paging: ended {took:.2f} s after SIGINT")
+
+    assert took <= CANCEL_SECONDS, running.stdout
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    records = json.loads(running.outputs["results"])
+    by_name = {r["name"]: r["result"] for r in records}
+    print(by_name)
+    assert f"flights of {APP_ID}" in by_name
+    assert by_name[f"flights of {APP_ID}"] == "failed"
+    assert "halted" in by_name.values()
+    assert len(cancel_errors(running)) == 1, running.error_lines
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutStopped"
+
+
+def test_cancel_during_the_version_guards_read_sends_nothing(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    emulator.add_fault(
+        Fault(method="GET", path=rf"/submissions/{PUBLISHED}$", kind="hang", seconds=60)
+    )
+    running = start({"expected-version": "1.0.0.0"})
+    running.wait_for(
+        lambda: any(r.path.endswith(f"/submissions/{PUBLISHED}") for r in emulator.requests),
+        "the guard's read",
+    )
+    took = running.signal_and_time(signal.SIGTERM)
+    print(f"version guard read: ended {took:.2f} s after SIGTERM")
+
+    assert_ended_failed_before_any_halt(running, emulator, took)
+
+
+def test_cancel_while_resolving_with_a_store_that_holds_every_request_like_the_runner(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """The runner's sequence: SIGINT; SIGTERM 7.5 s later; SIGKILL 2.5 s after that. The
+    Store holds every request. The run must be over well before the SIGTERM."""
+    emulator.add_fault(Fault(path=r"^/v1\.0/my/", kind="hang", seconds=60, times=None))
+    running = start()
+    running.wait_for(lambda: bool(emulator.store_requests), "a held Store request")
+    sent = time.monotonic()
+    os.kill(running.process.pid, signal.SIGINT)
+    try:
+        running.process.wait(7.5)
+        how = "after SIGINT"
+    except subprocess.TimeoutExpired:
+        os.kill(running.process.pid, signal.SIGTERM)
+        try:
+            running.process.wait(2.5)
+            how = "after SIGTERM"
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
+            how = "killed"
+    took = time.monotonic() - sent
+    for reader in running.readers:
+        reader.join(5)
+    print(f"held Store: ended {how}, {took:.2f} s after SIGINT")
+
+    assert how == "after SIGINT"
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert len(cancel_errors(running)) == 1
+
+
+def test_signal_storm_ends_at_once_without_a_traceback(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """Ten signals, SIGINT and SIGTERM alternating, within 50 ms, while a halt is in flight."""
+    running = halt_in_flight(emulator, start)
+    sent = time.monotonic()
+    for number in range(10):
+        try:
+            os.kill(running.process.pid, signal.SIGINT if number % 2 == 0 else signal.SIGTERM)
+        except ProcessLookupError:
+            break
+        time.sleep(0.005)
+    try:
+        running.process.wait(30)
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+    took = time.monotonic() - sent
+    for reader in running.readers:
+        reader.join(5)
+    print(f"storm: ended {took:.2f} s after the first signal, exit {running.process.returncode}")
+
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1  # not killed by a signal's default action
+    assert running_traceback_free(running)
+    # Either the second signal ended it at once, or the first had already written all.
+    ended_at_once = "received again: ending now" in running.stdout
+    assert ended_at_once or len(cancel_errors(running)) == 1, running.stdout
+
+
+def test_a_signal_after_the_results_still_says_the_run_was_cancelled(
+    emulator: Emulator, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """The halt is confirmed, the results and annotations logged, the outputs written;
+    the summary is a named pipe nobody reads, so writing it takes its half second. A
+    SIGINT then: the run exits 1, so the step fails, but no `::error` says why (rule 10:
+    one `::error` saying the run was cancelled; rule 9: exit 0 when every target ended
+    halted). Whichever way it goes, the exit code and the log must agree."""
+    with pipe_no_one_reads(tmp_path, full=True) as pipe:
+        running = start(extra={"GITHUB_STEP_SUMMARY": str(pipe)})
+        output = Path(running.env["GITHUB_OUTPUT"])
+        running.wait_for(
+            lambda: output.exists() and "halted" in output.read_text(encoding="utf-8"),
+            "the outputs written",
+        )
+        took = running.signal_and_time(signal.SIGINT)
+    print(
+        f"late SIGINT: exit {running.process.returncode} after {took:.2f} s; "
+        f"errors {running.error_lines}; result {running.outputs['result']!r}"
+    )
+
+    assert took <= CANCEL_SECONDS
+    assert running_traceback_free(running)
+    assert running.outputs["result"] == "halted"
+    if running.process.returncode == 1:
+        # A failed step must say why: the one error about the cancellation.
+        assert len(cancel_errors(running)) == 1, running.stdout
+    else:
+        assert running.process.returncode == 0
+
+
+def test_a_storm_of_targets_outputs_written_while_cancelled(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """100 targets, each halt held back: SIGINT once they are all in flight. Every one is
+    `unknown`, all within two seconds."""
+    targets = many_apps(emulator, 100)
+    halt_held_back(emulator)
+    running = start({"app-id": "", "targets": "targets.yml"}, files={"targets.yml": targets})
+    running.wait_for(lambda: len(emulator.halt_requests) >= 4, "halts in flight", 60)
+    took = running.signal_and_time(signal.SIGINT)
+    records = json.loads(running.outputs["results"])
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["result"]] = counts.get(record["result"], 0) + 1
+    print(f"100 targets: ended {took:.2f} s after SIGINT; {counts}")
+
+    assert took <= CANCEL_SECONDS
+    assert len(records) == 100
+    assert counts.get("unknown", 0) == len(emulator.halt_requests)
+    assert len(cancel_errors(running)) == 1
+    assert threading.active_count() >= 1
+
+
+def test_cancel_between_reading_the_rollout_and_sending_the_halt_sends_nothing(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """The rollout read is slow (the Store answers it after 3 s, in progress); SIGINT while
+    it is on its way. The answer arriving later must not lead to a halt."""
+    emulator.add_fault(Fault(method="GET", path=r"/packagerollout$", kind="delay", seconds=3))
+    running = start()
+    running.wait_for(
+        lambda: any(r.path.endswith("/packagerollout") for r in emulator.requests),
+        "the rollout read",
+    )
+    took = running.signal_and_time(signal.SIGINT)
+    time.sleep(3.5)  # the Store's answer has come by now: nothing may follow it
+    print(f"rollout read: ended {took:.2f} s after SIGINT")
+
+    assert_ended_failed_before_any_halt(running, emulator, took)
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"
+
+
+def test_cancelled_while_the_guard_read_hangs(
+    start: Any,
+    emulator: Emulator,
+) -> None:
+    """Rule 10 while the main thread waits on the guard's future: within 2 s, outputs, one
+    cancellation error, and no halt."""
+    emulator.add_fault(Fault(method="GET", path=SUBMISSION, kind="hang", seconds=60, times=None))
+    running = start({"expected-version": demo.VERSION, "timeout-seconds": "60"})
+    running.wait_for(
+        lambda: (
+            any(r.method == "GET" and re.search(SUBMISSION, r.path) for r in emulator.requests)
+            and any(
+                r.method == "GET" and r.path.endswith("packagerollout") for r in emulator.requests
+            )
+        ),
+        "both reads",
+    )
+    time.sleep(0.5)
+    took = running.signal_and_time(signal.SIGINT)
+    assert took < 2.5, took
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert any("cancelled" in line for line in running.error_lines)
+
+
+def assert_ended_failed_before_any_halt(running: Running, emulator: Emulator, took: float) -> None:
+    """Cancelled before the halt was sent: in time, failed, said once, and no halt sent."""
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert emulator.halt_requests == []
+    assert running.outputs["result"] == "failed"
+    assert len(cancel_errors(running)) == 1, running.error_lines
 
 
 # Size never beats the cancel ---------------------------------------------------------------

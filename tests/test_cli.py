@@ -1,4 +1,5 @@
-"""The command line end to end, as a person or another CI system runs it, against the emulator.
+"""The command line keeps the action's promises outside a container (the contract's
+"Running it outside a container"), end to end as a person or another CI system runs it.
 
 `python -m halt_rollout` (and the image's entry point given arguments, as with
 `docker run IMAGE --app-id …`) is run as a subprocess, with the secret in
@@ -21,19 +22,21 @@ from typing import Protocol
 import pytest
 import yaml
 
-from store_emulator import Emulator, demo
+from store_emulator import Emulator, Fault, demo
 from store_emulator.action_files import ACTION_YML
 
 from .conftest import (
     APP_ID,
     CONTRACT_TARGETS,
-    FALLBACK,
     FLIGHT_ID,
-    OTHER_APP,
-    OTHER_SUBMISSION,
-    PENDING,
     PUBLISHED,
     secrets_of,
+)
+from .world import (
+    APP,
+    World,
+    command_line,
+    many_apps,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,13 +149,13 @@ def test_halts_and_says_so_on_one_line(
     # stdout holds the result only; the progress log is on stderr.
     assert run.stdout.splitlines() == [
         f"{APP_ID} submission {PUBLISHED}: halted "
-        f"(PackageRolloutStopped at 0%; users outside it get submission {FALLBACK})"
+        f"(PackageRolloutStopped at 0%; users outside it get submission {demo.FALLBACK})"
     ]
     assert "signed in to Microsoft Entra ID" in run.stderr
     assert f"halting the rollout of submission {PUBLISHED}" in run.stderr
     [halt] = emulator.halt_requests
     assert halt.path == f"/v1.0/my/applications/{APP_ID}/submissions/{PUBLISHED}/haltpackagerollout"
-    assert PENDING not in " ".join(r.path for r in emulator.store_requests)
+    assert demo.PENDING not in " ".join(r.path for r in emulator.store_requests)
     assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == STOPPED
 
 
@@ -168,7 +171,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
     assert outputs["result"] == "halted"
     assert outputs["status"] == STOPPED
     assert outputs["submission-id"] == PUBLISHED
-    assert outputs["fallback-submission-id"] == FALLBACK
+    assert outputs["fallback-submission-id"] == demo.FALLBACK
     assert outputs["rollout-percentage"] == 0.0  # a number, as in `results`
     assert only_record(outputs) == {
         "name": APP_ID,
@@ -177,7 +180,7 @@ def test_json_prints_the_actions_outputs_with_results_as_a_list(
         "submission-id": PUBLISHED,
         "result": "halted",
         "status": STOPPED,
-        "fallback-submission-id": FALLBACK,
+        "fallback-submission-id": demo.FALLBACK,
         "rollout-percentage": 0.0,
         "versions": None,
     }
@@ -237,10 +240,12 @@ def test_targets_file_is_a_plain_path_anywhere(
     assert [(r["name"], r["result"], r["submission-id"]) for r in records] == [
         ("Contoso Desktop", "halted", PUBLISHED),
         ("Contoso Desktop (Insiders)", "halted", PUBLISHED),
-        (OTHER_APP, "halted", OTHER_SUBMISSION),
+        (demo.OTHER_APP, "halted", demo.OTHER_SUBMISSION),
     ]
     assert len(emulator.halt_requests) == 3
-    assert emulator.rollout(OTHER_APP, OTHER_SUBMISSION)["packageRolloutStatus"] == STOPPED
+    assert (
+        emulator.rollout(demo.OTHER_APP, demo.OTHER_SUBMISSION)["packageRolloutStatus"] == STOPPED
+    )
 
 
 def test_targets_human_output_has_one_line_per_target(cli: RunCli, tmp_path: Path) -> None:
@@ -252,7 +257,7 @@ def test_targets_human_output_has_one_line_per_target(cli: RunCli, tmp_path: Pat
     assert len(lines) == 3
     assert lines[0].startswith(f"Contoso Desktop submission {PUBLISHED}: halted")
     assert lines[1].startswith(f"Contoso Desktop (Insiders) submission {PUBLISHED}: halted")
-    assert lines[2].startswith(f"{OTHER_APP} submission {OTHER_SUBMISSION}: halted")
+    assert lines[2].startswith(f"{demo.OTHER_APP} submission {demo.OTHER_SUBMISSION}: halted")
 
 
 def test_console_script_is_the_cli(cli: RunCli, emulator: Emulator) -> None:
@@ -580,3 +585,72 @@ def test_expected_version_guards_the_halt(cli: RunCli, emulator: Emulator) -> No
     bad = cli("--app-id", APP_ID, "--expected-version", "1.4.2.0.0")
     assert bad.exit_code == 1
     assert "expected-version '1.4.2.0.0' is not a package version" in bad.stderr
+
+
+def cli_run(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    emu = world.emulator
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("INPUT_", "GITHUB_", "ACTIONS_", "RUNNER_", "AZURE_"))
+    } | {"AZURE_CLIENT_SECRET": emu.client_secret, "REQUESTS_CA_BUNDLE": world.bundle}
+    flags = ["--store-api-url", emu.url, "--authority-host", emu.url]
+    flags += ["--tenant-id", emu.tenant_id, "--client-id", emu.client_id, "--app-id", APP_ID]
+    return subprocess.run(
+        [sys.executable, *ENTRYPOINT, *flags, *args],
+        env=env,
+        cwd=world.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("case", ["--timeout 1e20", "Retry-After: inf"])
+def test_command_line_prints_no_traceback(world: World, case: str) -> None:
+    args = ["--timeout", "1e20"] if case.startswith("--timeout") else ["--timeout", "5"]
+    if case.startswith("Retry-After"):
+        world.emulator.add_fault(
+            Fault(method="GET", path=APP, status=429, headers={"Retry-After": "inf"})
+        )
+    completed = cli_run(world, *args)
+    last = (completed.stderr.strip().splitlines() or [""])[-1]
+    print(f"CLI {case}: exit {completed.returncode}; last stderr line: {last[:200]}")
+    assert "Traceback" not in completed.stdout + completed.stderr, last
+    assert completed.returncode in (0, 1)
+
+
+def test_cli_json_into_a_closed_pipe_prints_no_traceback(emulator: Emulator) -> None:
+    """`python -m halt_rollout --json | head -c 10`: standard output's reader is gone
+    before the results are printed. The halts stand, stderr states them, no traceback."""
+    workdir = Path(emulator.ca_path).parent
+    targets = workdir / "targets.yml"
+    targets.write_text(many_apps(emulator, 60), encoding="utf-8")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {
+        **os.environ,
+        "REQUESTS_CA_BUNDLE": emulator.ca_path,
+        "AZURE_CLIENT_SECRET": emulator.client_secret,
+    }
+    for name in [n for n in env if n.startswith(("GITHUB_", "INPUT_"))]:
+        del env[name]
+    command = command_line(emulator, "--targets", str(targets), "--json")
+    try:
+        done = subprocess.run(
+            command,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    print(f"exit {done.returncode}; stderr tail: {done.stderr[-600:]}")
+
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode in (0, 1)
+    assert len(emulator.halt_requests) == 60

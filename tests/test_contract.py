@@ -1,4 +1,5 @@
-"""action.yml, the code, the README and docs/contract.md say the same thing."""
+"""action.yml, the code, the README and docs/contract.md say the same thing (the
+contract's Inputs and Outputs)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Data stays data (rule 8): text from data never becomes a workflow command, live Markdown,
 or invisible instructions.
 
-The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations
@@ -23,17 +22,19 @@ from halt_rollout import main
 from halt_rollout.cancel import Cancellation
 from halt_rollout.markdown_safety import as_plain
 from halt_rollout.redact import visible as visible_form
-from store_emulator import Fault
+from store_emulator import Emulator, Fault
 from store_emulator.step_results import ActionRun, parse_file_command
 
 from .conftest import (
     APP_ID,
+    RunAction,
 )
 from .world import (
     HALT,
     Incoming,
     Wire,
     World,
+    answers_always,
     describe,
     forward_everything,
     injected_commands,
@@ -126,15 +127,19 @@ def assert_stays_data(run: ActionRun, what: str) -> None:
     assert live == [], live
 
 
-def test_entra_message_stays_data_in_the_log_and_the_summary(world: World) -> None:
-    def entra(req: Incoming, wire: Wire) -> None:
-        if req.path.endswith("/oauth2/v2.0/token"):
-            body = {"error": "invalid_client", "error_description": f"AADSTS7000215: {PAYLOAD}"}
-            wire.send(json_answer(401, body))
-        else:
-            forward_everything(req, wire)
+def entra_refusing_with_payload(req: Incoming, wire: Wire) -> None:
+    """Entra refuses the sign-in, its description carrying the hostile PAYLOAD."""
+    if req.path.endswith("/oauth2/v2.0/token"):
+        body = {"error": "invalid_client", "error_description": f"AADSTS7000215: {PAYLOAD}"}
+        wire.send(json_answer(401, body))
+    else:
+        forward_everything(req, wire)
 
-    assert_stays_data(world.run(authority=world.hostile(entra)), "Entra message")
+
+def test_entra_message_stays_data_in_the_log_and_the_summary(world: World) -> None:
+    assert_stays_data(
+        world.run(authority=world.hostile(entra_refusing_with_payload)), "Entra message"
+    )
 
 
 # What GitHub renders: the summary through cmark-gfm, with GitHub's extensions -------------
@@ -224,14 +229,7 @@ def test_summary_of_a_refused_input_renders_data_as_text(
 
 
 def test_summary_of_a_failed_sign_in_renders_data_as_text(world: World) -> None:
-    def entra(req: Incoming, wire: Wire) -> None:
-        if req.path.endswith("/oauth2/v2.0/token"):
-            body = {"error": "invalid_client", "error_description": f"AADSTS7000215: {PAYLOAD}"}
-            wire.send(json_answer(401, body))
-        else:
-            forward_everything(req, wire)
-
-    run = world.run(authority=world.hostile(entra))
+    run = world.run(authority=world.hostile(entra_refusing_with_payload))
     assert run.exit_code == 1
     assert "AADSTS7000215" in run.summary
     assert_renders_as_text(run.summary)
@@ -315,14 +313,12 @@ def test_data_shown_as_code_is_shown_as_written(world: World) -> None:
 @pytest.mark.parametrize("char", list(INVISIBLE.values()), ids=list(INVISIBLE))
 def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str) -> None:
     code = f"U+{ord(char):04X}"
-    world.emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=409,
-            times=None,
-            body={"code": "InvalidState", "message": f"Refused{char}by the Store"},
-        )
+    answers_always(
+        world.emulator,
+        "POST",
+        HALT,
+        409,
+        {"code": "InvalidState", "message": f"Refused{char}by the Store"},
     )
     # A control character in a name is refused as input; any other is the name's own.
     named = unicodedata.category(char) != "Cc"
@@ -346,14 +342,12 @@ def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str)
 @pytest.mark.parametrize("where", ["name", "Store message"])
 def test_lone_surrogates_are_no_crash(world: World, where: str) -> None:
     """JSON and YAML escapes can spell halves of a character that UTF-8 cannot write."""
-    world.emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=409,
-            times=None,
-            body=b'{"code": "InvalidState", "message": "Refused \\ud800 by the Store"}',
-        )
+    answers_always(
+        world.emulator,
+        "POST",
+        HALT,
+        409,
+        b'{"code": "InvalidState", "message": "Refused \\ud800 by the Store"}',
     )
     name = '"Contoso \\udc41"' if where == "name" else "Contoso"
     targets = f"targets:\n  - name: {name}\n    app-id: {APP_ID}\n"
@@ -377,3 +371,44 @@ def test_every_invisible_character_unicode_knows_is_covered() -> None:
         and visible_form(chr(point)) == chr(point)
     ]
     assert missed == []
+
+
+HOSTILE = "\n::error::pwned\n![x](https://evil.example/x.png) <img src=x> \u202eexe.txt \u200b"
+
+
+def test_hostile_entra_message_on_a_sign_in_failure_stays_data(
+    emulator: Emulator, action: RunAction
+) -> None:
+    emulator.add_fault(
+        Fault(
+            method="POST",
+            path=r"/token$",
+            status=400,
+            body={"error": "invalid_client", "error_description": "AADSTS7000215: " + HOSTILE},
+            times=None,
+        )
+    )
+    run = action()
+    assert run.outputs["result"] == "failed"
+    assert injected_commands(run.stdout) == []
+    assert live_markdown(run.summary) == []
+    for text in (run.stdout, run.summary, run.outputs["results"]):
+        assert "\u202e" not in text
+    # The data's own zero-width space is shown visibly (the summary's defusing ones are ours).
+    assert "[U+200B]" in run.summary
+    assert "[U+200B]" in run.stdout
+
+
+def test_hostile_refused_input_stays_data(action: RunAction) -> None:
+    run = action(
+        {"app-id": "", "targets": "t.yml"},
+        files={
+            "t.yml": "targets:\n  - name: "
+            + json.dumps(HOSTILE)
+            + "\n    app-id: '[x](https://evil.example)'\n"
+        },
+    )
+    assert run.exit_code == 1
+    assert injected_commands(run.stdout) == []
+    assert live_markdown(run.summary) == []
+    assert "\u202e" not in run.stdout + run.summary

@@ -49,6 +49,7 @@ from .connect_proxy import ConnectProxy
 from .world import (
     APP,
     DEADLINE,
+    PROXY_VARIABLES,
     STARTUP_SLACK,
     Handler,
     Incoming,
@@ -58,6 +59,7 @@ from .world import (
     forward_everything,
     json_answer,
     many_apps,
+    proxied,
     raw_response,
     results_of,
     traceback_free,
@@ -66,15 +68,6 @@ from .world import (
 TIMEOUT = 4.0
 # A run that hangs is stopped by the harness after this long (it then fails the test).
 HARNESS_SECONDS = TIMEOUT + 25
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy")
-
-
-def proxied(proxy: str, variable: str = "HTTPS_PROXY", **more: str | None) -> dict[str, str | None]:
-    """The run's environment for one proxy setting, every other proxy variable unset."""
-    env: dict[str, str | None] = dict.fromkeys(PROXY_VARIABLES)
-    env[variable] = proxy
-    env.update(more)
-    return env
 
 
 def timed_run(world: World, env: dict[str, str | None], **inputs: str) -> Any:
@@ -731,6 +724,80 @@ def test_sign_in_cannot_outlive_the_deadline(world: World, attack: str) -> None:
     assert run.outputs["result"] == "failed"
     assert "Rollout halt failed" in run.summary
     assert traceback_free(run)
+
+
+def test_trickling_store_through_a_trickling_proxy_keeps_the_deadline(world: World) -> None:
+    def trickle_everything(req: Incoming, wire: Wire) -> None:
+        upstream = wire.forward(req)
+        wire.trickle(upstream.raw(), every=0.3, until=time.monotonic() + 60)
+
+    server = world.hostile(trickle_everything)
+    timeout = 4.0
+    with ConnectProxy("trickle-accept", every=0.05) as proxy:
+        run = world.run(
+            {"timeout-seconds": f"{timeout:g}"},
+            store=server,
+            authority=server,
+            env=proxied(proxy.url, "ALL_PROXY"),
+            timeout=60,
+        )
+    late = world.sent_after_deadline(timeout)
+    print(f"{describe(run, timeout)}; late: {late}")
+    assert run.seconds <= timeout + STARTUP_SLACK
+    assert late == []
+    assert traceback_free(run)
+    assert run.outputs["result"] == "failed"
+
+
+def test_lowercase_https_proxy_that_stalls_wins_over_uppercase_and_keeps_the_deadline(
+    world: World,
+) -> None:
+    """https_proxy (lower case, a proxy that never answers CONNECT) and HTTPS_PROXY (upper
+    case, one that passes) disagree. Whichever is taken, the deadline holds."""
+    with ConnectProxy("stall") as stalled, ConnectProxy("pass") as passing:
+        env = proxied(stalled.url, "https_proxy", HTTPS_PROXY=passing.url)
+        run = world.run({"timeout-seconds": "3"}, env=env, timeout=40)
+        late = world.sent_after_deadline(3)
+        print(
+            f"{describe(run, 3)}; stalled saw {len(stalled.connects)}, "
+            f"passing saw {len(passing.connects)}; late {late}"
+        )
+    assert run.seconds <= 3 + STARTUP_SLACK, describe(run, 3)
+    assert late == []
+    assert traceback_free(run)
+    assert run.outputs["result"] in ("halted", "failed")
+    if run.outputs["result"] == "failed":
+        assert world.emulator.halt_requests == []
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.0/8", "*", "127.0.0.1:{port}"])
+def test_no_proxy_forms_bypass_a_stalled_proxy_or_keep_the_deadline(
+    world: World, no_proxy: str
+) -> None:
+    port = world.emulator.url.rsplit(":", 1)[1]
+    with ConnectProxy("stall") as proxy:
+        env = proxied(proxy.url, NO_PROXY=no_proxy.format(port=port))
+        run = world.run({"timeout-seconds": "3"}, env=env, timeout=40)
+        print(f"NO_PROXY={no_proxy}: {describe(run, 3)}; proxy saw {proxy.targets}")
+    assert run.seconds <= 3 + STARTUP_SLACK
+    assert traceback_free(run)
+    if proxy.targets:
+        assert run.outputs["result"] == "failed"
+    else:
+        assert run.outputs["result"] == "halted"
+
+
+@pytest.mark.parametrize("timeout", ["0.5", "1"])
+def test_tiny_timeout_through_a_trickling_proxy(world: World, timeout: str) -> None:
+    with ConnectProxy("trickle-accept", every=0.2) as proxy:
+        run = world.run({"timeout-seconds": timeout}, env=proxied(proxy.url), timeout=40)
+        late = world.sent_after_deadline(float(timeout))
+        print(f"timeout {timeout}: {describe(run, float(timeout))}; late {late}")
+    assert run.seconds <= float(timeout) + STARTUP_SLACK
+    assert late == []
+    assert traceback_free(run)
+    assert run.outputs["result"] == "failed"
+    assert run.summary.startswith("## ")
 
 
 # Size never beats the deadline -----------------------------------------------------------

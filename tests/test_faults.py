@@ -1,4 +1,5 @@
-"""Fault injection: every call the action makes, every way it can fail, and what the run does.
+"""Every fault of every call ends as the contract says (rules 7 and 9): retried while it may
+clear, one error that says what happened when it never does.
 
 One row per (call, fault): the four Store calls (app and flight resolution, the rollout
 read, the halt) and the three sign-in calls (Entra's OpenID configuration and token

@@ -1,4 +1,5 @@
-"""The contract's promises against a hostile world (docs/reliability.md, "Hostile world").
+"""The contract's promises (rules 7a, 8 and 9) hold against a hostile world
+(docs/reliability.md, "Hostile world").
 
 Servers that trickle bytes, send bodies without end or pathological ones, files
 that are pipes or YAML 1.1 traps, two responders at once, extreme numbers, data

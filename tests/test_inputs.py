@@ -1,4 +1,4 @@
-"""Input validation: every kind of bad input is refused before anything is sent."""
+"""Every bad input is refused before anything is sent (rule 1)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from store_emulator import Emulator
 
 from .conftest import APP_ID, FLIGHT_ID, GUID, RunAction
 from .conftest import VALID_INPUTS as VALID
+from .world import (
+    traceback_free,
+)
 
 
 def settings(raw: dict[str, str], tmp_path: Path, *, oidc: bool = False) -> Settings:
@@ -264,6 +267,18 @@ def test_bad_input_fails_cleanly_and_sends_nothing(
     assert run.outputs["result"] == "failed"
     assert run.outputs["results"] == "[]"
     assert "Invalid input" in run.summary
+
+
+def test_huge_numbers_and_surrogate_escapes_in_inputs(action: RunAction) -> None:
+    run = action({"timeout-seconds": "9" * 5000})
+    assert run.outputs["result"] == "failed"
+    run = action(
+        {"app-id": "", "targets": "t.yml"},
+        files={"t.yml": 'targets:\n  - name: "bad \\ud800 half"\n    app-id: ' + APP_ID + "\n"},
+    )
+    # Refused as an input (the product's choice), or shown visibly: never a crash.
+    assert traceback_free(run), run.stdout
+    assert run.exit_code == 1 or "[U+D800]" in run.summary
 
 
 @pytest.mark.parametrize(

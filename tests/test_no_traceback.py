@@ -1,27 +1,25 @@
 """No crash (rule 9): no traceback for any answer or input, and a defect in one target never
 costs the others their results.
 
-The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from store_emulator import Fault
+from store_emulator import Emulator, Fault, demo
+from store_emulator.actions_runner import run_action
 
 from .conftest import (
     APP_ID,
     CONTRACT_TARGETS,
-    FALLBACK,
-    FLIGHT_ID,
-    OTHER_APP,
-    OTHER_SUBMISSION,
     PUBLISHED,
+    base_inputs,
 )
 from .world import (
     APP,
@@ -29,10 +27,11 @@ from .world import (
     HALT,
     ROLLOUT,
     STARTUP_SLACK,
-    AppliedFault,
     Incoming,
     Wire,
     World,
+    answers_always,
+    applied_halt,
     describe,
     forward_everything,
     injected_commands,
@@ -63,11 +62,7 @@ def test_deeply_nested_json_from_the_store_is_not_a_crash(
 
 
 def test_deeply_nested_json_answer_to_a_halt_that_took_effect(world: World) -> None:
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator, APP_ID, PUBLISHED, method="POST", path=HALT, status=200, body=DEEP_JSON
-        )
-    )
+    world.emulator.add_fault(applied_halt(world.emulator, 200, body=DEEP_JSON))
     run = world.run({"timeout-seconds": "5"})
     stopped = world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]
     print(f"deep JSON after the halt took effect: {describe(run)}; Store: {stopped}")
@@ -84,7 +79,7 @@ CONTRACT_TARGETS_FILE = CONTRACT_TARGETS
     ["deeply nested JSON", "Retry-After: 1e400"],
 )
 def test_one_targets_defect_never_costs_the_others_their_results(world: World, defect: str) -> None:
-    path = rf"/applications/{OTHER_APP}/submissions/{OTHER_SUBMISSION}/packagerollout$"
+    path = rf"/applications/{demo.OTHER_APP}/submissions/{demo.OTHER_SUBMISSION}/packagerollout$"
     if defect == "deeply nested JSON":
         fault = Fault(method="GET", path=path, status=200, body=DEEP_JSON)
     else:
@@ -97,7 +92,7 @@ def test_one_targets_defect_never_costs_the_others_their_results(world: World, d
     records = results_of(run)
     halted_in_store = [
         world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"],
-        world.emulator.rollout(APP_ID, PUBLISHED, FLIGHT_ID)["packageRolloutStatus"],
+        world.emulator.rollout(APP_ID, PUBLISHED, demo.FLIGHT_ID)["packageRolloutStatus"],
     ]
     print(
         f"one target's {defect}: {describe(run)}; results: {len(records)}; the two others "
@@ -143,15 +138,7 @@ def test_endless_wait_in_the_gateways_message_is_not_a_crash(world: World) -> No
     """No Retry-After, but 'Try again in <250 digits> seconds.' in the message (more
     digits would not survive the 300-character cap on messages)."""
     message = f"Rate limit is exceeded. Try again in {'9' * 250} seconds."
-    world.emulator.add_fault(
-        Fault(
-            method="GET",
-            path=APP,
-            status=429,
-            times=None,
-            body={"statusCode": 429, "message": message},
-        )
-    )
+    answers_always(world.emulator, "GET", APP, 429, {"statusCode": 429, "message": message})
     run = world.run({"timeout-seconds": f"{DEADLINE:g}"})
     print(f"Try again in 9x250 seconds: {describe(run, DEADLINE)}")
     assert traceback_free(run), run.errors
@@ -233,7 +220,7 @@ def _rollout_json(status: str, percentage: str, fallback: str) -> str:
 def test_any_rollout_percentage_is_not_a_crash_and_results_stay_json(
     world: World, percentage: str
 ) -> None:
-    _rollout_answer(world, _rollout_json("PackageRolloutStopped", percentage, FALLBACK))
+    _rollout_answer(world, _rollout_json("PackageRolloutStopped", percentage, demo.FALLBACK))
     run = world.run()
 
     def refuse(constant: str) -> Any:
@@ -270,7 +257,7 @@ def test_any_rollout_percentage_is_not_a_crash_and_results_stay_json(
 )
 def test_rollout_fields_stay_data(world: World, field: str, value: str) -> None:
     status = value if field == "status" else "PackageRolloutInProgress"
-    fallback = value if field == "fallback" else FALLBACK
+    fallback = value if field == "fallback" else demo.FALLBACK
     world.emulator.add_fault(
         Fault(
             method="GET",
@@ -318,3 +305,23 @@ def test_huge_headers_from_the_store_are_not_a_crash(
     assert traceback_free(run)
     assert run.exit_code == 1
     assert run.seconds <= DEADLINE + STARTUP_SLACK
+
+
+def test_malformed_oidc_request_url_is_a_clear_error(emulator: Emulator, tmp_path: Path) -> None:
+    """OIDC sign-in (no client-secret) with an ACTIONS_ID_TOKEN_REQUEST_URL that does not
+    parse: checking its proxy raises ValueError outside any handler."""
+    # Not the `action` fixture: it asserts no traceback itself, before we can say more.
+    result = run_action(
+        {k: v for k, v in base_inputs(emulator).items() if k != "client-secret"},
+        workdir=tmp_path,
+        extra_env={
+            "REQUESTS_CA_BUNDLE": emulator.ca_path,
+            "ACTIONS_ID_TOKEN_REQUEST_URL": "https://[broken/token",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token-123",
+        },
+        timeout=60,
+    )
+    print(describe(result))
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout
+    assert "crashed" not in result.stdout, result.stdout
+    assert result.outputs["result"] == "failed"

@@ -1,4 +1,5 @@
-"""Properties, checked on generated inputs (hypothesis).
+"""Properties on generated inputs (hypothesis): inputs are checked (rule 1), outputs read
+back as written (rule 5), waits stay within the deadline (rules 7 and 7a).
 
 * Input validation: no invalid ID, URL, boolean or timeout is accepted, and no valid one is
   refused; a refused secret is never echoed; a bad app-id never reaches the network.

@@ -1,4 +1,5 @@
-"""Redaction: a secret is hidden whole, line by line, JSON-escaped, and where a cap cut it."""
+"""Secrets never appear (rule 8): a secret is hidden whole, line by line, JSON-escaped, and
+where a cap cut it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The release action.yml and the image behind it.
+"""The release ships what was tested (README, "Releasing"): the release action.yml and the
+image behind it.
 
 The first tests check scripts/release-action-yml.py and scripts/oci-layout-figures.py on
 made-up digests and layouts. Those at the end check what `make release-rehearsal` wrote

@@ -1,4 +1,5 @@
-"""Outputs, the job summary and annotations, from results."""
+"""The outputs, the job summary and the annotations say what each target came to (rules 5,
+9 and 11), made from the results alone."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """The truth of `result` (rules 5, 6 and 7): a halt counts only when the Store says so, and a
 rollout that ends up stopped is never reported as failed.
 
-The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations
@@ -11,7 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from store_emulator import Fault
+import pytest
+
+from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import run_action
 from store_emulator.responses import Response
 from store_emulator.step_results import ActionRun
@@ -21,17 +22,25 @@ from .conftest import (
     FLIGHT_ID,
     PUBLISHED,
 )
+from .connect_proxy import ConnectProxy
 from .world import (
+    CONFLICT,
     DEADLINE,
     HALT,
     IN_PROGRESS,
+    MIB,
     ROLLOUT,
     STARTUP_SLACK,
-    AppliedFault,
+    Incoming,
+    Running,
+    Wire,
     World,
+    applied_halt,
     describe,
     forward_everything,
+    proxied,
     results_of,
+    traceback_free,
 )
 
 # 0. The harness itself --------------------------------------------------------------------
@@ -92,13 +101,9 @@ def _conflict(submission: str) -> dict[str, Any]:
 def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
     """Between our read and our halt, another responder halted it: the Store says 409."""
     world.emulator.add_fault(
-        AppliedFault(
+        applied_halt(
             world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=409,
+            409,
             body=_conflict(PUBLISHED),
         )
     )
@@ -163,15 +168,7 @@ targets:
 
 def test_gateway_504_that_hid_a_halt_is_reported_halted(world: World) -> None:
     world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=504,
-            body={"statusCode": 504, "message": "Gateway Timeout"},
-        )
+        applied_halt(world.emulator, 504, body={"statusCode": 504, "message": "Gateway Timeout"})
     )
     run = world.run({"timeout-seconds": "10"})
     print(
@@ -231,3 +228,120 @@ def test_all_flights_halts_the_flights_too(world: World) -> None:
     print(f"all-flights: {describe(run)}; results {len(results_of(run))}; flight: {flight}")
     assert flight == "PackageRolloutStopped", describe(run)
     assert len(results_of(run)) == 2
+
+
+def test_rival_halt_landing_during_the_409_reread_is_already_halted(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """409, the first re-read still in progress, then another responder's halt lands: a
+    rollout that ends up stopped is never reported failed."""
+    emulator.add_fault(Fault(method="POST", path=HALT, status=409, body=CONFLICT, times=None))
+    running = start()
+    running.wait_for(lambda: "reading it again in 1 s" in running.stdout, "the first wait")
+    emulator.state.halt(APP_ID, PUBLISHED)  # the rival's halt, from Partner Center
+    running.process.wait(30)
+    for reader in running.readers:
+        reader.join(5)
+
+    assert running.process.returncode == 0, running.stdout
+    assert running.outputs["result"] == "already-halted"
+    assert running.error_lines == []
+    assert "someone else" in running.stdout
+
+
+def test_an_answer_too_large_is_said_once_not_retried_until_the_deadline(world: World) -> None:
+    """A listing page larger than any answer the action takes (16 MiB) is no network error:
+    the Store answered, and asking again gets the same answer. It once was retried as a
+    "connection failure" until timeout-seconds ran out, then reported as "could not be
+    reached". Now it is an unusable answer, said at once; the app's own halt stands."""
+    emu = world.emulator
+    app = "9NASTRAL0002"
+    emu.add_app(app, last_published="1152921504600000002")
+    emu.set_rollout(app, "1152921504600000002")
+    emu.add_fault(
+        Fault(method="GET", path="listflights", kind="huge", status=200, size=20 * MIB, times=None)
+    )
+    run = world.run({"app-id": app, "all-flights": "true", "timeout-seconds": "25"}, timeout=60)
+    listings = [r for r in world.emulator.requests if "listflights" in r.path]
+    print(f"{describe(run, 25)}; {len(listings)} listing requests")
+    assert traceback_free(run)
+    results = {r["name"]: r["result"] for r in results_of(run)}
+    assert results[f"flights of {app}"] == "failed"
+    assert results[app] == "halted"
+    assert not any("could not be reached" in error for error in run.errors), run.errors
+    assert len(listings) == 1
+    assert run.seconds < 15, describe(run, 25)
+
+
+def test_a_halt_sent_through_a_proxy_to_a_store_that_then_trickles_is_unknown_not_failed(
+    world: World,
+) -> None:
+    """Rule 7a: the halt went through the tunnel and reached the Store (it took effect);
+    from then on every answer trickles in past the deadline, the confirming read too. A
+    halt sent but not confirmed is `unknown`, never `failed`."""
+    halted = threading.Event()
+
+    def store(req: Incoming, wire: Wire) -> None:
+        if halted.is_set() or (req.method == "POST" and req.path.endswith("haltpackagerollout")):
+            halted.set()
+            answer = wire.forward(req).raw()
+            wire.trickle(answer, every=0.2, until=time.monotonic() + 20)
+        else:
+            forward_everything(req, wire)
+
+    server = world.hostile(store)
+    with ConnectProxy("pass") as proxy:
+        run = world.run(
+            {"timeout-seconds": "4", "store-api-url": server.url}, env=proxied(proxy.url)
+        )
+    stopped = world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]
+    print(f"{describe(run, 4)}; the Store's rollout is {stopped}")
+    assert traceback_free(run)
+    assert run.seconds <= 4 + STARTUP_SLACK
+    assert stopped == "PackageRolloutStopped"
+    assert run.outputs["result"] == "unknown", describe(run)
+    assert world.sent_after_deadline(4) == []
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_error_hiding_a_halt_with_retry_after_past_the_deadline_is_never_failed(
+    world: World, status: int
+) -> None:
+    """The halt took effect behind a gateway that answered 5xx with a Retry-After longer
+    than what is left of timeout-seconds. The action cannot wait that long; the rollout is
+    stopped all the same. A rollout that ends up stopped is never reported failed, and no
+    request goes out after the deadline."""
+    world.emulator.add_fault(applied_halt(world.emulator, status, headers={"Retry-After": "30"}))
+    run = world.run({"timeout-seconds": "6"}, timeout=40)
+    late = world.sent_after_deadline(6)
+    stopped = world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]
+    print(f"{status}: {describe(run, 6)}; late {late}; the Store's rollout is {stopped}")
+    assert traceback_free(run)
+    assert late == []
+    assert run.seconds <= 6 + STARTUP_SLACK
+    assert stopped == "PackageRolloutStopped"
+    assert run.outputs["result"] != "failed", describe(run)
+
+
+@pytest.mark.parametrize("retry_after", ["3", "4", "5"])
+def test_retry_after_eating_the_confirm_reserve_then_a_lost_answer_is_never_failed(
+    world: World, retry_after: str
+) -> None:
+    """429 with a Retry-After that leaves less than the confirm reserve of a 6 s deadline;
+    the second halt takes effect and its answer never comes. Sent but not confirmed is
+    `unknown`, confirmed by a read is `halted`: never `failed`; nothing after the deadline."""
+    emu = world.emulator
+    emu.add_fault(Fault(method="POST", path=HALT, status=429, headers={"Retry-After": retry_after}))
+    emu.add_fault(Fault(method="POST", path=HALT, kind="hang_after", seconds=60))
+    run = world.run({"timeout-seconds": "6"}, timeout=40)
+    late = world.sent_after_deadline(6)
+    halts = len(emu.halt_requests)
+    stopped = emu.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]
+    print(f"Retry-After {retry_after}: {describe(run, 6)}; {halts} halts; {stopped}; late {late}")
+    assert traceback_free(run)
+    assert late == []
+    assert run.seconds <= 6 + STARTUP_SLACK
+    if stopped == "PackageRolloutStopped":
+        assert run.outputs["result"] in ("halted", "unknown"), describe(run)
+    else:
+        assert halts == 1

@@ -1,4 +1,5 @@
-"""The pure parts of waiting: Retry-After, backoff, the deadline and the wait log."""
+"""Waiting is bounded and said (rules 7 and 7a): Retry-After, backoff, the deadline and the
+wait log, as pure functions."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The runner's files and GitHub's size limits (rule 11).
-
-The harness (`World`, `HostileServer`) is in tests/world.py.
-"""
+"""The runner's files and GitHub's size limits (rule 11)."""
 
 from __future__ import annotations
 
@@ -30,12 +27,18 @@ from store_emulator.step_results import parse_file_command
 from .conftest import APP_ID, PUBLISHED, base_inputs
 from .world import (
     HALT,
+    MIB,
+    Running,
     World,
+    answers_always,
     describe,
+    live_markdown,
     many_apps,
     outputs_utf16_size,
     pipe_no_one_reads,
+    results_of,
     run_entrypoint,
+    running_traceback_free,
     traceback_free,
 )
 
@@ -44,14 +47,12 @@ from .world import (
 
 def test_summary_stays_under_1_mib_when_the_store_sends_long_codes(world: World) -> None:
     """100 targets (the most a file may hold), each refused with a 20 kB error `code`."""
-    world.emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=409,
-            times=None,
-            body={"code": "InvalidState" + "X" * 20_000, "message": "Not haltable."},
-        )
+    answers_always(
+        world.emulator,
+        "POST",
+        HALT,
+        409,
+        {"code": "InvalidState" + "X" * 20_000, "message": "Not haltable."},
     )
     run = world.run(
         {"app-id": None, "targets": "targets.yml", "timeout-seconds": "60"},
@@ -309,14 +310,12 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
             emulator.set_rollout(app_id, flight_submission, flight_id=flight_id)
         name = json.dumps(f"{app} {LONGEST_NAME}"[:200], ensure_ascii=False)
         lines += [f"  - app-id: {app_id}", f"    name: {name}", "    all-flights: true"]
-    emulator.add_fault(
-        Fault(
-            method="POST",
-            path=HALT,
-            status=404,
-            times=None,
-            body={"code": "ResourceNotFound" + "X" * 100, "message": LONGEST_MESSAGE},
-        )
+    answers_always(
+        emulator,
+        "POST",
+        HALT,
+        404,
+        {"code": "ResourceNotFound" + "X" * 100, "message": LONGEST_MESSAGE},
     )
     run = world.run(
         {"app-id": None, "targets": "targets.yml", "timeout-seconds": "170"},
@@ -335,3 +334,163 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
     kept = json.loads(run.outputs["results"])
     if len(kept) < 500:
         assert "::warning title=Results output shortened::" in run.stdout
+
+
+def test_thousand_flights_with_invisible_names_fit_githubs_limits(world: World) -> None:
+    emu = world.emulator
+    app = "9NBIGAPP0001"
+    emu.add_app(app, last_published="1152921504600000001")
+    emu.set_rollout(app, "1152921504600000001")
+    name = "\u200b" * 120 + "[x](https://evil.example)" + "\u202e" * 60
+    for number in range(1000):
+        emu.add_flight(app, f"00000000-0000-0000-0000-{number:012d}", name=f"{number}{name}")
+    run = world.run({"app-id": app, "all-flights": "true", "timeout-seconds": "170"}, timeout=240)
+    records = results_of(run)
+    summary_bytes = len(run.summary.encode())
+    outputs_utf16 = outputs_utf16_size(run.outputs)
+    print(
+        f"{describe(run)}; {len(records)} records kept; summary {summary_bytes} bytes; "
+        f"outputs {outputs_utf16} UTF-16 bytes"
+    )
+    assert traceback_free(run)
+    assert summary_bytes < MIB
+    assert outputs_utf16 < 1_000_000
+    assert "left out" in run.summary
+    assert live_markdown(run.summary) == []
+    assert "\u202e" not in run.summary + run.stdout
+
+
+@pytest.mark.parametrize(
+    "kind", ["dev-full", "directory", "symlink-loop", "no-reader-fifo", "readonly-dir"]
+)
+def test_broken_runner_files_never_change_the_result(
+    emulator: Emulator, tmp_path: Path, kind: str
+) -> None:
+    out = tmp_path / "out"
+    if kind == "dev-full":
+        target = "/dev/full"
+    elif kind == "directory":
+        out.mkdir()
+        target = str(out)
+    elif kind == "symlink-loop":
+        os.symlink(tmp_path / "b", tmp_path / "a")
+        os.symlink(tmp_path / "a", tmp_path / "b")
+        target = str(tmp_path / "a")
+    elif kind == "no-reader-fifo":
+        os.mkfifo(out)
+        target = str(out)
+    else:
+        (tmp_path / "ro").mkdir()
+        target = str(tmp_path / "ro" / "missing" / "file")
+    env = runner_environment(
+        base_inputs(emulator),
+        tmp_path / "w",
+        extra={
+            "REQUESTS_CA_BUNDLE": emulator.ca_path,
+            "GITHUB_OUTPUT": target,
+            "GITHUB_STEP_SUMMARY": target,
+        },
+    )
+    started = time.monotonic()
+    done = run_entrypoint(env)
+    took = time.monotonic() - started
+    print(f"{kind}: exit {done.returncode} in {took:.2f} s")
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"{APP_ID}: halted" in done.stdout
+    assert "The halts themselves stand" in done.stdout
+    assert done.returncode == 1
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == ("PackageRolloutStopped")
+
+
+@pytest.mark.timeout(400)
+def test_astral_flight_names_keep_githubs_limits(world: World) -> None:
+    """Flight names of astral characters (two UTF-16 units, four UTF-8 bytes each): the
+    outputs stay under 1 MB counted in UTF-16 and the summary under 1 MiB, rows left out
+    whole with a line that says how many."""
+    emu = world.emulator
+    app = "9NASTRAL0001"
+    emu.add_app(app, last_published="1152921504600000001")
+    emu.set_rollout(app, "1152921504600000001")
+    # 600 of them: a page of 100 flights (JSON-escaped, 12 bytes each) stays under the
+    # 1 MiB the action takes of an answer; 1200 flights overflow both of GitHub's limits.
+    name = "\U0001f6d1" * 600
+    for number in range(1200):
+        emu.add_flight(app, f"00000000-0000-0000-0000-{number:012d}", name=f"{number}{name}")
+    run = world.run({"app-id": app, "all-flights": "true", "timeout-seconds": "170"}, timeout=240)
+    records = results_of(run)
+    summary_bytes = len(run.summary.encode())
+    summary_utf16 = len(run.summary.encode("utf-16-le"))
+    outputs_utf16 = outputs_utf16_size(run.outputs)
+    print(
+        f"{describe(run)}; {len(records)} records kept; summary {summary_bytes} bytes "
+        f"({summary_utf16} UTF-16 bytes); outputs {outputs_utf16} UTF-16 bytes"
+    )
+    assert traceback_free(run)
+    assert run.exit_code == 0
+    assert summary_bytes < MIB
+    assert outputs_utf16 < 1_000_000
+    assert "left out" in run.summary
+    assert any("Results output shortened" in e for e in run.stdout.splitlines())
+    # The log states every target's result.
+    stated = run.stdout.split("\nResults:\n", 1)[1].splitlines()
+    assert sum(line.startswith("  ") for line in stated) == 1201
+
+
+def _env_for(emulator: Emulator, tmp_path: Path) -> dict[str, str]:
+    return runner_environment(
+        base_inputs(emulator), tmp_path / "w", extra={"REQUESTS_CA_BUNDLE": emulator.ca_path}
+    )
+
+
+def test_outputs_and_summary_at_one_path_keep_the_result(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    env = _env_for(emulator, tmp_path)
+    env["GITHUB_STEP_SUMMARY"] = env["GITHUB_OUTPUT"]
+    done = run_entrypoint(env)
+    text = Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
+    print(f"exit {done.returncode}; file {len(text)} chars")
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"{APP_ID}: halted" in done.stdout
+    assert done.returncode == 0
+    # The outputs come first, whole: a reader of the outputs finds them.
+    head = text.split("## ", 1)[0]
+    assert parse_file_command(head)["result"] == "halted"
+
+
+def test_summary_symlinked_to_the_outputs_keeps_the_result(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    env = _env_for(emulator, tmp_path)
+    link = tmp_path / "summary-link"
+    link.symlink_to(env["GITHUB_OUTPUT"])
+    env["GITHUB_STEP_SUMMARY"] = str(link)
+    done = run_entrypoint(env)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"{APP_ID}: halted" in done.stdout
+    assert done.returncode == 0
+
+
+def test_outputs_file_replaced_by_a_directory_mid_run(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """While the halt is under way, GITHUB_OUTPUT becomes a directory: the halt stands,
+    the step fails with an error that says so, and the log states the result."""
+    emulator.add_fault(Fault(method="POST", path=HALT, kind="delay", seconds=1.5))
+    running = start()
+    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    output = Path(running.env["GITHUB_OUTPUT"])
+    output.unlink()
+    output.mkdir()
+    running.process.wait(30)
+    for reader in running.readers:
+        reader.join(5)
+    print(running.error_lines)
+
+    assert running.process.returncode == 1
+    assert running_traceback_free(running)
+    assert f"{APP_ID}: halted" in running.stdout
+    [error] = running.error_lines
+    assert error.startswith("::error title=Outputs not written::")
+    assert "halts themselves stand" in error
+    assert "Rollout halted" in running.summary

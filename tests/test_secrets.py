@@ -1,4 +1,5 @@
-"""No secret leaks, on any path: success, and every failure that can be provoked.
+"""Secrets never leak (rule 8), on any path: success, every failure that can be provoked,
+every form a server may echo them in, and never over plain HTTP.
 
 For a run with a client secret and a run signed in with GitHub's OIDC token, the client
 secret, the runner's OIDC request token, the OIDC token and the access token never appear
@@ -14,22 +15,44 @@ run itself.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import os
 import socket
 import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, demo
+from store_emulator.action_files import ENTRYPOINT
+from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
-from store_emulator.step_results import ActionRun
+from store_emulator.step_results import ActionRun, parse_file_command
 
-from .conftest import APP_ID, RunAction, secrets_of, visible_text
-from .world import command_line
+from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs, secrets_of, visible_text
+from .conftest import visible_text as visible
+from .world import (
+    SUBMISSION,
+    Handler,
+    Incoming,
+    Wire,
+    World,
+    assert_no_upload_url,
+    command_line,
+    describe,
+    forward_everything,
+    json_answer,
+    proxied,
+    raw_response,
+)
 
 WRONG_SECRET = "Xyz7Q~wrongSecretValue.ThatEntra_RefusesItAll-"
 FOREIGN_SUBJECT = "repo:someone-else/fork:pull_request"
@@ -286,6 +309,266 @@ def test_no_secret_leaks(
         assert "***" in seen or "…" in seen, seen
     if provoke.name.startswith("bad input"):
         assert emulator.requests == []
+
+
+def _echoing_entra(echo: Callable[[Incoming], str]) -> Handler:
+    """An Entra (or a proxy in front of it) whose refusal quotes the request."""
+
+    def handler(req: Incoming, wire: Wire) -> None:
+        if req.path.endswith("/oauth2/v2.0/token"):
+            description = f"AADSTS7000215: Invalid client secret provided: {echo(req)}."
+            wire.send(
+                json_answer(401, {"error": "invalid_client", "error_description": description})
+            )
+        else:
+            forward_everything(req, wire)
+
+    return handler
+
+
+def _form_value(req: Incoming, name: str) -> str:
+    """The raw (still URL-encoded) value of a form field, as a proxy would quote it."""
+    for pair in req.body.decode().split("&"):
+        key, _, value = pair.partition("=")
+        if key == name:
+            return value
+    return ""
+
+
+URL_ENCODED_SECRET = "Ab1Q~x+y/z=w%v&u?t#s"
+
+
+def test_url_encoded_secret_echoed_by_entra_is_redacted(world: World) -> None:
+    server = world.hostile(_echoing_entra(lambda req: _form_value(req, "client_secret")))
+    run = world.run({"client-secret": URL_ENCODED_SECRET}, authority=server)
+    encoded = next(_form_value(r, "client_secret") for r in server.requests if r.body)
+    assert unquote(encoded.replace("+", " ")) == URL_ENCODED_SECRET  # what went on the wire
+    shown = visible(run)
+    print(f"URL-encoded secret {encoded!r}: {describe(run)}; visible: {encoded in shown}")
+    assert run.exit_code == 1
+    assert URL_ENCODED_SECRET not in shown
+    assert encoded not in shown, [line for line in shown.splitlines() if encoded in line][:2]
+
+
+WHITESPACE_SECRET = "correct  horse   battery    staple"
+
+
+def test_secret_with_whitespace_runs_is_redacted_after_folding(world: World) -> None:
+    server = world.hostile(_echoing_entra(lambda req: f"'{WHITESPACE_SECRET}'"))
+    run = world.run({"client-secret": WHITESPACE_SECRET}, authority=server)
+    folded = " ".join(WHITESPACE_SECRET.split())
+    shown = visible(run)
+    print(f"whitespace secret: {describe(run)}; folded form visible: {folded in shown}")
+    assert run.exit_code == 1
+    assert WHITESPACE_SECRET not in shown
+    assert folded not in shown, [line for line in shown.splitlines() if folded in line][:2]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ['quo"te\\back~Q1', "plain~Secret.Value_123-", "ünïcødé~Q1sécret"],
+    ids=["quotes and backslashes", "plain", "non-ASCII"],
+)
+def test_secret_quoted_as_is_by_entra_is_redacted(world: World, secret: str) -> None:
+    server = world.hostile(_echoing_entra(lambda req: secret))
+    run = world.run({"client-secret": secret}, authority=server)
+    shown = visible(run)
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    leaked = [form for form in forms if form in shown]
+    print(f"secret {secret!r} quoted by Entra: {describe(run)}; leaked forms: {leaked}")
+    assert run.exit_code == 1
+    assert leaked == []
+
+
+class PlainCatcher:
+    """A plain-HTTP listener that records whatever is sent to it."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.received: list[bytes] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(1)
+                data = b""
+                with contextlib.suppress(OSError):  # read until the client goes quiet
+                    while chunk := connection.recv(65536):
+                        data += chunk
+                self.received.append(data)
+                with contextlib.suppress(OSError):
+                    connection.sendall(json_answer(500, {"error": "x"}))
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.parametrize(
+    "how", ["token POST redirected (307)", "discovery names an http token endpoint"]
+)
+def test_secret_never_travels_without_tls(world: World, how: str) -> None:
+    catcher = PlainCatcher()
+
+    def handler(req: Incoming, wire: Wire) -> None:
+        if how.startswith("token") and req.path.endswith("/oauth2/v2.0/token"):
+            wire.send(raw_response(307, [("Location", f"{catcher.url}/steal")]))
+        elif how.startswith("discovery") and req.path.endswith("/openid-configuration"):
+            answer = wire.forward(req)
+            document = json.loads(answer.body)
+            document["token_endpoint"] = f"{catcher.url}/steal"
+            wire.send(json_answer(200, document))
+        else:
+            forward_everything(req, wire)
+
+    try:
+        run = world.run({"timeout-seconds": "5"}, authority=world.hostile(handler))
+    finally:
+        catcher.close()
+    secret = world.emulator.client_secret
+    leaked = [data for data in catcher.received if secret.encode() in data]
+    print(
+        f"{how}: {describe(run)}; plain-HTTP requests {len(catcher.received)}, "
+        f"with the client secret: {len(leaked)}"
+    )
+    assert leaked == [], leaked[0][:300]
+
+
+# Every character that the summary's own defusing changes (a zero-width space after `<`, in
+# `](`, `![`, `://` and `www.`), and one the log shows visibly (U+200B).
+MARKDOWN_SECRET = "Q1<x](y://www.z![s~\u200b3cr3t"
+
+
+def test_a_secret_that_markdown_would_change_is_redacted_first(world: World) -> None:
+    server = world.hostile(_echoing_entra(lambda req: MARKDOWN_SECRET))
+    run = world.run({"client-secret": MARKDOWN_SECRET}, authority=server)
+    shown = visible(run)
+    # What the defusing or the visible form would have left of it, were it done first.
+    bare = shown.replace("\u200b", "").replace("[U+200B]", "\u200b")
+    print(f"Markdown secret: {describe(run)}")
+    assert run.exit_code == 1
+    assert "Invalid client secret provided: ***" in run.summary
+    assert MARKDOWN_SECRET not in bare
+    assert MARKDOWN_SECRET.replace("\u200b", "") not in bare
+
+
+def _bytes_env(env: dict[str, str], **raw: bytes) -> dict[bytes, bytes]:
+    out = {k.encode(): v.encode() for k, v in env.items()}
+    for key, value in raw.items():
+        out[key.replace("_dash_", "-").encode()] = value
+    return out
+
+
+def test_client_secret_with_invalid_utf8_is_refused_without_a_traceback(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A client secret whose bytes are not UTF-8 (a secret store handing over Latin-1):
+    Python reads it as a lone surrogate, and masking it must not crash the run."""
+    inputs = base_inputs(emulator)
+    env = runner_environment(inputs, tmp_path, extra={"REQUESTS_CA_BUNDLE": emulator.ca_path})
+    env.pop("INPUT_CLIENT-SECRET", None)
+    benv = _bytes_env(env, INPUT_CLIENT_dash_SECRET=b"s3cr3t\xe9value")
+    done = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        env=benv,
+        cwd=env["GITHUB_WORKSPACE"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stdout = done.stdout.decode("utf-8", "replace")
+    stderr = done.stderr.decode("utf-8", "replace")
+    print(f"exit {done.returncode}; stderr tail: {stderr[-300:]!r}")
+    assert "Traceback" not in stdout + stderr, stderr[-2000:]
+    outputs = parse_file_command(Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
+    assert outputs.get("result") in ("failed", "halted"), outputs
+    shown = "\n".join(line for line in stdout.splitlines() if not line.startswith("::add-mask::"))
+    assert "s3cr3t" not in shown + stderr
+
+
+def test_proxy_password_is_never_shown(action: RunAction) -> None:
+    """A release engineer's proxy credentials are a secret too (where the contract is silent)."""
+    run = action(env=proxied("socks5://build:hunter2-proxy-pass@127.0.0.1:1080"))
+    assert run.outputs["result"] == "failed"
+    print(run.errors)
+    assert "::add-mask::hunter2-proxy-pass" in run.stdout  # masked first, as secrets are
+    assert "hunter2-proxy-pass" not in visible_text(run)
+
+
+@pytest.mark.parametrize(
+    ("where", "method", "status"),
+    [("halt", "POST", 409), ("halt", "POST", 404), ("rollout", "GET", 404)],
+)
+def test_the_upload_url_echoed_by_a_later_error_is_hidden(
+    action: RunAction, emulator: Emulator, where: str, method: str, status: int
+) -> None:
+    """fileUploadUrl is never printed, on any path. With expected-version the action has
+    read it (it holds the resource), but does not redact it: when the Store's error on
+    another request of the same run echoes it in `message`, that message is quoted.
+    Observed: the signed URL in the error annotation, the summary and `results`."""
+    url = emulator.state.submission(APP_ID, PUBLISHED)["fileUploadUrl"]
+    message = {"code": "InvalidState", "message": f"Submission upload {url} is locked"}
+    path = (HALT if where == "halt" else ROLLOUT)["path"]
+    emulator.add_fault(Fault(method=method, path=path, times=None, status=status, body=message))
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "8"})
+    assert run.outputs["result"] == "failed"
+    assert_no_upload_url(emulator, visible(run))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (429, {"statusCode": 429, "message": "{url} Try again in 1 seconds."}),
+        (503, {"code": "x", "message": "Account service is experiencing issue {url}"}),
+        (404, {"code": "ResourceNotFound", "message": "no blob {url}"}),
+        (401, {"error": {"code": "Unauthorized", "message": "{url}"}}),
+        (302, "moved"),
+    ],
+    ids=["429", "503-account", "404", "401-nested", "302-location"],
+)
+def test_the_guard_read_never_shows_the_upload_url_whatever_the_error(
+    action: RunAction, emulator: Emulator, answer: tuple[int, Any]
+) -> None:
+    status, body = answer
+    url = emulator.state.submission(APP_ID, PUBLISHED)["fileUploadUrl"]
+    if isinstance(body, dict):
+        body = json.loads(json.dumps(body).replace("{url}", url))
+    emulator.add_fault(
+        Fault(
+            method="GET",
+            path=SUBMISSION,
+            times=None,
+            status=status,
+            body=body,
+            headers={"Location": url},
+        )
+    )
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "4"})
+    assert run.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert_no_upload_url(emulator, visible(run))
+
+
+@pytest.mark.parametrize("casing", ["FileUploadUrl", "FILEUPLOADURL", "fileuploadurl"])
+def test_the_upload_url_under_other_casings_and_fields_is_not_printed(
+    action: RunAction, emulator: Emulator, casing: str
+) -> None:
+    resource = emulator.state.submission(APP_ID, PUBLISHED)
+    url = resource.pop("fileUploadUrl")
+    resource[casing] = url
+    resource["applicationPackages"][0]["fileName"] = url
+    resource["applicationPackages"][0]["id"] = url
+    resource["applicationPackages"].append({"version": url})  # long: never a version
+    emulator.add_fault(Fault(method="GET", path=SUBMISSION, times=None, status=200, body=resource))
+    run = action({"expected-version": "9.9.9.9"})
+    assert run.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert_no_upload_url(emulator, visible(run))
 
 
 # Proxy credentials, however malformed the variable that carries them ---------------------

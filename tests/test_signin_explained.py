@@ -1,5 +1,5 @@
-"""Sign-in that explains itself: the OIDC token's claims on a federation refusal, and a
-message of its own for a pull request from a fork."""
+"""A refused sign-in explains itself (rule 2): the OIDC token's claims on a federation
+refusal, and a message of its own for a pull request from a fork."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Targets files written in a hurry or by an attacker (the targets-file rules, rule 9).
-
-The harness (`World`, `HostileServer`) is in tests/world.py.
-"""
+"""A targets file written in a hurry or with malice is read safely or refused (the
+contract's "Several targets", rules 1 and 9)."""
 
 from __future__ import annotations
 
@@ -20,6 +18,7 @@ from .conftest import (
     OTHER_APP,
     OTHER_SUBMISSION,
     PUBLISHED,
+    RunAction,
 )
 from .world import (
     World,
@@ -187,6 +186,21 @@ def test_targets_file_in_other_encodings_and_line_ends_works(world: World, conte
     run = _targets(world, content)
     print(f"accepted file: {describe(run)}")
     assert run.outputs["result"] == "halted", describe(run)
+
+
+def test_pathological_targets_file_aliases_and_nesting(action: RunAction) -> None:
+    deep = "targets:\n  - app-id: " + "[" * 5000 + "]" * 5000 + "\n"
+    run = action({"app-id": "", "targets": "t.yml"}, files={"t.yml": deep})
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
+    aliases = "a: &a [" + ",".join(["x"] * 50) + "]\n"
+    for level in "bcdefghij":
+        previous = chr(ord(level) - 1)
+        aliases += f"{level}: &{level} [" + ",".join([f"*{previous}"] * 50) + "]\n"
+    aliases += "targets: *j\n"
+    run = action({"app-id": "", "targets": "t2.yml"}, files={"t2.yml": aliases})
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
 
 
 # Parsing keeps the deadline: its work is bounded, whatever the file under the cap holds.

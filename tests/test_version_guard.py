@@ -1,9 +1,11 @@
-"""The version guard (`expected-version`), end to end through the entrypoint and the emulator."""
+"""The version guard (the contract's "The version guard"): a rollout of another version
+than `expected-version` is left alone, end to end through the entrypoint and the emulator."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -13,20 +15,25 @@ from store_emulator import Emulator, Fault, demo
 from store_emulator.resources import IN_PROGRESS, STOPPED
 from store_emulator.step_results import ActionRun
 
-from .conftest import APP_ID, FLIGHT_ID, OTHER_APP, OTHER_SUBMISSION, PUBLISHED, RunAction
+from .conftest import (
+    APP_ID,
+    FLIGHT_ID,
+    OTHER_APP,
+    OTHER_SUBMISSION,
+    PUBLISHED,
+    RunAction,
+)
 from .conftest import visible_text as visible
+from .test_data_stays_data import assert_renders_as_text
+from .world import MIB, ROLLOUT, SUBMISSION, assert_no_upload_url, log_lines, records
 
 # The submission resource's path (not its /packagerollout or /haltpackagerollout).
-SUBMISSION = re.compile(r"/submissions/\d+$")
-
-
-def records(run: ActionRun) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = json.loads(run.outputs["results"])
-    return result
 
 
 def submission_reads(emu: Emulator) -> list[str]:
-    return [r.path for r in emu.store_requests if r.method == "GET" and SUBMISSION.search(r.path)]
+    return [
+        r.path for r in emu.store_requests if r.method == "GET" and re.search(SUBMISSION, r.path)
+    ]
 
 
 def assert_no_signature(emu: Emulator, run: ActionRun) -> None:
@@ -244,3 +251,164 @@ def test_a_failed_read_never_shows_the_upload_url(
     assert emulator.halt_requests == []
     assert submission_reads(emulator)
     assert_no_signature(emulator, run)
+
+
+def _big_resource(emu: Emulator, packages: int, languages: int) -> dict[str, Any]:
+    """A real-sized app submission: many packages and a listing in many languages, each
+    with a description of the Store's maximum length (10,000 characters)."""
+    resource = emu.state.submission(APP_ID, PUBLISHED)
+    template = dict(resource["applicationPackages"][0])
+    template["capabilities"] = ["runFullTrust", "internetClient", "privateNetworkClientServer"]
+    resource["applicationPackages"] = [
+        {**template, "id": str(10**18 + i), "version": demo.VERSION} for i in range(packages)
+    ]
+    resource["listings"] = {
+        f"lang-{n:03d}": {
+            "baseListing": {
+                "title": "Contoso App",
+                "description": "A fine application. " * 500,
+                "releaseNotes": "Fixes. " * 200,
+                "features": ["A feature described at length." * 6] * 20,
+            }
+        }
+        for n in range(languages)
+    }
+    return resource
+
+
+def test_a_real_sized_submission_resource_passes_the_guard(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """The guard halts when a package carries the version. The submission resource is the
+    whole submission (listings in every language, every package), not a few hundred bytes:
+    one over MAX_ANSWER_BYTES (1 MiB) is taken for a network failure, retried until the
+    deadline, and the stop fails although the version is right. Observed: result failed
+    ("Store unreachable ... larger than 1048576 bytes"), nothing halted."""
+    resource = _big_resource(emulator, packages=1000, languages=60)
+    body = json.dumps(resource)
+    assert len(body) > MIB
+    emulator.add_fault(Fault(method="GET", path=SUBMISSION, times=None, status=200, body=body))
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "10"})
+    assert run.outputs["result"] == "halted", records(run)[0].get("error")
+    assert_no_upload_url(emulator, visible(run))
+
+
+HOSTILE_PACKAGES = {
+    "numbers": [{"version": 1.4}, {"version": 1}, {"version": None}, {"version": True}],
+    "nested": [{"version": {"version": demo.VERSION}}, {"version": [demo.VERSION]}],
+    "duplicates": [{"version": "9.0.0.0"}] * 500 + [{"version": "9.0.0.0 "}] * 500,
+    "markdown": [
+        {"version": "[x](https://evil.example)"},
+        {"version": "::error::forged"},
+        {"version": "<img src=x>"},
+        {"version": "##[warning]forged"},
+        {"version": "1.4.2.0\u202e"},
+        {"version": "`` `x` ``"},
+    ],
+    "not a list": {"version": demo.VERSION},
+    "1000 distinct": [{"version": f"{i}.{'9' * 50}.{i}"} for i in range(1000)],
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_PACKAGES))
+def test_hostile_versions_fail_send_nothing_and_stay_data(
+    action: RunAction, emulator: Emulator, case: str
+) -> None:
+    resource = emulator.state.submission(APP_ID, PUBLISHED)
+    resource["applicationPackages"] = HOSTILE_PACKAGES[case]
+    emulator.add_fault(Fault(method="GET", path=SUBMISSION, times=None, status=200, body=resource))
+    run = action({"expected-version": demo.VERSION})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed")
+    assert emulator.halt_requests == []
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == IN_PROGRESS
+    assert_renders_as_text(run.summary)
+    assert len(run.summary.encode()) < MIB
+    lines = log_lines(run)
+    assert not [line for line in lines if line.lstrip().startswith("::error::forged")]
+    # Inside an annotation's message (the line is already a `::` command) it is inert.
+    assert not [line for line in lines if "##[warning]forged" in line and line[:2] != "::"]
+    assert "\u202e" not in visible(run)
+    if case == "duplicates":
+        assert records(run)[0]["versions"] == ["9.0.0.0"]
+
+
+def test_the_guard_names_the_versions_found_in_the_error(action: RunAction) -> None:
+    run = action({"expected-version": "1.4.1"})
+    record = records(run)[0]
+    assert record["result"] == "failed"
+    assert demo.VERSION in record["error"]
+    assert demo.VERSION in run.summary
+    assert demo.VERSION in run.errors[0]
+
+
+@pytest.mark.parametrize("hung", [SUBMISSION, ROLLOUT], ids=["submission-hangs", "rollout-hangs"])
+def test_one_parallel_read_hanging_ends_by_the_deadline_and_sends_nothing(
+    action: RunAction, emulator: Emulator, hung: str
+) -> None:
+    emulator.add_fault(Fault(method="GET", path=hung, kind="hang", seconds=60, times=None))
+    started = time.monotonic()
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "5"})
+    took = time.monotonic() - started
+    assert took < 5 + 6, took
+    assert run.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+    assert [r for r in emulator.store_requests if r.method == "POST"] == []
+    assert "timeout-seconds" in records(run)[0]["error"] or "time" in records(run)[0]["error"]
+
+
+def test_a_guard_read_throttled_past_the_deadline_sends_no_halt(
+    action: RunAction, emulator: Emulator
+) -> None:
+    emulator.add_fault(
+        Fault(
+            method="GET",
+            path=SUBMISSION,
+            times=None,
+            status=429,
+            body={"statusCode": 429, "message": "Rate limit is exceeded."},
+            headers={"Retry-After": "600"},
+        )
+    )
+    run = action({"expected-version": demo.VERSION, "timeout-seconds": "4"})
+    assert run.outputs["result"] == "failed"
+    assert emulator.halt_requests == []
+
+
+def test_all_flights_guard_read_failing_for_one_flight_halts_no_other_version(
+    action: RunAction, emulator: Emulator
+) -> None:
+    emulator.seed_whole_app()
+    first = next(f for f in demo.WHOLE_FLIGHTS if f.in_progress and f.published)
+    emulator.add_fault(
+        Fault(
+            method="GET",
+            path=rf"/flights/{first.flight_id}/submissions/\d+$",
+            times=None,
+            status=500,
+            body="boom",
+        )
+    )
+    run = action(
+        {
+            "app-id": demo.WHOLE_APP_ID,
+            "all-flights": "true",
+            "expected-version": demo.WHOLE_VERSION,
+            "timeout-seconds": "20",
+        }
+    )
+    by_name = {r["name"]: r for r in records(run)}
+    assert by_name[first.name]["result"] == "failed"
+    assert run.exit_code == 1
+    assert first.published is not None
+    state = emulator.rollout(demo.WHOLE_APP_ID, first.published, first.flight_id)
+    assert state["packageRolloutStatus"] == first.status
+    for flight in demo.WHOLE_FLIGHTS:
+        if flight.published and flight.version != demo.WHOLE_VERSION:
+            assert by_name[flight.name]["result"] != "halted"
+
+
+def test_results_after_a_halt_keep_the_rollout_stopped(
+    action: RunAction, emulator: Emulator
+) -> None:
+    run = action({"expected-version": demo.VERSION, "reason": "r"})
+    assert records(run)[0]["status"] == STOPPED

@@ -1,4 +1,4 @@
-"""Issue 13, item 5: the whole app (`all-flights`) under failure; and item 4's
+"""The whole app (the contract's "The whole app", `all-flights`) under failure, and a
 pathologically nested GitHub OIDC token.
 
 Listing an app's flights is that target's own work: it runs beside the other
@@ -19,6 +19,15 @@ import pytest
 from store_emulator import Emulator, Fault, demo
 
 from .conftest import DEADLINE_ALLOWANCE, OTHER_APP, RunAction
+from .world import (
+    MIB,
+    STARTUP_SLACK,
+    World,
+    describe,
+    many_apps,
+    results_of,
+    traceback_free,
+)
 
 APP = demo.WHOLE_APP_ID
 LISTING = r"/listflights/?$"
@@ -325,3 +334,30 @@ def test_more_apps_than_threads_are_all_halted_in_the_order_given(
     assert [(r["name"], r["flight-id"]) for r in records] == expected
     assert {r["result"] for r in records} == {"halted"}
     assert len(emulator.halt_requests) == len(expected)
+
+
+def test_hundred_all_flights_apps_with_hanging_listings(world: World) -> None:
+    emu = world.emulator
+    targets = many_apps(emu, 100).replace("\n  - app-id:", "\n  - all-flights: true\n    app-id:")
+    emu.add_fault(Fault(method="GET", path=r"/listflights$", kind="hang", seconds=120, times=None))
+    timeout = 12.0
+    run = world.run(
+        {"app-id": "", "targets": "t.yml", "timeout-seconds": f"{timeout:g}"},
+        files={"t.yml": targets},
+        timeout=120,
+    )
+    late = world.sent_after_deadline(timeout)
+    print(f"{describe(run, timeout)}; late: {late}")
+    records = results_of(run)
+    own = [r for r in records if not r["name"].startswith("flights of ")]
+    listings = [r for r in records if r["name"].startswith("flights of ")]
+    print(f"own rollouts: {[r['result'] for r in own].count('halted')} halted of {len(own)}")
+    assert run.seconds <= timeout + STARTUP_SLACK
+    assert late == []
+    assert traceback_free(run)
+    assert len(own) == 100
+    assert all(r["result"] == "halted" for r in own)
+    assert len(listings) == 100
+    assert all(r["result"] == "failed" for r in listings)
+    assert len(run.summary.encode()) < MIB
+    assert run.outputs["result"] == "failed"

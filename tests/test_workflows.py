@@ -1,4 +1,6 @@
-"""The workflows against GitHub's runner and concurrency rules; the release workflow's shape.
+"""The workflows and the README's examples follow the rules of GitHub's runner, its
+concurrency rules included, and keep data out of scripts (rule 8); the release workflow has
+the shape it needs.
 
 `uses_reference` follows actions/runner's parser of a step's `uses:` (src/Sdk/DTPipelines/
 Pipelines/ObjectTemplating/PipelineTemplateConverter.cs, ConvertToStep, and
@@ -9,12 +11,27 @@ after it (a bare `$/` is refused); anything else `{org}/{repo}[/path]@ref`.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from halt_rollout.halt import Failure, Result, TargetResult
+from halt_rollout.inputs import Target
+from halt_rollout.step_outputs import outputs
+from store_emulator import Emulator, Fault
+from store_emulator.actions_runner import run_action
+from store_emulator.step_results import ActionRun
+
+from .conftest import APP_ID, base_inputs
+from .test_data_stays_data import assert_renders_as_text
+from .world import ROLLOUT
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -297,6 +314,239 @@ def test_the_base_image_is_one_dependabot_keeps_fresh() -> None:
 def test_dependabot_reads_no_from_line_through_an_arg() -> None:
     assert FROM_LINE.match("FROM ${BASE_IMAGE}") is None
     assert FROM_LINE.match("FROM python:3.11-slim-bookworm@sha256:" + "0" * 64)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _workflow_step(path: Path, name: str) -> dict[str, Any]:
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("name") == name:
+                return dict(step)
+    raise AssertionError(f"no step {name} in {path}")
+
+
+def _readme_yaml_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [m.group(2) for m in re.finditer(r"(?ms)^( *)```ya?ml\n(.*?)^\1```", text)]
+
+
+def _run_scripts(node: Any) -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if (key == "run" and isinstance(value, str)) or (
+                key == "script" and isinstance(value, str)
+            ):
+                found.append(value)
+            else:
+                found += _run_scripts(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _run_scripts(item)
+    return found
+
+
+def test_no_example_puts_an_expression_inside_a_script() -> None:
+    sources = [*_readme_yaml_blocks()]
+    sources += [p.read_text(encoding="utf-8") for p in (ROOT / ".github/workflows").glob("*.yml")]
+    scripts = []
+    for source in sources:
+        scripts += _run_scripts(yaml.safe_load(textwrap_dedent(source)))
+    assert scripts
+    assert [s for s in scripts if "${{" in s] == []
+
+
+def textwrap_dedent(text: str) -> str:
+    return textwrap.dedent(text)
+
+
+def _bash_step(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _dry_run_with_status(emulator: Emulator, tmp_path: Path, status: str) -> ActionRun:
+    emulator.add_fault(
+        Fault(
+            method="GET",
+            path=ROLLOUT,
+            times=None,
+            status=200,
+            body={
+                "isPackageRollout": True,
+                "packageRolloutPercentage": 25,
+                "packageRolloutStatus": status,
+                "fallbackSubmissionId": "0",
+            },
+        )
+    )
+    return run_action(
+        {**base_inputs(emulator), "dry-run": "true", "reason": "[r](https://evil.example)"},
+        extra_env={"REQUESTS_CA_BUNDLE": emulator.ca_path},
+        workdir=tmp_path / "run",
+    )
+
+
+def test_emergency_stop_writes_no_store_data_into_the_summary(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """It once wrote the `status` output (the Store's packageRolloutStatus, any printable
+    text) between backticks into the job summary: a backtick in it made a live image and
+    link. The action's own summary says it all; no step of the workflow adds to it."""
+    hostile = "InProgress` ![p](https://evil.example/p.png) [x](https://evil.example) `"
+    run = _dry_run_with_status(emulator, tmp_path, hostile)
+    assert run.outputs["status"] == hostile
+    assert_renders_as_text(run.summary)
+    workflow = yaml.safe_load((ROOT / ".github/workflows/emergency-stop.yml").read_text())
+    scripts = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert not any("GITHUB_STEP_SUMMARY" in script for script in scripts)
+
+
+def test_emergency_stop_keeps_the_results_without_printing_them(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The artifact step `cat`s halt-results.json into the log. The action's own log keeps
+    `##[` inert (redact.inert: the runner reads the older command syntax anywhere in a
+    line); this step prints the reason and the Store's messages (in `results`) raw.
+    Observed: a log line holding `##[error]forged` (a forged annotation)."""
+    reason = "##[error]forged from the reason"
+    step = _workflow_step(ROOT / ".github/workflows/emergency-stop.yml", "Keep the results")
+    results = json.dumps([{"name": "a", "result": "failed", "error": "##[warning]forged Store"}])
+    env = {
+        "RESULTS": results,
+        "RESULT": "failed",
+        "REASON": reason,
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_RUN_ID": "1",
+    }
+    done = _bash_step(step["run"], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "halt-results.json").read_text())
+    assert record["reason"] == reason  # the JSON itself is built safely
+    assert record["results"][0]["error"] == "##[warning]forged Store"
+    assert [line for line in done.stdout.splitlines() if "##[" in line] == []
+
+
+def _telling_the_team_script() -> str:
+    for block in _readme_yaml_blocks():
+        if "Write the chat message" in block:
+            steps = yaml.safe_load(textwrap_dedent(block))
+            for step in steps:
+                if step.get("name") == "Write the chat message":
+                    return str(step["run"])
+    raise AssertionError("no 'Write the chat message' example in README.md")
+
+
+HOSTILE_TEXT = "\"quoted\" $(touch pwned) `touch pwned2` \\ \n'single' {x} \u202e"
+
+
+def test_telling_the_team_builds_valid_json_from_hostile_outputs(tmp_path: Path) -> None:
+    results = json.dumps(
+        [{"name": HOSTILE_TEXT, "result": "failed"}, {"name": None, "result": "halted"}]
+    )
+    done = _bash_step(
+        _telling_the_team_script(),
+        {
+            "RESULT": "failed",
+            "RESULTS": results,
+            "REASON": HOSTILE_TEXT,
+            "RUN_URL": "https://github.com/o/r/actions/runs/1",
+            "RUNNER_TEMP": str(tmp_path),
+        },
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    message = json.loads((tmp_path / "slack.json").read_text())
+    assert HOSTILE_TEXT in message["text"]
+    assert not (tmp_path / "pwned").exists()
+    assert not (tmp_path / "pwned2").exists()
+
+
+def test_telling_the_team_takes_the_largest_results_the_action_makes(tmp_path: Path) -> None:
+    """Linux refuses any one environment string over 128 KiB (MAX_ARG_STRLEN), and the
+    README passes `results` to the chat step as one: the action keeps it under that. Built
+    here by the action's own report from 1000 failed targets with long Store messages."""
+    failure = Failure("Halt refused by the Store (HTTP 409)", "Halt refused: " + "m" * 1500)
+    many = [
+        TargetResult(Target(APP_ID, name=f"Contoso {n}"), Result.FAILED, f"{n}", None, failure)
+        for n in range(1000)
+    ]
+    results = outputs(many)["results"]
+    assert 100_000 < len(results.encode()) < 128 * 1024
+    done = _bash_step(
+        _telling_the_team_script(),
+        {
+            "RESULT": "failed",
+            "RESULTS": results,
+            "REASON": "r",
+            "RUN_URL": "https://github.com/o/r/actions/runs/1",
+            "RUNNER_TEMP": str(tmp_path),
+        },
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_telling_the_team_chat_message_carries_no_live_mentions_or_links(
+    tmp_path: Path,
+) -> None:
+    """The chat message's text is Slack mrkdwn: `<!channel>` notifies everyone and
+    `<https://x|label>` is a disguised link. The README builds the JSON safely, but the
+    reason and the targets' names (a flight's friendlyName comes from the Store) go in as
+    they are. Observed: `<!channel>` and `<https://evil.example|Partner Center>` in the
+    payload's text."""
+    reason = "<!channel> see <https://evil.example|Partner Center>"
+    results = json.dumps([{"name": "<!here>", "result": "halted"}])
+    done = _bash_step(
+        _telling_the_team_script(),
+        {
+            "RESULT": "halted",
+            "RESULTS": results,
+            "REASON": reason,
+            "RUN_URL": "https://github.com/o/r/actions/runs/1",
+            "RUNNER_TEMP": str(tmp_path),
+        },
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    text = json.loads((tmp_path / "slack.json").read_text())["text"]
+    assert "<!" not in text
+    assert "<https://evil.example" not in text
+
+
+def test_callers_grant_what_the_called_workflow_asks() -> None:
+    called = yaml.safe_load((ROOT / ".github/workflows/halt-rollout.yml").read_text())
+    asked = called["jobs"]["halt"]["permissions"]
+    for block in _readme_yaml_blocks():
+        if "halt-rollout.yml@" not in block:
+            continue
+        workflow = yaml.safe_load(block)
+        for job in workflow["jobs"].values():
+            if "halt-rollout.yml@" in str(job.get("uses", "")):
+                granted = job.get("permissions", workflow.get("permissions", {}))
+                for scope, level in asked.items():
+                    assert granted.get(scope) == level or granted.get(scope) == "write", scope
+
+
+def test_emergency_stop_run_name_reason_is_an_expression_not_a_script() -> None:
+    workflow = (ROOT / ".github/workflows/emergency-stop.yml").read_text()
+    parsed = yaml.safe_load(workflow)
+    assert "inputs.reason" in parsed["run-name"]
+    # The reason reaches scripts only through env.
+    for script in _run_scripts(parsed):
+        assert "inputs." not in script
 
 
 # Concurrency, read with GitHub's documented rules ------------------------------------------

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import trustme
@@ -44,11 +45,13 @@ from store_emulator.step_results import ActionRun, parse_file_command
 from .conftest import (
     APP_ID,
     FALLBACK,
+    PUBLISHED,
     base_inputs,
 )
 
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
+SUBMISSION = r"/submissions/\d+$"
 APP = rf"^/v1\.0/my/applications/{APP_ID}$"
 # What a subprocess run costs besides its deadline: interpreter start, imports,
 # writing the outputs. A whole run takes 0.3-0.9 s here; a run that ends later overran.
@@ -516,6 +519,11 @@ class AppliedFault(Fault):
         return super().response()
 
 
+def applied_halt(emu: Emulator, status: int, **kwargs: Any) -> AppliedFault:
+    """The demo app's halt takes effect, and the Store answers it with `status`."""
+    return AppliedFault(emu, APP_ID, PUBLISHED, method="POST", path=HALT, status=status, **kwargs)
+
+
 @contextlib.contextmanager
 def pipe_no_one_reads(tmp_path: Path, *, full: bool) -> Iterator[Path]:
     """A named pipe with no reader (`full=False`), or with one that never reads and a
@@ -569,3 +577,181 @@ def command_line(emulator: Emulator, *args: str) -> list[str]:
         *("--store-api-url", emulator.url, "--authority-host", emulator.url),
         *args,
     ]
+
+
+# The Store's refusal of a halt (409), as its ingestion service words it.
+CONFLICT = {
+    "code": "InvalidState",
+    "message": "The submission is not in a state where its rollout can be halted",
+}
+
+
+# Proxies and sizes ----------------------------------------------------------------------
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
+MIB = 1024 * 1024
+
+
+def proxied(proxy: str, variable: str = "HTTPS_PROXY", **more: str | None) -> dict[str, str | None]:
+    """The run's environment for one proxy setting, every other proxy variable unset."""
+    env: dict[str, str | None] = dict.fromkeys(PROXY_VARIABLES)
+    env[variable] = proxy
+    env.update(more)
+    return env
+
+
+# Signalled runs (rule 10) --------------------------------------------------------------
+
+# Rule 10's bound, from the signal to the process's end.
+CANCEL_SECONDS = 2.0
+
+
+@dataclass
+class Running:
+    """The entrypoint (or another command) running in a runner's environment."""
+
+    process: subprocess.Popen[str]
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    def read(self) -> None:
+        def pump(stream: object, into: list[str]) -> None:
+            for line in stream:  # type: ignore[attr-defined]
+                into.append(line)
+
+        for stream, into in ((self.process.stdout, self.lines), (self.process.stderr, self.errors)):
+            reader = threading.Thread(target=pump, args=(stream, into), daemon=True)
+            reader.start()
+            self.readers.append(reader)
+
+    def wait_for(self, condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+        end = time.monotonic() + seconds
+        while not condition():
+            assert self.process.poll() is None, f"ended before {what}: {self.stdout}"
+            assert time.monotonic() < end, f"no {what} within {seconds} s: {self.stdout}"
+            time.sleep(0.02)
+
+    def signal_and_time(self, number: int, pid: int | None = None) -> float:
+        """Send `number`; the seconds until the process ended."""
+        sent = time.monotonic()
+        os.kill(pid or self.process.pid, number)
+        try:
+            self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        took = time.monotonic() - sent
+        for reader in self.readers:
+            reader.join(5)
+        return took
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return parse_file_command(Path(self.env["GITHUB_OUTPUT"]).read_text(encoding="utf-8"))
+
+    @property
+    def summary(self) -> str:
+        return Path(self.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stdout.splitlines() if line.startswith("::error")]
+
+
+def spawn(env: dict[str, str], command: list[str] | None = None) -> Running:
+    """The entrypoint (or `command`) started in `env` from its workspace, its output read."""
+    process = subprocess.Popen(
+        command or [sys.executable, str(ENTRYPOINT)],
+        env=env,
+        cwd=env["GITHUB_WORKSPACE"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = Running(process, env)
+    running.read()
+    return running
+
+
+@pytest.fixture
+def start(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def run(
+        inputs: dict[str, str] | None = None,
+        *,
+        command: list[str] | None = None,
+        files: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> Running:
+        workdir = tmp_path / f"run{len(started)}"
+        env = runner_environment(
+            {**base_inputs(emulator), **(inputs or {})},
+            workdir,
+            extra={"REQUESTS_CA_BUNDLE": emulator.ca_path, **(extra or {})},
+        )
+        for relative, content in (files or {}).items():
+            (Path(env["GITHUB_WORKSPACE"]) / relative).write_text(content, encoding="utf-8")
+        running = spawn(env, command)
+        started.append(running)
+        return running
+
+    yield run
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def halt_held_back(emulator: Emulator) -> None:
+    """The Store takes the halt and holds its answer back (the halt took effect)."""
+    emulator.add_fault(Fault(method="POST", path=HALT, kind="hang_after", seconds=60, times=None))
+
+
+def requests_after(emulator: Emulator, moment: float) -> list[str]:
+    return [f"{r.method} {r.path}" for r in emulator.requests if r.started > moment]
+
+
+def running_traceback_free(running: Running) -> bool:
+    text = running.stdout + "".join(running.errors)
+    return "Traceback" not in text and "crashed" not in text
+
+
+def cancel_errors(running: Running) -> list[str]:
+    return [e for e in running.error_lines if e.startswith("::error title=Run cancelled::")]
+
+
+def records(run: ActionRun | Running) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = json.loads(run.outputs["results"])
+    return result
+
+
+def assert_no_upload_url(emu: Emulator, text: str) -> None:
+    for form in (emu.upload_signature, quote(emu.upload_signature, safe=""), "sig="):
+        assert form not in text
+    assert "blob.core.windows.net" not in text.lower()
+
+
+def log_lines(run: ActionRun) -> list[str]:
+    return [line for line in run.stdout.splitlines() if not line.startswith("::add-mask::")]
+
+
+def halt_in_flight(
+    emulator: Emulator, start: Callable[..., Running], *args: Any, **kwargs: Any
+) -> Running:
+    """A run started, its halt sent and its answer held back: the moment to cancel it."""
+    halt_held_back(emulator)
+    running = start(*args, **kwargs)
+    running.wait_for(lambda: bool(emulator.halt_requests), "halt request")
+    return running
+
+
+def answers_always(emu: Emulator, method: str, path: str, status: int, body: Any) -> None:
+    """From now on, every `method` request to `path` gets `status` with `body`."""
+    emu.add_fault(Fault(method=method, path=path, status=status, times=None, body=body))
