@@ -364,6 +364,8 @@ def test_no_secret_and_no_oidc_fails_before_sending_anything(
 
 
 SECRET_TYPED = "Qx7~typed.as-a-flag_0123456789abcdefSECRET"
+# A token of lower-case letters and digits reads like an option name.
+SECRET_LOWER_CASE = "glpat4x9k2m7q1w8e3r5t6y0u"
 
 
 @pytest.mark.parametrize(
@@ -374,8 +376,13 @@ SECRET_TYPED = "Qx7~typed.as-a-flag_0123456789abcdefSECRET"
         ["--app-id", APP_ID, SECRET_TYPED],
         [f"--dry-run={SECRET_TYPED}"],
         [f"--{SECRET_TYPED}"],
+        ["--client-secret", f"-{SECRET_LOWER_CASE}"],
+        [f"--{SECRET_LOWER_CASE}"],
     ],
-    ids=["flag-then-value", "flag=value", "positional", "value-for-a-switch", "as-a-flag"],
+    ids=[
+        *("flag-then-value", "flag=value", "positional", "value-for-a-switch", "as-a-flag"),
+        *("a value starting with a dash", "lower case as a flag"),
+    ],
 )
 def test_a_usage_error_never_prints_a_value_back(
     cli: RunCli, emulator: Emulator, args: list[str]
@@ -384,6 +391,7 @@ def test_a_usage_error_never_prints_a_value_back(
     assert run.exit_code == 2
     assert SECRET_TYPED not in run.stdout + run.stderr
     assert SECRET_TYPED[:12] not in run.stderr
+    assert SECRET_LOWER_CASE[:12] not in run.stdout + run.stderr
     assert emulator.requests == []
 
 
