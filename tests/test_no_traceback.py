@@ -325,3 +325,43 @@ def test_malformed_oidc_request_url_is_a_clear_error(emulator: Emulator, tmp_pat
     assert "Traceback" not in result.stdout + result.stderr, result.stdout
     assert "crashed" not in result.stdout, result.stdout
     assert result.outputs["result"] == "failed"
+
+
+# Answers broken below HTTP, each as urllib3 or http.client would describe it in Python's
+# words (`invalid literal for int() with base 16: b'zz'`, `IncompleteRead(0 bytes read)`).
+BROKEN_BELOW_HTTP = {
+    "chunk size that is no number": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\nzz\r\n{}\r\n0\r\n\r\n"
+    ),
+    "chunked body cut short": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\n10\r\n{}"
+    ),
+    "gzip body that is not gzip": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: 4\r\n\r\nabcd"
+    ),
+    "status line that is no HTTP": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\n{}",
+}
+PYTHONS_WORDS = re.compile(r"invalid literal|base 16|\bb'|bytes read|[A-Z][a-z]+[A-Z]\w*\(")
+
+
+@pytest.mark.parametrize("raw", list(BROKEN_BELOW_HTTP.values()), ids=list(BROKEN_BELOW_HTTP))
+def test_an_answer_broken_below_http_is_told_in_words(world: World, raw: bytes) -> None:
+    """Rule 9 (what a user sees): an answer broken below HTTP is said in a responder's
+    words, never in Python's or urllib3's (their messages, classes and byte strings)."""
+
+    def handler(req: Incoming, wire: Wire) -> None:
+        if re.search(ROLLOUT, req.path) and req.method == "GET":
+            wire.send(raw)
+        else:
+            forward_everything(req, wire)
+
+    run = world.run({"timeout-seconds": "4"}, store=world.hostile(handler))
+    print(describe(run))
+    assert traceback_free(run), run.stdout[-800:]
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "could not be reached" in error or "answer" in error, error
+    assert not PYTHONS_WORDS.findall(run.stdout + run.summary), error
