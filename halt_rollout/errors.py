@@ -86,7 +86,7 @@ def one_line(text: str, limit: int = 300) -> str:
 _ENTRA_SECRET = re.compile(r"[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.")
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_~.:@?*\[\]-]{24,}")
-SHAPED_LIKE_A_SECRET = "(a value shaped like a secret, not shown)"
+SHAPED_LIKE_A_SECRET = "(a value shaped like a secret, not shown)"  # noqa: S105 (words)
 
 
 def _looks_like_a_token(run: str) -> bool:

@@ -103,7 +103,7 @@ def _proxy_problem(url: str) -> str | None:
 def _sendable_credentials(proxy: str) -> bool:
     """Whether requests can encode the proxy's credentials, as it does for each request
     (Latin-1); it would otherwise fail every request with a codec's error quoting them."""
-    url = requests.utils.prepend_scheme_if_needed(proxy, "http")
+    url = requests.utils.prepend_scheme_if_needed(proxy, "http")  # type: ignore[no-untyped-call]
     try:
         user, password = requests.utils.get_auth_from_url(url)
         user.encode("latin-1")

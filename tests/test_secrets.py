@@ -662,7 +662,8 @@ def test_a_proxy_password_requests_cannot_send_is_refused_up_front_unshown(
 
     assert run.exit_code == 1, run.stdout
     [error] = [line for line in run.stdout.splitlines() if line.startswith("::error")]
-    assert "HTTPS_PROXY" in error and "Nothing was sent" in error, error
+    assert "HTTPS_PROXY" in error, error
+    assert "Nothing was sent" in error, error
     assert emulator.requests == []
     for piece in ("€", "\\u20ac", "%E2", "codec", "ssure-Passw0rd"):
         assert piece not in visible_text(run), visible_text(run)

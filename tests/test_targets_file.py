@@ -155,8 +155,12 @@ REFUSED_FILES: dict[str, bytes] = {
         b"targets: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
     ),
     # YAML lets an anchor name a list that holds itself.
-    "a list that holds itself": f"targets:\n  - app-id: {APP_ID}\n    event-types: &a [*a]\n".encode(),
-    "event-types nested in lists": f"targets:\n  - app-id: {APP_ID}\n    event-types: [[[crash]]]\n".encode(),
+    "a list that holds itself": (
+        f"targets:\n  - app-id: {APP_ID}\n    event-types: &a [*a]\n".encode()
+    ),
+    "event-types nested in lists": (
+        f"targets:\n  - app-id: {APP_ID}\n    event-types: [[[crash]]]\n".encode()
+    ),
     # A tag makes any quoted text, newline included, "not a string".
     "a tagged value with a workflow command": (
         f'targets:\n  - app-id: !evil "{APP_ID}\\n::error::pwned"\n'.encode()
