@@ -365,3 +365,35 @@ def test_an_answer_broken_below_http_is_told_in_words(world: World, raw: bytes) 
     [error] = run.errors
     assert "could not be reached" in error or "answer" in error, error
     assert not PYTHONS_WORDS.findall(run.stdout + run.summary), error
+
+
+# Answers of Entra's token endpoint in its JSON but not its shape: MSAL and azure-identity
+# would say them in Python's words, or stumble on them.
+ODD_TOKEN_ANSWERS: dict[str, Any] = {
+    "a token that is a number": {"access_token": 5, "token_type": "Bearer", "expires_in": 3599},
+    "an expiry in words": {"access_token": "x" * 40, "token_type": "Bearer", "expires_in": "soon"},
+    "no fields at all": {},
+    "a description that is a list": {"error": {"x": 1}, "error_description": ["a"]},
+    "JSON nested too deeply": "[" * 5000 + "]" * 5000,
+}
+PYTHON_SAYS = re.compile(
+    r"\w+Error\b|invalid literal|recursion depth|has no attribute|\bNone\b|\['|crashed"
+)
+
+
+@pytest.mark.parametrize("status", [200, 400])
+@pytest.mark.parametrize("body", list(ODD_TOKEN_ANSWERS.values()), ids=list(ODD_TOKEN_ANSWERS))
+def test_an_odd_answer_from_entra_is_told_in_words(world: World, body: Any, status: int) -> None:
+    """Rule 9: a token answer in JSON but not Entra's shape is an unusable or refused
+    sign-in in a responder's words: never a crash, a class name or Python's own message."""
+    world.emulator.add_fault(
+        Fault(method="POST", path=r"/token$", status=status, body=body, times=None)
+    )
+    run = world.run({"timeout-seconds": "6"})
+    print(describe(run))
+    assert traceback_free(run), run.stdout[-800:]
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "Entra" in error, error
+    assert not PYTHON_SAYS.findall(run.stdout + run.summary), error
+    assert world.emulator.store_requests == []
