@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from . import STARTED, __version__, log_lines, step_outputs, streams
 from .cancel import CANCELLATION, Cancellation
+from .confirm import describe_rollout
 from .deadline import Deadline
 from .errors import InputError
 from .evidence_report import sentence
@@ -31,7 +32,7 @@ from .guard_inputs import (
     DEFAULT_MIN_FAILING_DEVICES,
     EVENT_TYPES,
 )
-from .halt import NOT_DONE, Result, TargetResult, describe_rollout
+from .halt import NOT_DONE, Result, TargetResult
 from .incident import incident_from
 from .inputs import (
     DEFAULT_AUTHORITY_HOST,
@@ -134,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
         "--expected-version",
         default="",
         metavar="VERSION",
-        help="halt only a submission whose packages carry this version (e.g. 1.4.2.0)",
+        help="halt only a submission whose newest package is this version (e.g. 1.4.2.0)",
     )
     guard = p.add_argument_group("halt on evidence")
     guard.add_argument(
