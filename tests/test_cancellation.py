@@ -152,6 +152,24 @@ def test_a_cancel_during_sign_in_is_said_as_a_cancel_not_a_deadline(
     assert emulator.store_requests == []
 
 
+def test_a_sign_in_cut_by_a_cancel_is_said_to_be_cancelled_not_timed_out(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """Rule 10: the result of a target whose sign-in a cancel cut says so; it never blames
+    a timeout-seconds that had not run out."""
+    emulator.add_fault(Fault(method="POST", path=r"/token$", kind="hang", seconds=60))
+    running = start({"timeout-seconds": "300"})
+    running.wait_for(
+        lambda: any(r.path.endswith("/token") for r in emulator.requests), "token request"
+    )
+    running.signal_and_time(signal.SIGINT)
+
+    said = running.stdout + running.summary + running.outputs["results"]
+    assert "cancelled by SIGINT" in json.loads(running.outputs["results"])[0]["error"], said
+    for untrue in ("timed out", "timeout-seconds (300)", "did not answer within"):
+        assert untrue not in said, said
+
+
 def test_cancel_with_several_targets_keeps_every_truthful_result(
     emulator: Emulator, start: Callable[..., Running]
 ) -> None:
