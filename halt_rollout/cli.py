@@ -77,8 +77,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-# What is shown of an unrecognized option: a plain option name, never anything like a value.
-_OPTION_NAME = re.compile(r"--?[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+# What is shown of an unrecognized option: a plain option name (words of letters, as every
+# option of ours is), never anything like a value: a token has digits.
+_OPTION_NAME = re.compile(r"--?[a-z]+(?:-[a-z]+)*")
 
 
 def _unrecognized(extras: Sequence[str]) -> str:

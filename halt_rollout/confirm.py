@@ -170,6 +170,13 @@ class _Confirmation:
             self.known.reached = self.known.reached or error.maybe_applied
             return
         except StoreError as error:
+            if error.status is not None and not _is_refusal(error.status):
+                # A status the retry rule does not name (501, a proxy's 520, a redirect):
+                # an answer that is not the rollout stopped, so it may have reached the Store.
+                self.lost = TransientError(f"HTTP {error.status} answered the halt", error)
+                self.retry_after = None
+                self.known.reached = True
+                return
             if self.known.reached:
                 self.known.under_way = True
                 self.log(
@@ -339,6 +346,11 @@ def _failure(facts: _Confirmation, why: str) -> HaltRolloutError:
     if facts.lost is None:
         return StoreError(f"Could not halt the rollout of {ref.describe()}. {never}")
     return facts.lost.failure.extended(f"{never} Run it again, or raise timeout-seconds.")
+
+
+def _is_refusal(status: int) -> bool:
+    """Only a 4xx refuses a halt (rule 7a); the retried 429 never gets here."""
+    return 400 <= status < 500
 
 
 def status_of(error: StoreError | None) -> str:

@@ -19,10 +19,16 @@ _BACKTICKS = re.compile(r"`+")
 # images, HTML and GFM's autolinks. A zero-width space inside each keeps the text as it
 # reads and breaks the trigger. Inside code nothing is live, so code shows data as written:
 # a URL in a reason or a Store message stays copyable.
-_TRIGGERS = (("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//"))
+# GFM also links an e-mail address (and `mailto:`/`xmpp:` ones): a break after its `@`.
+_TRIGGERS = (
+    *(("](", "]\u200b("), ("![", "!\u200b["), ("<", "<\u200b"), ("://", ":\u200b//")),
+    ("@", "@\u200b"),
+)
 
 
-_WWW = re.compile(r"(?i)\b(www)\.")
+# GFM links `www.` after a space, `*`, `_`, `~` or `(`: every one is broken, not only at a word
+# boundary (`_` is a word character).
+_WWW = re.compile(r"(?i)(www)\.")
 
 
 # Markdown's punctuation, escaped where our own words carry data outside code.

@@ -91,7 +91,26 @@ def _proxy_problem(url: str) -> str | None:
         )
     if not parsed.host:
         return f"the proxy for {host}, {named} ({where}), names no host"
+    if not _sendable_credentials(proxy):
+        return (
+            f"the proxy for {host}, {named} ({where}), has a user name or password with "
+            "characters outside Latin-1, which the Proxy-Authorization header cannot carry "
+            "(percent-encoding does not help: they are decoded first)"
+        )
     return None
+
+
+def _sendable_credentials(proxy: str) -> bool:
+    """Whether requests can encode the proxy's credentials, as it does for each request
+    (Latin-1); it would otherwise fail every request with a codec's error quoting them."""
+    url = requests.utils.prepend_scheme_if_needed(proxy, "http")  # type: ignore[no-untyped-call]
+    try:
+        user, password = requests.utils.get_auth_from_url(url)
+        user.encode("latin-1")
+        password.encode("latin-1")
+    except (UnicodeEncodeError, ValueError):
+        return False
+    return True
 
 
 def _variable_holding(proxy: str) -> str:

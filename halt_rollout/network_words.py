@@ -15,6 +15,7 @@ variable as what to check.
 from __future__ import annotations
 
 import errno
+import http.client
 import os
 import re
 import socket
@@ -121,7 +122,27 @@ def _root_words(chain: list[BaseException]) -> str:
             return _ERRNO_WORDS[cause.errno]
         if isinstance(cause, (TimeoutError, urllib3.exceptions.TimeoutError)):
             return "it timed out"
+    for cause in reversed(chain):
+        for kinds, words in _MALFORMED:
+            if isinstance(cause, kinds):
+                return words
     return tidy(str(chain[-1]) or type(chain[-1]).__name__)
+
+
+# Answers broken below HTTP, which urllib3 and http.client tell in Python's words
+# (`invalid literal for int() with base 16: b'zz'`, `IncompleteRead(2 bytes read)`).
+# Most specific first: an unreadable chunk size is also an IncompleteRead.
+_MALFORMED: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (urllib3.exceptions.InvalidChunkLength, "the answer's chunked body was malformed"),
+    (
+        (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead),
+        "the answer was cut off before its end",
+    ),
+    (urllib3.exceptions.DecodeError, "the answer's compressed body could not be decoded"),
+    (http.client.RemoteDisconnected, "the server closed the connection without answering"),
+    (http.client.LineTooLong, "the answer's head had a line too long to be HTTP"),
+    (http.client.HTTPException, "the answer was not well-formed HTTP"),
+)
 
 
 def tidy(text: str) -> str:

@@ -77,7 +77,9 @@ def run(
             pauser = Pauser(deadline, log, first_seen=first_seen)
             token = get_access_token(settings, oidc, pauser, session)
     except HaltRolloutError as error:
-        failure = Failure(error.title, error.message)
+        # Before the first Store request: nothing was sent for any target (rule 7a).
+        said = "" if "nothing was sent" in error.message.lower() else " Nothing was sent for it."
+        failure = Failure(error.title, error.message + said)
         return [
             TargetResult(target, Result.FAILED, target.submission_id, failure=failure)
             for target in settings.targets

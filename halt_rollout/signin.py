@@ -177,7 +177,7 @@ def get_access_token(
         token = RememberedToken(oidc_token) if oidc_token is not None else None
         credential = build_credential(settings, token, answer, session)
         try:
-            return credential.get_token(STORE_SCOPE).token
+            access_token: object = credential.get_token(STORE_SCOPE).token
         except Exception as error:  # classified: expected failures become ours
             if pauser.deadline.expired():
                 raise _out_of_time(pauser, via_oidc=via_oidc) from None
@@ -185,12 +185,21 @@ def get_access_token(
             if isinstance(failure, SignInError):  # no federated credential matched: the claims
                 raise explain_refusal(failure, token) from None
             raise failure from None
+        # azure-identity hands on whatever `access_token` held: a number is no token.
+        if not isinstance(access_token, str) or not access_token.strip():
+            raise _unusable_answer(answer.unusable or _NOT_ENTRAS_SHAPE)
+        return access_token
 
     return pauser.run(attempt)
 
 
 def _out_of_time(pauser: Pauser, *, via_oidc: bool) -> SignInError:
     who = "GitHub's OIDC endpoint or Microsoft Entra ID" if via_oidc else "Microsoft Entra ID"
+    if pauser.deadline.cancelled:  # a cancel is said as one, never as the deadline (rule 10)
+        return SignInError(
+            f"Sign-in did not finish: {pauser.deadline.why()} while {who} had not yet answered.",
+            title="Run cancelled",
+        )
     return SignInError(
         f"Sign-in did not finish before the deadline: {who} did not answer within "
         f"timeout-seconds ({pauser.deadline.seconds:g}). Run it again, or raise "
@@ -205,11 +214,9 @@ def _classify(error: Exception, answer: LastAnswer) -> Exception:
         return error  # from our OIDC token source
     if refused := _proxy_refusal(error):
         return SignInError(str(refused), title=f"Proxy refused (HTTP {refused.status})")
-    if isinstance(error, (ValueError, KeyError, TypeError, RecursionError)):
+    if isinstance(error, (ValueError, KeyError, TypeError, AttributeError, RecursionError)):
         # MSAL parsing an answer that is not what Entra sends (a proxy, a captive portal).
-        return _unusable_answer(
-            answer.unusable or f"an answer MSAL could not read ({type(error).__name__})"
-        )
+        return _unusable_answer(answer.unusable or _NOT_ENTRAS_SHAPE)
     if not isinstance(
         error, (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)
     ):
@@ -228,6 +235,8 @@ def _classify(error: Exception, answer: LastAnswer) -> Exception:
     match = _AADSTS.search(raw)
     correlation = _CORRELATION.search(raw)
     reason = f"{match.group(1)}: {one_line(match.group(2))}" if match else text
+    if not match and answer.status is not None and _not_entras_words(text):
+        reason = _NOT_ENTRAS_SHAPE  # MSAL's or Python's words about an odd answer
     details = ", ".join(
         part
         for part in (
@@ -255,6 +264,20 @@ def _classify(error: Exception, answer: LastAnswer) -> Exception:
     code = match.group(1) if match else ""
     hint = next((h for codes, h in _HINTS.items() if code in codes), DEFAULT_HINT)
     return SignInError(f"Microsoft Entra ID refused the sign-in ({details}). {hint}")
+
+
+# An answer in JSON but not in Entra's shape (a token that is a number, an expiry in words,
+# no error description): what MSAL and azure-identity make of it is Python's wording
+# (`invalid literal for int()`, `None`, a list's repr), which tells a responder nothing.
+_NOT_ENTRAS_SHAPE = "an answer whose fields are not what Entra sends"
+_PYTHONS_WORDS = re.compile(
+    r"invalid literal|recursion depth|has no attribute|object is not|codec can't|\bNone\b"
+    r"|\w+Error\b|Expecting value"
+)
+
+
+def _not_entras_words(text: str) -> bool:
+    return not text or text.startswith(("[", "{", "(")) or bool(_PYTHONS_WORDS.search(text))
 
 
 def _unusable_answer(what: str) -> SignInError:

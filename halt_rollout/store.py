@@ -12,6 +12,7 @@ absent or differently cased, percentages integers.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -53,6 +54,16 @@ def _total_count(value: Any) -> int | bool | None:
     if isinstance(value, float) and not (value.is_integer() and value >= 0):
         return False
     return int(value) if value >= 0 else False
+
+
+def _content(item: Any) -> str:
+    """An entry without a flight ID, told apart by what it holds: the same entry on a later
+    page is no new flight. (One nested too deep to write back, if the parser took it at
+    all, counts as new each time it is seen.)"""
+    try:
+        return "entry " + json.dumps(item, sort_keys=True)
+    except (ValueError, TypeError, RecursionError):
+        return f"entry at {id(item)}"
 
 
 def api_root(store_api_url: str) -> str:
@@ -144,8 +155,7 @@ class StoreClient:
         what = f"list the package flights of app {app_id}"
         path = f"applications/{app_id}/listflights?top={FLIGHTS_PAGE_SIZE}"
         asked = {path.lower()}
-        seen: set[str] = set()
-        unreadable = 0  # entries without a flight ID: each counts once toward totalCount
+        seen: set[str] = set()  # flight IDs, and the content of entries without one
         received = 0  # as the Store counts for `skip`: repeats and unreadable entries too
         total: int | None = None
         while True:
@@ -168,15 +178,13 @@ class StoreClient:
             for item in entries:
                 received += 1
                 entry = read_flight(item, received)
-                if isinstance(entry, Flight):
-                    if entry.flight_id.lower() in seen:
-                        continue
-                    seen.add(entry.flight_id.lower())
-                else:
-                    unreadable += 1
+                key = entry.flight_id.lower() if isinstance(entry, Flight) else _content(item)
+                if key in seen:  # seen again (a page repeated): not a new flight
+                    continue
+                seen.add(key)
                 fresh += 1
                 yield entry
-            distinct = len(seen) + unreadable
+            distinct = len(seen)
             if total is not None and distinct > total:
                 raise self._short(
                     what, f"it named {distinct} different flights, more than its totalCount {total}"

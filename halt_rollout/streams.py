@@ -13,6 +13,7 @@ where it still can be.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import sys
@@ -26,11 +27,38 @@ LOST: dict[str, str] = {}
 
 
 def prepare() -> None:
-    """Make both streams write what they cannot encode as escapes, never an error."""
+    """Make both streams write what they cannot encode as escapes, never an error; a
+    stream closed before the start is let go of at once."""
+    closed = [name for name, fd in (("stdout", 1), ("stderr", 2)) if _stand_in_if_closed(name, fd)]
+    for name in closed:
+        _let_go(name, OSError(errno.EBADF, "it was closed before the run began"))
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             with contextlib.suppress(ValueError, OSError):  # closed, or detached
                 stream.reconfigure(errors="backslashreplace")
+
+
+def _stand_in_if_closed(name: str, descriptor: int) -> bool:
+    """Whether the stream was closed before the start (`2>&-`, a daemon): then Python has
+    None for it, and its descriptor is free for the next file or socket opened, which
+    would receive log lines. The null device takes the descriptor, and a stream on it
+    stands in for None."""
+    closed = False
+    try:
+        os.fstat(descriptor)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # the lowest free number: this one
+        if devnull != descriptor:
+            os.dup2(devnull, descriptor)
+            os.close(devnull)
+        closed = True
+    if getattr(sys, name) is None:
+        stand_in = open(  # noqa: SIM115 (the process's stream, kept open to its end)
+            descriptor, "w", encoding="utf-8", errors="backslashreplace", closefd=False
+        )
+        setattr(sys, name, stand_in)
+        closed = True
+    return closed
 
 
 def encodes_everything(stream: TextIO) -> bool:

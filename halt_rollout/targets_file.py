@@ -58,6 +58,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 _FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_EXAMPLE = re.compile(r"[A-Za-z0-9:.+_-]{1,40}")
 _TRUE_TEXT = frozenset({"true", "True", "TRUE"})
 _FALSE_TEXT = frozenset({"false", "False", "FALSE"})
 
@@ -238,6 +239,10 @@ def _pairs(node: yaml.MappingNode, where: str, problems: list[str]) -> list[tupl
 def _text(key: str, node: yaml.Node, where: str, problems: list[str]) -> str | None:
     """A value as the text the user wrote; None for an empty value (or a problem)."""
     if key == "event-types" and isinstance(node, yaml.SequenceNode):
+        # One level only: an anchor can make a list hold itself (`&a [*a]`).
+        if not all(isinstance(item, yaml.ScalarNode) for item in node.value):
+            problems.append(f"{where}{key} must be a list of words, not of lists or mappings")
+            return None
         kinds = [_text(key, item, where, problems) for item in node.value]
         return ",".join(kind or "" for kind in kinds) if None not in kinds else None
     if not isinstance(node, yaml.ScalarNode):
@@ -253,9 +258,12 @@ def _text(key: str, node: yaml.Node, where: str, problems: list[str]) -> str | N
         return text  # 1152921504621243680 unquoted: YAML's number is the same text
     if node.tag != _STR:
         kind = node.tag.rsplit(":", 1)[-1]
+        # The example repeats the text only where it is a plain word (YAML 1.1's `0123`):
+        # an explicit tag can carry any text, a newline or a secret included.
+        example = f' ({key}: "{text}")' if _EXAMPLE.fullmatch(text) else ""
         problems.append(
             f"{where}{key} must be a string: YAML reads {shown(text)} as a {kind}, not as the "
-            f'text written; quote it ({key}: "{text[:40]}")'
+            f"text written; quote it{example}"
         )
         return None
     text = text.strip()

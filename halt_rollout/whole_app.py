@@ -71,9 +71,11 @@ def listing_failed(target: Target, error: HaltRolloutError, found: int) -> Targe
 
 
 def guard_found_nothing(target: Target, results: list[TargetResult]) -> TargetResult | None:
-    """all-flights with expected-version: when no rollout of the app is at that version (in
-    progress, or already stopped), the target fails; never "already halted" (contract, "The
-    version guard"). `results` are the run's: an overlapping target may hold the match."""
+    """all-flights with expected-version: when no rollout in progress is at that version, the
+    target fails; never "already halted" (contract, "The version guard"). A rollout at the
+    version that had stopped before this run is not one in progress: it keeps its own
+    already-halted row, and the target still fails. `results` are the run's: an overlapping
+    target may hold the match."""
     expected = target.expected_version
     if not expected:
         return None
@@ -82,10 +84,21 @@ def guard_found_nothing(target: Target, results: list[TargetResult]) -> TargetRe
     if any(
         r.versions is not None
         and matches(r.versions, expected)
-        and r.result is not Result.NOTHING_TO_HALT
+        and r.result not in (Result.NOTHING_TO_HALT, Result.ALREADY_HALTED)
         for r in mine
     ):
         return None
+    stopped = any(
+        r.versions is not None
+        and matches(r.versions, expected)
+        and r.result is Result.ALREADY_HALTED
+        for r in mine
+    )
+    already = (
+        f" The rollout at {expected} listed as already-halted had stopped before this run."
+        if stopped
+        else ""
+    )
     unread = any(r.result is Result.FAILED for r in mine)
     of_those = (
         " of those that could be read (the others are reported on their own)" if unread else ""
@@ -95,10 +108,11 @@ def guard_found_nothing(target: Target, results: list[TargetResult]) -> TargetRe
         Result.FAILED,
         failure=Failure(
             GUARD_TITLE,
-            f"No rollout of {target.app_id} is at version {expected}{of_those}: nothing was "
-            "sent. Each rollout found is listed with its versions; another version than the "
-            "one meant may be rolling out. Check them in Partner Center, and run again with "
-            "the version to halt.",
+            f"No rollout of {target.app_id}{' in progress' if stopped else ''} is at version "
+            f"{expected}{of_those}: "
+            f"nothing was sent.{already} Each rollout found is listed with its versions; "
+            "another version than the one meant may be rolling out. Check them in Partner "
+            "Center, and run again with the version to halt.",
         ),
     )
 

@@ -127,6 +127,48 @@ def test_cancel_during_sign_in_sends_nothing_to_the_store(
     assert error.startswith("::error title=Run cancelled::")
 
 
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_cancel_during_sign_in_is_said_as_a_cancel_not_a_deadline(
+    emulator: Emulator, start: Callable[..., Running], number: int
+) -> None:
+    """Entra holds the token back and the run is cancelled, long before timeout-seconds:
+    every target's error says the run was cancelled and that nothing was sent for it, never
+    that sign-in "did not finish before the deadline" (rule 10)."""
+    emulator.add_fault(Fault(method="POST", path=r"/token$", kind="hang", seconds=60))
+    running = start({"timeout-seconds": "120"})
+    running.wait_for(
+        lambda: any(r.path.endswith("/token") for r in emulator.requests), "token request"
+    )
+    took = running.signal_and_time(number)
+
+    assert took <= CANCEL_SECONDS
+    [record] = json.loads(running.outputs["results"])
+    assert record["result"] == "failed", record
+    assert "cancelled" in record["error"], record["error"]
+    assert "deadline" not in record["error"].lower(), record["error"]
+    assert "Nothing was sent for it" in record["error"], record["error"]
+    assert "before the deadline" not in running.summary, running.summary
+    assert emulator.store_requests == []
+
+
+def test_a_sign_in_cut_by_a_cancel_is_said_to_be_cancelled_not_timed_out(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """Rule 10: the result of a target whose sign-in a cancel cut says so; it never blames
+    a timeout-seconds that had not run out."""
+    emulator.add_fault(Fault(method="POST", path=r"/token$", kind="hang", seconds=60))
+    running = start({"timeout-seconds": "300"})
+    running.wait_for(
+        lambda: any(r.path.endswith("/token") for r in emulator.requests), "token request"
+    )
+    running.signal_and_time(signal.SIGINT)
+
+    said = running.stdout + running.summary + running.outputs["results"]
+    assert "cancelled by SIGINT" in json.loads(running.outputs["results"])[0]["error"], said
+    for untrue in ("timed out", "timeout-seconds (300)", "did not answer within"):
+        assert untrue not in said, said
+
+
 def test_cancel_with_several_targets_keeps_every_truthful_result(
     emulator: Emulator, start: Callable[..., Running]
 ) -> None:

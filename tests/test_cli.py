@@ -364,6 +364,8 @@ def test_no_secret_and_no_oidc_fails_before_sending_anything(
 
 
 SECRET_TYPED = "Qx7~typed.as-a-flag_0123456789abcdefSECRET"
+# A token of lower-case letters and digits reads like an option name.
+SECRET_LOWER_CASE = "glpat4x9k2m7q1w8e3r5t6y0u"
 
 
 @pytest.mark.parametrize(
@@ -374,8 +376,13 @@ SECRET_TYPED = "Qx7~typed.as-a-flag_0123456789abcdefSECRET"
         ["--app-id", APP_ID, SECRET_TYPED],
         [f"--dry-run={SECRET_TYPED}"],
         [f"--{SECRET_TYPED}"],
+        ["--client-secret", f"-{SECRET_LOWER_CASE}"],
+        [f"--{SECRET_LOWER_CASE}"],
     ],
-    ids=["flag-then-value", "flag=value", "positional", "value-for-a-switch", "as-a-flag"],
+    ids=[
+        *("flag-then-value", "flag=value", "positional", "value-for-a-switch", "as-a-flag"),
+        *("a value starting with a dash", "lower case as a flag"),
+    ],
 )
 def test_a_usage_error_never_prints_a_value_back(
     cli: RunCli, emulator: Emulator, args: list[str]
@@ -384,6 +391,7 @@ def test_a_usage_error_never_prints_a_value_back(
     assert run.exit_code == 2
     assert SECRET_TYPED not in run.stdout + run.stderr
     assert SECRET_TYPED[:12] not in run.stderr
+    assert SECRET_LOWER_CASE[:12] not in run.stdout + run.stderr
     assert emulator.requests == []
 
 
@@ -524,7 +532,37 @@ def test_secret_pasted_into_a_flag_is_masked_in_the_error(cli: RunCli, emulator:
     # token) reaches stdout or stderr; this is the case where the CLI echoes a value.
     run = cli("--app-id", emulator.client_secret)
     assert run.exit_code == 1
-    assert "app-id '***' is not a Store ID" in run.stderr
+    assert "is not a Store ID" in run.stderr
+    assert emulator.client_secret[:12] not in run.stderr
+    assert emulator.requests == []
+
+
+# A secret the command line was never told about (AZURE_CLIENT_SECRET unset), pasted into
+# the wrong flag: Entra's secret format, an old-style secret, a JWT, and a URL's password.
+PASTED_SECRETS = {
+    "tenant-id": ("--tenant-id", "Xy7Q8Q~Pasted.Into-TheWrong_Flag0123456789ab"),
+    "client-id": ("--client-id", "Xy7Q8Q~Pasted.Into-TheWrong_Flag0123456789ab"),
+    "app-id": ("--app-id", "kWx3+Oldstyle/SecretValue0fEntra9Apps4u2c="),
+    "flight-id": ("--flight-id", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvIn0.c2lnbmF0dXJl"),
+    "expected-version": ("--expected-version", "Xy7Q8Q~Pasted.Into-TheWrong_Flag0123456789ab"),
+    "store-api-url": ("--store-api-url", "https://alice:Url-Passw0rd-42@store.example"),
+    "authority-host": ("--authority-host", "http://alice:Url-Passw0rd-42@login.example"),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(PASTED_SECRETS))
+def test_a_secret_pasted_into_the_wrong_flag_is_never_echoed(
+    cli: RunCli, emulator: Emulator, flag: str
+) -> None:
+    """Contract rule 8: a value refused as input is named, never shown, when it is shaped
+    like a credential; nobody told the command line it was one."""
+    option, secret = PASTED_SECRETS[flag]
+    args = [option, secret] if option == "--app-id" else ["--app-id", APP_ID, option, secret]
+    run = cli(*args, env={"AZURE_CLIENT_SECRET": None})
+    assert run.exit_code == 1
+    assert flag in run.stderr, run.stderr
+    for piece in (secret, secret[:24], secret[-24:], "Url-Passw0rd-42"):
+        assert piece not in run.stderr + run.stdout, run.stderr
     assert emulator.requests == []
 
 

@@ -20,6 +20,7 @@ from cmarkgfm.cmark import Options
 
 from halt_rollout import main
 from halt_rollout.cancel import Cancellation
+from halt_rollout.markdown_safety import as_plain
 from halt_rollout.redact import visible as visible_form
 from store_emulator import Emulator, Fault
 from store_emulator.step_results import ActionRun, parse_file_command
@@ -60,6 +61,26 @@ HOSTILE_NAMES = [
 
 def _named_targets(name: str) -> str:
     return f"targets:\n  - name: {json.dumps(name)}\n    app-id: {APP_ID}\n"
+
+
+# What GFM's autolink extension links in prose besides URLs: e-mail addresses (bare, or
+# after mailto: or xmpp:), and `www.` after `_`, `*`, `~` or `(` as well as after a space.
+PROSE_AUTOLINKS = [
+    "ops@contoso.example",
+    "mailto:ops@contoso.example",
+    "xmpp:ops@contoso.example",
+    "1.4.2.0_www.evil.example",
+    "*www.evil.example*",
+    "(www.evil.example)",
+    "~www.evil.example",
+]
+
+
+@pytest.mark.parametrize("text", PROSE_AUTOLINKS)
+def test_data_in_prose_is_never_an_autolink(text: str) -> None:
+    """Contract rule 10: data shown outside code (the guard's decision sentence carries the
+    Store's package versions) renders as text, never a link, with GitHub's renderer."""
+    assert_renders_as_text(f"Decision: {as_plain(text)}.")
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)

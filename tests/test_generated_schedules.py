@@ -46,8 +46,8 @@ from .schedules.verdict import judge
 # together they hold every kind of trouble the generator makes among such seeds.
 SEEDS = (
     1, 2, 3, 6, 8, 9, 11, 12, 14, 15, 16, 17, 28, 38, 60, 104, 144, 153,
-    155, 182, 213, 252, 262, 265, 313, 324, 407, 410, 434, 458, 462, 570, 607, 752,
-    791, 872,
+    155, 182, 213, 223, 252, 262, 265, 313, 324, 381, 407, 410, 431, 434, 458, 462, 570,
+    607, 752, 791, 872,
 )  # fmt: skip
 
 
@@ -118,6 +118,8 @@ def test_the_soak_covers_every_kind_of_bad_day() -> None:
         "fault halt reset_before 500",
         "fault halt reset_after 500",
         "fault halt respond_after 504",
+        "fault halt respond_after 520",
+        "fault halt respond_after 505",
         "fault halt respond 409",
         "fault rollout respond 429",
         "fault listflights respond 503",

@@ -325,3 +325,75 @@ def test_malformed_oidc_request_url_is_a_clear_error(emulator: Emulator, tmp_pat
     assert "Traceback" not in result.stdout + result.stderr, result.stdout
     assert "crashed" not in result.stdout, result.stdout
     assert result.outputs["result"] == "failed"
+
+
+# Answers broken below HTTP, each as urllib3 or http.client would describe it in Python's
+# words (`invalid literal for int() with base 16: b'zz'`, `IncompleteRead(0 bytes read)`).
+BROKEN_BELOW_HTTP = {
+    "chunk size that is no number": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\nzz\r\n{}\r\n0\r\n\r\n"
+    ),
+    "chunked body cut short": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\n10\r\n{}"
+    ),
+    "gzip body that is not gzip": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: 4\r\n\r\nabcd"
+    ),
+    "status line that is no HTTP": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\n{}",
+}
+PYTHONS_WORDS = re.compile(r"invalid literal|base 16|\bb'|bytes read|[A-Z][a-z]+[A-Z]\w*\(")
+
+
+@pytest.mark.parametrize("raw", list(BROKEN_BELOW_HTTP.values()), ids=list(BROKEN_BELOW_HTTP))
+def test_an_answer_broken_below_http_is_told_in_words(world: World, raw: bytes) -> None:
+    """Rule 9 (what a user sees): an answer broken below HTTP is said in a responder's
+    words, never in Python's or urllib3's (their messages, classes and byte strings)."""
+
+    def handler(req: Incoming, wire: Wire) -> None:
+        if re.search(ROLLOUT, req.path) and req.method == "GET":
+            wire.send(raw)
+        else:
+            forward_everything(req, wire)
+
+    run = world.run({"timeout-seconds": "4"}, store=world.hostile(handler))
+    print(describe(run))
+    assert traceback_free(run), run.stdout[-800:]
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "could not be reached" in error or "answer" in error, error
+    assert not PYTHONS_WORDS.findall(run.stdout + run.summary), error
+
+
+# Answers of Entra's token endpoint in its JSON but not its shape: MSAL and azure-identity
+# would say them in Python's words, or stumble on them.
+ODD_TOKEN_ANSWERS: dict[str, Any] = {
+    "a token that is a number": {"access_token": 5, "token_type": "Bearer", "expires_in": 3599},
+    "an expiry in words": {"access_token": "x" * 40, "token_type": "Bearer", "expires_in": "soon"},
+    "no fields at all": {},
+    "a description that is a list": {"error": {"x": 1}, "error_description": ["a"]},
+    "JSON nested too deeply": "[" * 5000 + "]" * 5000,
+}
+PYTHON_SAYS = re.compile(
+    r"\w+Error\b|invalid literal|recursion depth|has no attribute|\bNone\b|\['|crashed"
+)
+
+
+@pytest.mark.parametrize("status", [200, 400])
+@pytest.mark.parametrize("body", list(ODD_TOKEN_ANSWERS.values()), ids=list(ODD_TOKEN_ANSWERS))
+def test_an_odd_answer_from_entra_is_told_in_words(world: World, body: Any, status: int) -> None:
+    """Rule 9: a token answer in JSON but not Entra's shape is an unusable or refused
+    sign-in in a responder's words: never a crash, a class name or Python's own message."""
+    world.emulator.add_fault(
+        Fault(method="POST", path=r"/token$", status=status, body=body, times=None)
+    )
+    run = world.run({"timeout-seconds": "6"})
+    print(describe(run))
+    assert traceback_free(run), run.stdout[-800:]
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "Entra" in error, error
+    assert not PYTHON_SAYS.findall(run.stdout + run.summary), error
+    assert world.emulator.store_requests == []

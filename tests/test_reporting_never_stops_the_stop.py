@@ -124,6 +124,36 @@ def test_results_that_cannot_be_printed_go_to_the_log(emulator: Emulator) -> Non
     assert_halted(emulator)
 
 
+# A stream that is not there at all: started with it closed (`2>&-`, a daemon, cron), Python
+# has None for it, and print() to None writes to the other stream or nowhere.
+CLOSED = {"stdout": ">&-", "stderr": "2>&-", "both": ">&- 2>&-"}
+
+
+@pytest.mark.parametrize("closed", list(CLOSED.values()), ids=list(CLOSED))
+@pytest.mark.parametrize("route", ["python -m halt_rollout", "the image (entrypoint.py)"])
+def test_a_stream_closed_before_the_start_still_halts(
+    emulator: Emulator, tmp_path: Path, closed: str, route: str
+) -> None:
+    if route == "the image (entrypoint.py)":
+        env = action_env(emulator, tmp_path)
+        command = [sys.executable, str(ENTRYPOINT)]
+    else:
+        env = cli_env(emulator)
+        command = command_line(emulator, "--app-id", APP_ID)
+    quoted = " ".join(f"'{arg}'" for arg in command)
+    completed = subprocess.run(
+        ["bash", "-c", f"exec {quoted} {closed}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in completed.stdout + completed.stderr, completed.stderr
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert_halted(emulator)
+
+
 # A stream that cannot encode ---------------------------------------------------------------
 
 NOT_UTF8 = {

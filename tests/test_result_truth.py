@@ -544,6 +544,24 @@ def test_retry_after_eating_the_confirm_reserve_then_a_lost_answer_is_never_fail
         assert halts == 1
 
 
+@pytest.mark.parametrize("status", [501, 505, 520, 307])
+def test_a_halt_answered_by_any_status_but_a_4xx_that_then_took_effect_is_halted(
+    world: World, status: int
+) -> None:
+    """The halt goes through behind a gateway that answers a status the retry rule does not
+    name (501, 505, a proxy's 520, a redirect): an answer that is not the rollout stopped,
+    so the halt may have reached the Store (rule 7a). Only a 4xx is a refusal: the run
+    reads the rollout, finds it stopped by its own halt, and says `halted`, never
+    `already-halted` (someone else) nor `failed`."""
+    world.emulator.add_fault(applied_halt(world.emulator, status, body={"message": "gateway"}))
+    run = world.run({"timeout-seconds": "30"})
+    stopped = world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"]
+    print(f"{status} after the halt took effect: {describe(run)}; Store: {stopped}")
+    assert stopped == STOPPED
+    assert (run.exit_code, run.outputs["result"]) == (0, "halted"), describe(run)
+    assert "someone else" not in run.stdout
+
+
 # The table in docs/reliability.md is the code -------------------------------------------
 
 _ROLLOUTS = {

@@ -644,3 +644,26 @@ def test_the_command_line_hides_a_malformed_proxy_password_too(emulator: Emulato
     assert "alice" in run.stdout + run.stderr, "the failure never named the proxy"
     assert not leaks(run.stdout + run.stderr, "Cli/Raw@Passw0rd-42"), run.stdout + run.stderr
     assert "Passw0rd-42" not in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "password", ["Pr€ssure-Passw0rd", "Pr%E2%82%ACssure-Passw0rd"], ids=["raw", "percent-encoded"]
+)
+def test_a_proxy_password_requests_cannot_send_is_refused_up_front_unshown(
+    password: str, action: RunAction, emulator: Emulator
+) -> None:
+    """Contract rules 1 and 8: a proxy password the transport cannot put into its
+    Proxy-Authorization header (outside Latin-1) is refused before anything is sent, naming
+    the variable; neither the password nor a character of it (as a codec's error would
+    quote it) is shown."""
+    env: dict[str, str | None] = dict.fromkeys(ALL_PROXY_VARIABLES)
+    env["HTTPS_PROXY"] = f"http://alice:{password}@127.0.0.1:{closed_port()}"
+    run = action({"timeout-seconds": SHORT_DEADLINE}, env=env, timeout=60)
+
+    assert run.exit_code == 1, run.stdout
+    [error] = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert "HTTPS_PROXY" in error, error
+    assert "Nothing was sent" in error, error
+    assert emulator.requests == []
+    for piece in ("€", "\\u20ac", "%E2", "codec", "ssure-Passw0rd"):
+        assert piece not in visible_text(run), visible_text(run)

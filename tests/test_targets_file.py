@@ -156,6 +156,17 @@ REFUSED_FILES: dict[str, bytes] = {
         b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
         b"targets: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
     ),
+    # YAML lets an anchor name a list that holds itself.
+    "a list that holds itself": (
+        f"targets:\n  - app-id: {APP_ID}\n    event-types: &a [*a]\n".encode()
+    ),
+    "event-types nested in lists": (
+        f"targets:\n  - app-id: {APP_ID}\n    event-types: [[[crash]]]\n".encode()
+    ),
+    # A tag makes any quoted text, newline included, "not a string".
+    "a tagged value with a workflow command": (
+        f'targets:\n  - app-id: !evil "{APP_ID}\\n::error::pwned"\n'.encode()
+    ),
 }
 
 
@@ -164,6 +175,9 @@ def test_malformed_targets_file_is_refused_cleanly(world: World, content: bytes)
     run = _targets(world, content)
     print(f"malformed file: {describe(run)}")
     _refused_before_any_request(run, world)
+    commands = [line for line in run.stdout.splitlines() if "pwned" in line.split("::", 2)[1:2]]
+    assert not commands, commands
+    assert '"9NBLGGH4R315' not in run.errors[0], "the quote-it example repeats tagged text"
 
 
 ACCEPTED_FILES: dict[str, bytes] = {

@@ -469,3 +469,37 @@ def test_all_flights_with_no_rollout_at_the_version_fails_never_already_halted(
     assert "Already halted before this run" not in run.summary
     assert "No rollout in progress" not in run.summary
     assert len(run.errors) == 1, run.errors
+
+
+def test_all_flights_whose_only_match_stopped_before_the_run_fails_never_already_halted(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """The only rollout at the expected version had stopped before this run: no rollout in
+    progress matches, so the target fails (contract, "The version guard"); the stopped one
+    keeps its own already-halted row, and nothing is sent."""
+    emulator.seed_whole_app()
+    emulator.set_packages(demo.WHOLE_APP_ID, demo.WHOLE_PUBLISHED, ["7.7.7.7"])
+    emulator.set_rollout(
+        demo.WHOLE_APP_ID,
+        demo.WHOLE_PUBLISHED,
+        percentage=0.0,
+        status=STOPPED,
+        fallback=demo.WHOLE_FALLBACK,
+    )
+    run = action(
+        {
+            "app-id": demo.WHOLE_APP_ID,
+            "all-flights": "true",
+            "expected-version": "7.7.7.7",
+            "timeout-seconds": "120",
+        }
+    )
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    assert emulator.halt_requests == []
+    by_result: dict[str, list[dict[str, Any]]] = {}
+    for record in records(run):
+        by_result.setdefault(record["result"], []).append(record)
+    assert [r["versions"] for r in by_result["already-halted"]] == [["7.7.7.7"]]
+    [guard] = by_result["failed"]
+    assert f"No rollout of {demo.WHOLE_APP_ID} in progress is at version 7.7.7.7" in guard["error"]
+    assert "nothing was sent" in guard["error"]

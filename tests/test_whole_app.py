@@ -397,6 +397,42 @@ def test_a_next_link_that_loops_is_a_failed_listing(whole_app: Emulator, action:
     assert len(listings) == 1
 
 
+def test_a_page_repeating_an_unreadable_entry_is_a_failed_listing_not_a_complete_one(
+    whole_app: Emulator, action: RunAction
+) -> None:
+    """Page 1 names a flight and an entry without a flightId, of 3 in all; page 2 says the
+    same again and names no next page. Counting the unreadable entry once per sighting made
+    it 3 of 3, a complete listing, while the third flight was never named. An entry seen
+    again is not a new flight: the listing failed, and the entry is reported once."""
+    flight = demo.WHOLE_FLIGHTS[0]
+    entries = [
+        {
+            "flightId": flight.flight_id,
+            "friendlyName": flight.name,
+            "lastPublishedFlightSubmission": {"id": flight.published},
+        },
+        {"friendlyName": "Ring without an ID"},
+    ]
+    first = {
+        "value": entries,
+        "totalCount": 3,
+        "@nextLink": f"applications/{APP}/listflights?skip=2&top=2",
+    }
+    again = {"value": entries, "totalCount": 3}
+    whole_app.add_fault(Fault(method="GET", path=LISTING, status=200, body=first))
+    whole_app.add_fault(Fault(method="GET", path=LISTING, status=200, body=again))
+    run = action({"app-id": APP, "all-flights": "true", "timeout-seconds": "30"})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    records = records_of(run)
+    assert [(r["name"], r["result"]) for r in records] == [
+        (APP, "halted"),
+        (flight.name, expected_result(flight)),
+        ("Ring without an ID", "failed"),
+        (LISTING_NAME, "failed"),
+    ], records
+    assert "completely" in records[-1]["error"], records[-1]["error"]
+
+
 def test_hundred_all_flights_apps_with_hanging_listings(world: World) -> None:
     emu = world.emulator
     targets = many_apps(emu, 100).replace("\n  - app-id:", "\n  - all-flights: true\n    app-id:")

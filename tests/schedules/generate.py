@@ -229,6 +229,7 @@ def schedule(seed: int) -> Schedule:
             ]
         )
         proxy = (variable, shape)
+    faults = _odd_gateway_answers(seed, faults)
     return Schedule(
         seed=seed,
         timeout=timeout,
@@ -252,6 +253,23 @@ def schedule(seed: int) -> Schedule:
         proxy_password=password,
         hostile_names=hostile,
     )
+
+
+# Statuses the retry rule does not name, from a gateway or proxy in front of the Store:
+# an answer that is not the rollout stopped, so the halt may have reached it (rule 7a).
+ODD_GATEWAY_STATUSES = (501, 505, 520, 307)
+
+
+def _odd_gateway_answers(seed: int, faults: list[FaultPlan]) -> list[FaultPlan]:
+    """Some gateway errors that hid a halt answer a status no rule names. Drawn from a
+    generator of their own, so every other draw of a seed is as it was."""
+    rng = random.Random(f"odd gateway {seed}")
+    return [
+        dataclasses.replace(fault, status=rng.choice(ODD_GATEWAY_STATUSES))
+        if fault.kind == "respond_after" and rng.random() < 0.5
+        else fault
+        for fault in faults
+    ]
 
 
 def _same_target(a: Entry, b: Entry) -> bool:

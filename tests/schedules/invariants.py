@@ -318,7 +318,7 @@ class Checker:
         if len(cancelled) != 1:
             self.breach("cancel-says-so-once", f"{len(cancelled)} 'Run cancelled' errors")
         early = seen.sigint_at < seen.started + self.plan.timeout - 1.0  # surely before it
-        said = [r for r in self.records or [] if "Deadline reached" in str(r.get("error"))]
+        said = [r for r in self.records or [] if _says_deadline(str(r.get("error")))]
         if early and said:
             self.breach(
                 "cancel-is-not-a-deadline",
@@ -339,6 +339,14 @@ class Checker:
                 if secret in text:
                     self.breach("no-secret-shown", f"a secret ({secret[:3]}…) in the {place}")
                     return
+
+
+# How an error says that timeout-seconds ended it (the store's title, sign-in's words).
+_DEADLINE_WORDS = ("Deadline reached", "before the deadline")
+
+
+def _says_deadline(error: str) -> bool:
+    return any(words in error for words in _DEADLINE_WORDS)
 
 
 def newest_is(versions: tuple[str, ...], expected: str) -> bool:
