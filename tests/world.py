@@ -36,7 +36,7 @@ from urllib.parse import quote
 import pytest
 import trustme
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, launch
 from store_emulator.action_files import ENTRYPOINT
 from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
@@ -317,7 +317,7 @@ class World:
         deadline started: right after it logs how many targets it works on."""
         self.deadline_started = None
         started = time.monotonic()
-        process = subprocess.Popen(
+        process = launch.popen(
             [sys.executable, str(ENTRYPOINT)],
             env=env,
             cwd=env["GITHUB_WORKSPACE"],
@@ -550,14 +550,11 @@ def run_entrypoint(
     env: Mapping[str, str], *, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """entrypoint.py as the runner starts it: in `env`, from its workspace, to its end."""
-    return subprocess.run(
+    return launch.run(
         [sys.executable, str(ENTRYPOINT)],
         env=dict(env),
         cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
         timeout=timeout,
-        check=False,
     )
 
 
