@@ -26,7 +26,9 @@ def popen(args: Sequence[str], **options: Any) -> subprocess.Popen[str]:
 def run(args: Sequence[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
     """subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
     through the installed launcher; on a timeout the process is killed, as run kills it."""
-    with popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options) as process:
+    with popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
+    ) as process:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

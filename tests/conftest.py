@@ -22,6 +22,7 @@ from store_emulator.demo import (
     PENDING,
     PUBLISHED,
 )
+from store_emulator.step_environment import overlay
 from store_emulator.step_results import ActionRun
 
 from .zygote import Launcher, real_exec_everywhere
@@ -154,7 +155,7 @@ def action(emulator: Emulator, tmp_path: Path) -> RunAction:
         files: Mapping[str, str] | None = None,
         timeout: float = 90,
     ) -> ActionRun:
-        merged = _merge(base_inputs(emulator), inputs)
+        merged = overlay(base_inputs(emulator), inputs)
         extra = {"REQUESTS_CA_BUNDLE": emulator.ca_path, **(env or {})}
         workdir = tmp_path / f"run{next(counter)}"
         workdir.mkdir()
@@ -164,16 +165,6 @@ def action(emulator: Emulator, tmp_path: Path) -> RunAction:
         return result
 
     return run
-
-
-def _merge(base: Mapping[str, str], changes: Mapping[str, str | None] | None) -> dict[str, str]:
-    merged = dict(base)
-    for key, value in (changes or {}).items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
 
 
 def secrets_of(emu: Emulator) -> list[str]:

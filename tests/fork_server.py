@@ -50,9 +50,9 @@ def serve(listener: socket.socket) -> None:
     """Fork a run for each connection; report each child's end on its connection."""
     watched: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
     while True:
-        readable, _, _ = select.select([listener, *watched], [], [])
+        readable, _, _ = select.select([listener.fileno(), *watched], [], [])
         for ready in readable:
-            if ready is listener:
+            if ready == listener.fileno():
                 connection, _ = listener.accept()
                 message, fds, _, _ = socket.recv_fds(connection, MESSAGE_LIMIT, 3)
                 pid = os.fork()
@@ -69,7 +69,6 @@ def serve(listener: socket.socket) -> None:
                 with contextlib.suppress(OSError):
                     connection.sendall(json.dumps({"pid": pid}).encode())
             else:
-                assert isinstance(ready, int)
                 pid, connection = watched.pop(ready)
                 os.close(ready)
                 _, status = os.waitpid(pid, 0)

@@ -551,14 +551,7 @@ def test_signal_storm_ends_at_once_without_a_traceback(
         except ProcessLookupError:
             break
         time.sleep(0.005)
-    try:
-        running.process.wait(30)
-    finally:
-        if running.process.poll() is None:
-            running.process.kill()
-    took = time.monotonic() - sent
-    for reader in running.readers:
-        reader.join(5)
+    took = running.seconds_to_end(sent)
     print(f"storm: ended {took:.2f} s after the first signal, exit {running.process.returncode}")
 
     assert took <= CANCEL_SECONDS

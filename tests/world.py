@@ -40,6 +40,7 @@ from store_emulator import Emulator, Fault, launch
 from store_emulator.action_files import ENTRYPOINT
 from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
+from store_emulator.step_environment import overlay
 from store_emulator.step_results import ActionRun, parse_file_command
 
 from .conftest import (
@@ -48,6 +49,7 @@ from .conftest import (
     PUBLISHED,
     base_inputs,
 )
+from .loopback import LoopbackServer, read_head
 
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
@@ -153,32 +155,19 @@ def forward_everything(req: Incoming, wire: Wire) -> None:
     wire.send(wire.forward(req).raw())
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     """A loopback HTTPS server whose handler decides, per request, what goes on the wire."""
 
     def __init__(self, ca: trustme.CA, upstream: Emulator, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
         self.upstream = upstream
-        self.stopping = threading.Event()
         self.requests: list[Incoming] = []
-        self._lock = threading.Lock()
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._context)
         self._upstream_context = ssl.create_default_context(cafile=upstream.ca_path)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._connections: set[socket.socket] = set()
-        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True, name="hostile-accept").start()
-
-    def close(self) -> None:
-        self.stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.listen("hostile-accept")
 
     def forward(self, req: Incoming) -> Upstream:
         host, port = self.upstream.url.removeprefix("https://").rsplit(":", 1)
@@ -193,17 +182,7 @@ class HostileServer:
         finally:
             connection.close()
 
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
     def _serve(self, raw: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(raw)
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._context.wrap_socket(raw, server_side=True) as connection:
@@ -218,19 +197,15 @@ class HostileServer:
         except (OSError, ValueError):
             pass  # the client gave up or the test ended: both are expected here
         finally:
-            with self._lock:
-                self._connections.discard(raw)
+            self.forget(raw)
             with contextlib.suppress(OSError):
                 raw.close()
 
     @staticmethod
     def _read(connection: ssl.SSLSocket) -> Incoming | None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
+        data = read_head(connection, 65536)
+        if data is None:
+            return None
         head, _, body = data.partition(b"\r\n\r\n")
         started = time.monotonic()
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -298,11 +273,7 @@ class World:
             merged["store-api-url"] = store.url
         if authority is not None:
             merged["authority-host"] = authority.url
-        for key, value in (inputs or {}).items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
+        merged = overlay(merged, inputs)
         workdir = self.workdir / f"run{self.runs}"
         self.runs += 1
         workdir.mkdir(exist_ok=True)
@@ -634,12 +605,16 @@ class Running:
         """Send `number`; the seconds until the process ended."""
         sent = time.monotonic()
         os.kill(pid or self.process.pid, number)
+        return self.seconds_to_end(sent)
+
+    def seconds_to_end(self, since: float) -> float:
+        """Wait for the process to end (killed after 30 s); the seconds from `since`."""
         try:
             self.process.wait(30)
         finally:
             if self.process.poll() is None:
                 self.process.kill()
-        took = time.monotonic() - sent
+        took = time.monotonic() - since
         for reader in self.readers:
             reader.join(5)
         return took

@@ -100,26 +100,10 @@ class ForkedPopen(subprocess.Popen[str]):
         self._connection: socket.socket | None = None
         super().__init__(list(args), **options)
 
-    def _execute_child(  # type: ignore[override]  # Popen's private POSIX hook, 3.11's signature
-        self,
-        args: Sequence[str],
-        executable: object,
-        preexec_fn: object,
-        close_fds: bool,
-        pass_fds: object,
-        cwd: str | os.PathLike[str] | None,
-        env: Mapping[str, str] | None,
-        startupinfo: object,
-        creationflags: int,
-        shell: bool,
-        p2cread: int,
-        p2cwrite: int,
-        c2pread: int,
-        c2pwrite: int,
-        errread: int,
-        errwrite: int,
-        *unused: object,
-    ) -> None:
+    def _execute_child(self, args: Sequence[str], *popen: Any) -> None:
+        """Popen's private POSIX hook (3.11's arguments): fork the run from the server."""
+        cwd, env = popen[4], popen[5]
+        p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite = popen[9:15]
         fds = [
             p2cread if p2cread != -1 else 0,
             c2pwrite if c2pwrite != -1 else 1,
