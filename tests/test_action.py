@@ -16,6 +16,7 @@ from email.utils import formatdate
 import pytest
 
 from store_emulator import Emulator, Fault
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,
@@ -45,6 +46,16 @@ def only_record(outputs: dict[str, str]) -> dict[str, object]:
 
 
 # Halting --------------------------------------------------------------------------------
+
+
+def failed_without_a_halt(run: ActionRun, emulator: Emulator, status: str) -> str:
+    """The run failed on a rollout in `status` without sending a halt; its one error."""
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
+    assert run.outputs["status"] == status
+    assert emulator.halt_requests == []
+    [error] = run.errors
+    return error
 
 
 def test_halts_the_last_published_submission_never_the_pending_one(
@@ -179,11 +190,7 @@ def test_no_gradual_rollout_fails_and_sends_nothing(emulator: Emulator, action: 
         fallback="0",
     )
     run = action()
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    assert run.outputs["status"] == "PackageRolloutNotStarted"
-    assert emulator.halt_requests == []
-    [error] = run.errors
+    error = failed_without_a_halt(run, emulator, "PackageRolloutNotStarted")
     assert "no gradual rollout" in error
     assert "no gradual rollout" in only_record(run.outputs)["error"]  # type: ignore[operator]
 
@@ -191,11 +198,7 @@ def test_no_gradual_rollout_fails_and_sends_nothing(emulator: Emulator, action: 
 def test_finalized_rollout_fails_and_sends_nothing(emulator: Emulator, action: RunAction) -> None:
     emulator.set_rollout(APP_ID, PUBLISHED, status="PackageRolloutComplete", percentage=100.0)
     run = action()
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    assert run.outputs["status"] == "PackageRolloutComplete"
-    assert emulator.halt_requests == []
-    [error] = run.errors
+    error = failed_without_a_halt(run, emulator, "PackageRolloutComplete")
     assert "finalized" in error
     assert "can no longer be halted" in error
 

@@ -31,9 +31,7 @@ from .world import (
     MIB,
     ROLLOUT,
     STARTUP_SLACK,
-    Incoming,
     Running,
-    Wire,
     World,
     applied_halt,
     describe,
@@ -41,6 +39,7 @@ from .world import (
     proxied,
     results_of,
     traceback_free,
+    trickling_from_the_halt_on,
 )
 
 # 0. The harness itself --------------------------------------------------------------------
@@ -279,17 +278,7 @@ def test_a_halt_sent_through_a_proxy_to_a_store_that_then_trickles_is_unknown_no
     """Rule 7a: the halt went through the tunnel and reached the Store (it took effect);
     from then on every answer trickles in past the deadline, the confirming read too. A
     halt sent but not confirmed is `unknown`, never `failed`."""
-    halted = threading.Event()
-
-    def store(req: Incoming, wire: Wire) -> None:
-        if halted.is_set() or (req.method == "POST" and req.path.endswith("haltpackagerollout")):
-            halted.set()
-            answer = wire.forward(req).raw()
-            wire.trickle(answer, every=0.2, until=time.monotonic() + 20)
-        else:
-            forward_everything(req, wire)
-
-    server = world.hostile(store)
+    server = world.hostile(trickling_from_the_halt_on())
     with ConnectProxy("pass") as proxy:
         run = world.run(
             {"timeout-seconds": "4", "store-api-url": server.url}, env=proxied(proxy.url)

@@ -172,16 +172,24 @@ BAD_FILES: dict[str, BadFile] = {
 }
 
 
+def run_with_bad(
+    emulator: Emulator, tmp_path: Path, bad: BadFile, variable: str
+) -> tuple[FileRun, Path]:
+    """A plain halt whose `variable` file is `bad`; the halt itself must stand."""
+    with bad(tmp_path) as path:
+        run = run_with(emulator, tmp_path, **{variable: str(path)})
+    print(f"{variable}: exit {run.exit_code} in {run.seconds:.2f} s")
+    assert_the_halt_stands(run, emulator)
+    return run, path
+
+
 @pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
 def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
     emulator: Emulator,
     tmp_path: Path,
     bad: BadFile,
 ) -> None:
-    with bad(tmp_path) as path:
-        run = run_with(emulator, tmp_path, GITHUB_OUTPUT=str(path))
-    print(f"outputs: exit {run.exit_code} in {run.seconds:.2f} s")
-    assert_the_halt_stands(run, emulator)
+    run, path = run_with_bad(emulator, tmp_path, bad, "GITHUB_OUTPUT")
     assert run.exit_code == 1
     [error] = run.lines_starting("::error")
     assert error.startswith("::error title=Outputs not written::GITHUB_OUTPUT")
@@ -198,10 +206,7 @@ def test_a_summary_that_cannot_be_written_is_a_warning(
     tmp_path: Path,
     bad: BadFile,
 ) -> None:
-    with bad(tmp_path) as path:
-        run = run_with(emulator, tmp_path, GITHUB_STEP_SUMMARY=str(path))
-    print(f"summary: exit {run.exit_code} in {run.seconds:.2f} s")
-    assert_the_halt_stands(run, emulator)
+    run, _ = run_with_bad(emulator, tmp_path, bad, "GITHUB_STEP_SUMMARY")
     assert run.exit_code == 0
     assert run.lines_starting("::error") == []
     [warning] = run.lines_starting("::warning")

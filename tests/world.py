@@ -6,7 +6,11 @@ emulator (so the Store's state and its request records stay real) and, for the
 requests an attack picks, writes whatever bytes the attack wants, as slowly as it
 wants. The run then trusts both CAs through REQUESTS_CA_BUNDLE. The action always
 runs as GitHub's runner runs it (`entrypoint.py` in a subprocess,
-`store_emulator.actions_runner`).
+`store_emulator.actions_runner`). In `make test` that subprocess is forked from a
+pre-imported fork server (tests/zygote.py; `World.run`, `run_entrypoint` and run_action go
+through `store_emulator.launch`), which a test sees as the real process; `spawn` and
+`start`, which watch a process from its first milliseconds, always start a new one, as
+does every run under HALT_ROLLOUT_TEST_REAL_EXEC=1 or in a test marked `real_exec`.
 
 Deadline figures: a run's overrun is its wall time minus timeout-seconds. The run's
 deadline starts inside the subprocess when the package begins to load, before it logs
@@ -153,6 +157,21 @@ Handler = Callable[[Incoming, Wire], None]
 
 def forward_everything(req: Incoming, wire: Wire) -> None:
     wire.send(wire.forward(req).raw())
+
+
+def trickling_from_the_halt_on() -> Handler:
+    """A Store whose every answer, from the halt's on, trickles in a byte each 0.2 s."""
+    halted = threading.Event()
+
+    def store(req: Incoming, wire: Wire) -> None:
+        if halted.is_set() or (req.method == "POST" and req.path.endswith("haltpackagerollout")):
+            halted.set()
+            answer = wire.forward(req).raw()
+            wire.trickle(answer, every=0.2, until=time.monotonic() + 20)
+        else:
+            forward_everything(req, wire)
+
+    return store
 
 
 class HostileServer(LoopbackServer):

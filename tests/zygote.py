@@ -9,11 +9,12 @@ is the real process's: its pid (for signals), its exit status (a signal's as neg
 its output, its files, its deadline (counted from when halt_rollout begins to load).
 
 Only `[sys.executable, entrypoint.py]` with an environment, a folder and the standard
-streams is forked; any other command or option, and any run whose interpreter-start
-variables (STARTUP_VARIABLES) differ from every server's, gets a fork server of its own
-or a real process start. Tests where the process start is itself the subject (a signal in
-the first milliseconds, handlers installed before the imports) start their processes with
-subprocess.Popen (tests/world.py's `spawn` and `start`), or carry
+streams is forked; any other command or option, or a PYTHON* variable that runs code at
+the start (PYTHONPATH, PYTHONSTARTUP, ...), is a real process start; a run whose other
+interpreter-start variables (STARTUP_VARIABLES: locale, encoding, TZ) differ from every
+server's gets a fork server of its own. Tests where the process start is itself the
+subject (a signal in the first milliseconds, handlers installed before the imports) start
+their processes with subprocess.Popen (tests/world.py's `spawn` and `start`), or carry
 `@pytest.mark.real_exec`. HALT_ROLLOUT_TEST_REAL_EXEC=1 makes every run a real process
 start (CI's soak runs that way).
 """
@@ -38,8 +39,22 @@ from store_emulator.action_files import ENTRYPOINT
 SERVER = Path(__file__).resolve().parent / "fork_server.py"
 REAL_EXEC_VARIABLE = "HALT_ROLLOUT_TEST_REAL_EXEC"
 # Variables read when the interpreter starts or a pre-imported module loads: a run whose
-# values differ from a server's cannot be forked from it.
+# values differ from every server's gets a server of its own, started with them.
 STARTUP_VARIABLES = re.compile(r"PYTHON.*|LANG|LANGUAGE|LC_.*|TZ|CRYPTOGRAPHY_.*|OPENSSL_.*")
+# The interpreter's own variables a server can share with its runs. Any other (PYTHONPATH
+# with a sitecustomize that reads the run's variables, PYTHONSTARTUP, PYTHONHOME, import
+# profiling, ...) runs code or loads modules at the start: such a run is started for real.
+SHAREABLE_PYTHON_VARIABLES = frozenset(
+    {
+        "PYTHONCOERCECLOCALE",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONHASHSEED",
+        "PYTHONIOENCODING",
+        "PYTHONUNBUFFERED",
+        "PYTHONUTF8",
+        "PYTHONWARNINGS",
+    }
+)
 # Popen's options a forked run honours; any other sends the run to a real process start.
 FORKABLE_OPTIONS = frozenset({"env", "cwd", "stdin", "stdout", "stderr", "text"})
 # One SOCK_SEQPACKET message carries the request; larger ones are started for real.
@@ -159,6 +174,7 @@ class Launcher:
             or env is None
             or not FORKABLE_OPTIONS.issuperset(options)
             or len(json.dumps(env)) > MESSAGE_LIMIT
+            or any(k.startswith("PYTHON") and k not in SHAREABLE_PYTHON_VARIABLES for k in env)
         ):
             return subprocess.Popen(list(args), **options)
         startup = frozenset((k, v) for k, v in env.items() if STARTUP_VARIABLES.fullmatch(k))
