@@ -10,13 +10,15 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 # their hashes (scripts/lock-subset.py). `make test`, `make lint` and the rest add the dev lock.
 DEMO_EXTRAS := trustme setuptools
 
-.PHONY: help venv demo-venv demo try test lint container-test release-rehearsal bench bench-render fault-table lock clean
+.PHONY: help venv demo-venv demo try test soak lint container-test release-rehearsal bench bench-render fault-table lock clean
 
 help:
 	@echo "make demo            run the action end to end against the local Store emulator"
 	@echo "make try             start the emulator; prints the halt-rollout commands to try on it"
 	@echo "make demo-venv       .venv/ with the runtime only (and .venv/bin/halt-rollout)"
 	@echo "make test            run the whole test suite"
+	@echo "make soak            play N=1000 generated fault schedules against the real entrypoint"
+	@echo "                     (N=200 in CI); SEED=S replays one schedule in full"
 	@echo "make lint            ruff, mypy --strict, import circles, module sizes, schemas,"
 	@echo "                     zizmor, hadolint"
 	@echo "make container-test  build the image with buildah and run the action in it"
@@ -50,6 +52,18 @@ try: demo-venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# Generated bad days (tests/schedules): N schedules from seed FIRST on, JOBS at a time; or
+# one schedule in full with SEED=S, the command every broken schedule prints.
+N ?= 1000
+FIRST ?= 1
+JOBS ?= 8
+soak: venv
+	@if [ -n "$(SEED)" ]; then \
+		$(BIN)/python -m tests.schedules --seed "$(SEED)"; \
+	else \
+		$(BIN)/python -m tests.schedules --soak "$(N)" --first "$(FIRST)" --jobs "$(JOBS)"; \
+	fi
 
 # The house is kept too: no import circles (import-linter's contracts in pyproject.toml),
 # no module over 400 lines (scripts/check-module-size.py).
@@ -87,4 +101,4 @@ lock: venv
 	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .try .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench dist build
+	rm -rf $(VENV) .try .mypy_cache .ruff_cache .pytest_cache .hypothesis .demo .container .bench .soak dist build

@@ -38,7 +38,12 @@ MAX_PAGES = 100
 # What may stay as written when a link is sent again: the query's own syntax and `%`, so
 # an escape the Store did write is not escaped twice; raw spaces and quotes get encoded.
 _QUERY_SAFE = "!$&'()*+,/:;=?@[]~%"
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ][0-9:.]+Z?)?")
+# A row's day, with or without the time the hour level adds (`yyyy-mm-dd hh:mm:ss`), in
+# ISO 8601's other spellings too (`T`, fractions, `Z` or an offset): the day is as written.
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ][0-9:.]+(?:Z|[+-][0-9:]+)?)?")
+# More devices than exist (Windows runs on a few billion): a count above it is not a count
+# of devices, and sums of such counts would overflow into infinities.
+MOST_DEVICES = 1e10
 ACCESS_HINT = (
     "The guard reads the Store's analytics (failurehits, usagedaily) as the same Entra "
     "application: it must have access to the account's analytics data (the Manager role "
@@ -107,6 +112,8 @@ def _rows(
                 yield row
             received += len(rows)
             link = field(body, "@nextLink")
+            if isinstance(link, str):  # a blank link, like null or none, names no page
+                link = link.strip()
             total = field(body, "TotalCount")
             if link:
                 path = _next_page(store.root, report, link, query)
@@ -227,7 +234,7 @@ def _count(row: Mapping[str, Any], key: str) -> float:
     value = field(row, key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Unusable(f"a row's {key} is not a number")
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value) or not 0 <= value <= MOST_DEVICES:
         raise _Unusable(f"a row's {key} is not a count of devices")
     return float(value)
 

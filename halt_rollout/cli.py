@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from . import STARTED, __version__, log_lines, step_outputs, streams
 from .cancel import CANCELLATION, Cancellation
+from .confirm import describe_rollout
 from .deadline import Deadline
 from .errors import InputError
 from .evidence_report import sentence
@@ -31,7 +32,7 @@ from .guard_inputs import (
     DEFAULT_MIN_FAILING_DEVICES,
     EVENT_TYPES,
 )
-from .halt import TargetResult, describe_rollout
+from .halt import NOT_DONE, Result, TargetResult
 from .incident import incident_from
 from .inputs import (
     DEFAULT_AUTHORITY_HOST,
@@ -103,6 +104,11 @@ def _unrecognized(extras: Sequence[str]) -> str:
     return "; ".join(parts)
 
 
+# Every result the exit code counts as done, in the order of Result.
+_OK = [r.value for r in Result if r not in NOT_DONE]
+_SUCCESSES = ", ".join(_OK[:-1]) + " or " + _OK[-1]
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="halt-rollout",
@@ -110,8 +116,7 @@ def parser() -> argparse.ArgumentParser:
         description="Halt the gradual package rollout of a Microsoft Store submission.",
         epilog=f"The client secret is read from {SECRET_VARIABLE}. Without it, inside a GitHub "
         "workflow with `id-token: write`, the job's OIDC token is used. Exit codes: 0 when "
-        "every target ended halted, already-halted, dry-run, healthy or inconclusive; 1 "
-        "otherwise; 2 for a malformed command line.",
+        f"every target ended {_SUCCESSES}; 1 otherwise; 2 for a malformed command line.",
     )
     which = p.add_argument_group("what to halt")
     which.add_argument("--app-id", default="", help="Store ID of the app, e.g. 9NBLGGH4R315")

@@ -67,6 +67,10 @@ class StoreError(HaltRolloutError):
         self.correlation_id = correlation_id
 
 
+class NothingToHalt(StoreError):
+    """No rollout to halt here: a failure for a named target, but not under all-flights."""
+
+
 TRUNCATED = "…"
 
 

@@ -92,7 +92,7 @@ class SideFigures:
             "versions": list(self.versions),
             "active-devices": _plain(self.active_devices),
             "failing-devices": _plain(self.failing_devices),
-            "failing-share": None if self.failing_share is None else _plain(self.failing_share),
+            "failing-share": None if self.failing_share is None else _figure(self.failing_share),
         }
 
 
@@ -125,8 +125,8 @@ class Judgement:
                 "from": None if self.period_from is None else self.period_from.isoformat(),
                 "to": None if self.period_to is None else self.period_to.isoformat(),
             },
-            "ratio": None if self.ratio is None else _plain(self.ratio),
-            "ratio-bound": None if self.ratio_bound is None else _plain(self.ratio_bound),
+            "ratio": None if self.ratio is None else _figure(self.ratio),
+            "ratio-bound": None if self.ratio_bound is None else _figure(self.ratio_bound),
             "failure-ratio": self.thresholds.failure_ratio,
             "min-failing-devices": self.thresholds.min_failing_devices,
             "event-types": list(self.thresholds.event_types),
@@ -155,6 +155,11 @@ def judge(
     new_keys = {version_match_key(v) for v in new}
     table = DayTable(readings, new_keys, fallback_keys, set(thresholds.event_types))
     base = _Partial(new or unique_versions(rolling_out_versions), old, thresholds, table)
+    if not rolling_out_versions:  # not "the same package again": nothing to say what it is
+        return base.inconclusive(
+            "the rolling-out submission has no package version to compare (none of its "
+            "packages carries a version the Store's figures can be matched to)"
+        )
     if not new:
         shown = ", ".join(rolling_out_versions) or "(none)"
         return base.inconclusive(
@@ -288,4 +293,11 @@ def _count(value: float) -> str:
 
 
 def _plain(value: float) -> float:
+    """A count of devices, to a millionth of one."""
     return round(value, 6)
+
+
+def _figure(value: float) -> float:
+    """A share or a ratio, to six significant digits: a large app's share of a few in ten
+    million is small, not zero."""
+    return float(f"{value:.6g}")

@@ -79,7 +79,9 @@ def evidence_record(result: JudgedResult) -> dict[str, Any] | None:
 def percent(share: float | None) -> str:
     if share is None or not math.isfinite(share):
         return "not measured"
-    return f"{share * 100:.2f}%"
+    value = share * 100
+    # Two decimals; a share below a hundredth of a percent (a large app's) is small, not 0.
+    return f"{value:.2f}%" if value >= 0.01 or value == 0 else f"{value:.2g}%"
 
 
 def devices(count: float) -> str:
@@ -113,7 +115,8 @@ def trend(judgement: Judgement) -> tuple[str, str]:
 def period(judgement: Judgement) -> str:
     if judgement.period_from is None or judgement.period_to is None:
         return "no days measured on both sides"
-    days = (judgement.period_to - judgement.period_from).days + 1
+    # The days in it: a day between them without usage on one side is not one of them.
+    days = sum(1 for d in judgement.days if d.rolling_out is not None and d.fallback is not None)
     return (
         f"{judgement.period_from.isoformat()} to {judgement.period_to.isoformat()} "
         f"({days} day{'s' if days != 1 else ''} with usage on both sides)"
@@ -121,8 +124,8 @@ def period(judgement: Judgement) -> str:
 
 
 def ratio_text(judgement: Judgement) -> str:
-    observed = "not measured" if judgement.ratio is None else f"{judgement.ratio:.2f}×"
-    bound = "none" if judgement.ratio_bound is None else f"{judgement.ratio_bound:.2f}×"
+    observed = "not measured" if judgement.ratio is None else _times(judgement.ratio)
+    bound = "none" if judgement.ratio_bound is None else _times(judgement.ratio_bound)
     limits = judgement.thresholds
     return (
         f"observed {observed}, confidence bound {bound}; margin {limits.failure_ratio:g}×, "
@@ -177,3 +180,7 @@ def figure_rows(judgement: Judgement) -> list[tuple[str, str, str]]:
 
 def judged(results: Sequence[Judged]) -> list[Judged]:
     return [result for result in results if result.judgement is not None]
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}×" if ratio >= 0.01 or ratio == 0 else f"{ratio:.2g}×"

@@ -16,23 +16,33 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import HaltRolloutError, StoreError
-from .incident import RERUN_IS_SAFE
+from .confirm import (
+    COMPLETE,
+    CONFLICT,
+    NOT_STARTED,
+    OutcomeUnknown,
+    Step,
+    confirm_halt,
+    describe_rollout,
+)
+from .errors import HaltRolloutError, NothingToHalt, StoreError
 from .inputs import Target
-from .policy import CONFIRM_RESERVE_SECONDS, CONFIRM_RESERVE_SHARE, CONFLICT_REREAD_SECONDS
-from .retry import Log, Pauser, TransientError
-from .shapes import version_key
+from .retry import Log, Pauser
 from .store import StoreClient
 from .store_resources import STOPPED, Rollout, SubmissionRef
+from .version_guard import check_version_guard
 
 if TYPE_CHECKING:
     from .evidence import Judgement
 
 T = TypeVar("T")
+# Whoever already works on a rollout: its label, or None when this target is the first.
+Claim = Callable[[SubmissionRef], str | None]
 
-COMPLETE = "PackageRolloutComplete"
-NOT_STARTED = "PackageRolloutNotStarted"
-IN_PROGRESS = "PackageRolloutInProgress"
+
+class SameRollout(Exception):
+    """This target resolved to a rollout another target of the run already works on: it
+    is acted on and reported once, there."""
 
 
 class Result(enum.StrEnum):
@@ -51,24 +61,8 @@ class Result(enum.StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-class NothingToHalt(StoreError):
-    """No rollout to halt here: a failure for a named target, but not under all-flights."""
-
-
-class OutcomeUnknown(StoreError):
-    """The halt was sent and may have taken effect, but no answer confirmed it in time."""
-
-    title = "Halt outcome unknown"
-
-
-# What to do about an unknown outcome, said wherever one is reported.
-CHECK_AND_RERUN = f"Check the submission's rollout in Partner Center. {RERUN_IS_SAFE}"
-
-
-class NotTheExpectedVersion(NothingToHalt):
-    """The version guard: no package of the submission carries expected-version."""
-
-    title = "Version guard: not the expected version"
+# The results that fail a run (exit code 1); every other one is done as asked.
+NOT_DONE = (Result.FAILED, Result.UNKNOWN)
 
 
 class Decision(enum.Enum):
@@ -100,7 +94,7 @@ class TargetResult:
 
     @property
     def ok(self) -> bool:
-        return self.result not in (Result.FAILED, Result.UNKNOWN)
+        return self.result not in NOT_DONE
 
 
 def decide(rollout: Rollout) -> Decision:
@@ -112,33 +106,6 @@ def decide(rollout: Rollout) -> Decision:
     if rollout.status == COMPLETE:
         return Decision.FINALIZED
     return Decision.HALT
-
-
-def carries(versions: tuple[str, ...], expected: str) -> bool:
-    """Whether a package has the expected version: `1.4.2` is `1.4.2.0`, as the Store
-    writes it; a version the Store writes otherwise must match as text."""
-    wanted = version_key(expected)
-    return any(
-        version == expected or (wanted is not None and version_key(version) == wanted)
-        for version in versions
-    )
-
-
-def check_version_guard(
-    ref: SubmissionRef, versions: tuple[str, ...], expected: str, log: Log
-) -> None:
-    """Pass, or raise NotTheExpectedVersion naming the versions found."""
-    found = ", ".join(versions)
-    if carries(versions, expected):
-        log(f"version guard passed: its packages carry {found}")
-        return
-    carried = f"its packages carry {found}" if versions else "it has no package with a version"
-    raise NotTheExpectedVersion(
-        f"Nothing was sent: no package of {ref.describe()} has version {expected} "
-        f"(expected-version); {carried}. Another submission than the one meant may be "
-        "rolling out: check it in Partner Center, and run again with its version if it is "
-        "the one to halt."
-    )
 
 
 def in_background(work: Callable[[], T], name: str) -> Future[T]:
@@ -157,21 +124,25 @@ def in_background(work: Callable[[], T], name: str) -> Future[T]:
     return future
 
 
-def describe_rollout(rollout: Rollout) -> str:
-    fallback = rollout.fallback_submission_id
-    served = f"; users outside it get submission {fallback}" if fallback != "0" else ""
-    return f"{rollout.status} at {rollout.percentage:g}%{served}"
-
-
 def halt_target(
-    target: Target, store: StoreClient, pauser: Pauser, *, dry_run: bool, log: Log
+    target: Target,
+    store: StoreClient,
+    pauser: Pauser,
+    *,
+    dry_run: bool,
+    log: Log,
+    claim: Claim = lambda ref: None,
 ) -> TargetResult:
-    """Work on one target to its end; every expected failure becomes a failed result."""
+    """Work on one target to its end; every expected failure becomes a failed result.
+
+    `claim` is asked once the submission is known: a rollout another target already
+    works on raises SameRollout, before anything is read or sent for this one."""
     submission_id = target.submission_id
     rollout: Rollout | None = None
     versions: tuple[str, ...] | None = None
     packages: Future[tuple[str, ...]] | None = None
     judgement: Judgement | None = None
+    sent = False
     try:
         if not submission_id:
             submission_id = store.last_published_submission(target.app_id, target.flight_id)
@@ -189,10 +160,16 @@ def halt_target(
                 )
             log(f"submission {submission_id} is the last published one")
         ref = SubmissionRef(target.app_id, submission_id, target.flight_id)
+        if (first := claim(ref)) is not None:
+            log(
+                f"the same rollout as {first}'s ({ref.describe()}): worked on and "
+                f"reported once, as {first}"
+            )
+            raise SameRollout(first)
         expected = target.expected_version
         if expected:
             # The guard's read runs next to the rollout's, so it adds no round trip.
-            log(f"version guard: halting only if a package has version {expected}")
+            log(f"version guard: halting only if the newest package is version {expected}")
             packages = in_background(lambda: _read_versions(store, pauser, ref), "versions")
         rollout = store.read_rollout(ref)
         log(f"rollout of submission {submission_id}: {describe_rollout(rollout)}")
@@ -235,24 +212,45 @@ def halt_target(
                 target, Result.DRY_RUN, submission_id, rollout, None, versions, judgement
             )
         log(f"halting the rollout of submission {submission_id}")
-        result, rollout = _halt_confirmed(store, pauser, ref, log)
-        if result is Result.HALTED:
+        sent = True
+        ending = confirm_halt(store, pauser, ref, log)
+        rollout = ending.rollout or rollout
+        if ending.error is not None:
+            raise ending.error
+        if ending.step is Step.HALTED:
             log(f"halted: {describe_rollout(rollout)}")
-        return TargetResult(target, result, submission_id, rollout, None, versions, judgement)
+            return TargetResult(
+                target, Result.HALTED, submission_id, rollout, None, versions, judgement
+            )
+        return TargetResult(
+            target, Result.ALREADY_HALTED, submission_id, rollout, None, versions, judgement
+        )
     except HaltRolloutError as error:
         if target.found_by_all_flights and _left_alone(error, rollout):
             log(f"left alone: {error.message}")
             return TargetResult(
                 target, Result.NOTHING_TO_HALT, submission_id, rollout, None, versions
             )
-        failure = Failure(error.title, error.message)
         outcome = Result.UNKNOWN if isinstance(error, OutcomeUnknown) else Result.FAILED
+        failure = _said(error, cancelled=pauser.deadline.cancelled, sent=sent)
         return TargetResult(target, outcome, submission_id, rollout, failure, versions, judgement)
     finally:
         if packages is not None:
             # The guard's read ends (by the deadline at the latest) before anything is
             # reported: the upload URL it may bring is a secret to hide from that report.
             packages.exception()
+
+
+def _said(error: HaltRolloutError, *, cancelled: bool, sent: bool) -> Failure:
+    """The failure as a person reads it: a cut by the cancel says so (not "deadline"), and
+    a target whose halt was never sent says so in words (rule 7a)."""
+    title, message = error.title, error.message
+    store_answered = isinstance(error, StoreError) and error.status is not None
+    if cancelled and not store_answered and not isinstance(error, OutcomeUnknown):
+        title = "Run cancelled"
+    if not sent and "nothing was sent" not in message.lower():
+        message += " Nothing was sent for it."
+    return Failure(title, message)
 
 
 def _read_versions(store: StoreClient, pauser: Pauser, ref: SubmissionRef) -> tuple[str, ...]:
@@ -268,107 +266,7 @@ def _left_alone(error: HaltRolloutError, rollout: Rollout | None) -> bool:
     # The Store refusing to halt a rollout that had not started: nothing was rolling out.
     return (
         isinstance(error, StoreError)
-        and error.status == 409
+        and error.status == CONFLICT
         and rollout is not None
         and rollout.status == NOT_STARTED
     )
-
-
-def _halt_confirmed(
-    store: StoreClient, pauser: Pauser, ref: SubmissionRef, log: Log
-) -> tuple[Result, Rollout]:
-    """Send the halt until the Store says the rollout is stopped, reading the rollout
-    before any second send. Every step but the last look keeps a reserve of the deadline,
-    so that look always fits in: a halt that took effect is never reported as failed."""
-    deadline = pauser.deadline
-    reserve = min(CONFIRM_RESERVE_SECONDS, deadline.seconds * CONFIRM_RESERVE_SHARE)
-    sent_maybe_applied = False  # a stopped rollout is then this run's doing
-    attempt = 1
-
-    def last_look(why: str, *, patient: bool = False) -> tuple[Result, Rollout] | Rollout | None:
-        """Stopped after all? The result if so; the rollout as read if it is not (the halt
-        did not take effect); None when it cannot be read (nobody knows). `patient`: after
-        a 409, a rollout that still reads in progress may be another responder's halt under
-        way; look a few more times."""
-        waits = list(CONFLICT_REREAD_SECONDS) if patient else []
-        rollout = store.check_rollout(ref)
-        while rollout is not None and not rollout.stopped:
-            if rollout.status != IN_PROGRESS or not waits or waits[0] >= deadline.remaining():
-                return rollout
-            wait = waits.pop(0)
-            log(
-                f"{why} while the rollout still reads {IN_PROGRESS}: another halt may be under "
-                f"way; reading it again in {wait:g} s"
-            )
-            deadline.sleep(wait)
-            rollout = store.check_rollout(ref)
-        if rollout is None:
-            return None
-        if sent_maybe_applied:
-            log(f"the halt had taken effect although {why}")
-            return Result.HALTED, rollout
-        log(
-            f"{why}, but the rollout is now {STOPPED}: someone else (another run, Partner "
-            "Center) halted it meanwhile"
-        )
-        return Result.ALREADY_HALTED, rollout
-
-    while True:
-        # With too little time left for both, sending the halt comes before confirming it.
-        keep = reserve if deadline.remaining() > 2 * reserve else 0.0
-        try:
-            with deadline.keeping(keep):
-                return Result.HALTED, store.send_halt(ref)
-        except StoreError as error:
-            refused = "the Store refused the halt (409)"
-            if error.status == 409 and isinstance(found := last_look(refused, patient=True), tuple):
-                return found
-            raise
-        except TransientError as error:
-            sent_maybe_applied = sent_maybe_applied or error.maybe_applied
-            attempt += 1
-            try:
-                with deadline.keeping(reserve):
-                    pauser.pause(error, attempt)
-            except HaltRolloutError as gave_up:
-                if not sent_maybe_applied:
-                    raise
-                found = last_look("its answer was lost")
-                if isinstance(found, tuple):
-                    return found
-                if found is not None:  # read, and still rolling out: not halted
-                    raise gave_up.extended(
-                        f"The rollout still reads {describe_rollout(found)}: it was not halted."
-                    ) from None
-                raise OutcomeUnknown(
-                    f"The halt of {ref.describe()} was sent, but no answer came in time and the "
-                    f"rollout could not be read again: it may have taken effect. "
-                    f"{CHECK_AND_RERUN} ({gave_up.message})"
-                ) from None
-            if not error.maybe_applied:
-                continue
-            try:
-                with deadline.keeping(reserve):
-                    rollout = store.read_rollout(ref)
-            except HaltRolloutError as read_error:
-                found = last_look("its answer was lost")
-                if isinstance(found, tuple):
-                    return found
-                if found is not None:
-                    rollout = found
-                else:
-                    raise OutcomeUnknown(
-                        f"The halt of {ref.describe()} was sent but its answer was lost "
-                        f"({error.reason}), and the rollout could not be read again: "
-                        f"{read_error.message} {CHECK_AND_RERUN}"
-                    ) from None
-            if rollout.stopped:
-                log("the halt had taken effect although its answer was lost")
-                return Result.HALTED, rollout
-            if decide(rollout) is not Decision.HALT:
-                raise StoreError(
-                    f"The halt of {ref.describe()} got no usable answer ({error.reason}) and "
-                    f"the rollout is now {describe_rollout(rollout)}; check it in Partner Center.",
-                    title="Rollout changed during the halt",
-                ) from None
-            log(f"the rollout is still {rollout.status}; sending the halt again")

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .errors import InputError, shown
 from .github_event import fork_problem
 from .guard_inputs import GUARD_INPUTS, Guard, read_guard
+from .overlap import overlap_problems
 from .shapes import APP_ID, DOMAIN, GUID, HOST, SUBMISSION_ID, VERSION, store_id_in_page_url
 
 if TYPE_CHECKING:
@@ -315,17 +316,7 @@ def _check_targets(
         target = _check_target(given | entry, where=f"targets entry {number}: ", problems=problems)
         if target is not None:
             targets.append(target)
-    seen: set[tuple[str, str | None, str | None, bool]] = set()
-    for target in targets:
-        key = (
-            target.app_id.upper(),
-            target.flight_id and target.flight_id.lower(),
-            target.submission_id,
-            target.all_flights,
-        )
-        if key in seen:
-            problems.append(f"targets file {source} lists {target.label} twice")
-        seen.add(key)
+    problems += overlap_problems(targets, source)
     return tuple(targets)
 
 

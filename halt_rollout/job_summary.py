@@ -11,12 +11,13 @@ from collections.abc import Sequence
 
 from .evidence_summary import evidence_section, quiet_guard_headline
 from .guard_inputs import BLIND_TITLE
-from .halt import Result, TargetResult, carries
+from .halt import Result, TargetResult
 from .incident import (
     Incident,
 )
 from .markdown_safety import as_cell, as_code, as_fenced, as_plain
 from .step_outputs import Redact, count_by_result, result_record, rows_within, unchanged
+from .version_guard import matches
 from .what_next import what_next
 
 # GitHub keeps at most 1 MiB of a step's summary; what runs of its own (headings,
@@ -196,7 +197,7 @@ def _row(result: TargetResult, redact: Redact) -> str:
 def _badge(result: TargetResult) -> str:
     """The result's badge; under all-flights, a rollout of another version says so."""
     expected, versions = result.target.expected_version, result.versions
-    other_version = expected and versions is not None and not carries(versions, expected)
+    other_version = expected and versions is not None and not matches(versions, expected)
     if result.result is Result.NOTHING_TO_HALT and other_version:
         return f"➖ not version {expected}: left alone"
     return _BADGES[result.result]

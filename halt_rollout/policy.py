@@ -16,6 +16,12 @@ ACCOUNT_SERVICE_PATIENCE_SECONDS = 30.0
 # whose answer is lost can still be confirmed by one read before time is up.
 CONFIRM_RESERVE_SECONDS = 3.0
 CONFIRM_RESERVE_SHARE = 0.2  # at most this share of timeout-seconds
-# After a 409, a rollout that still reads in progress may be another responder's
-# halt under way: read it again after these waits before calling the halt failed.
-CONFLICT_REREAD_SECONDS = (1.0, 2.0, 3.0)
+# While a halt is confirmed (rule 7a), the rollout is read again after these waits, the
+# last repeated until the deadline: quick at first (most halts apply at once), then few
+# enough requests to stay inside the tenant's rate limit beside other targets.
+CONFIRM_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
+# A 409 to this run's first halt while the rollout reads in progress may be another
+# responder's halt under way (the Store can take half a minute to apply one): the rollout
+# is watched this long (or to the deadline) before the refusal stands. Bounded, so that
+# a real refusal (an app using a feature the API does not support) is said in a minute.
+CONFLICT_WATCH_SECONDS = 60.0

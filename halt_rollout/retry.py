@@ -113,7 +113,7 @@ def backoff_seconds(retry_number: int, rng: random.Random) -> float:
     return rng.uniform(ceiling / 2, ceiling)
 
 
-def _format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
     """`14 s`, `2 s`, `1.3 s`: whole seconds as such, short fractions to a tenth."""
     if not math.isfinite(seconds) or seconds >= 1e15:
         return "longer than any run may last"
@@ -146,10 +146,10 @@ class Pauser:
         """Wait before `next_attempt`, or raise a failure when the deadline forbids it."""
         if error.retry_after is not None:
             delay = error.retry_after + self._rng.uniform(0, RETRY_AFTER_JITTER_SECONDS)
-            why = f"waiting {_format_seconds(error.retry_after)} as Retry-After asks"
+            why = f"waiting {format_seconds(error.retry_after)} as Retry-After asks"
         else:
             delay = backoff_seconds(next_attempt - 1, self._rng)
-            why = f"waiting {_format_seconds(delay)} before trying again"
+            why = f"waiting {format_seconds(delay)} before trying again"
         if error.patience is not None:
             now = self.deadline.now()
             # Keyed apart from the same status without patience (an ordinary outage).
@@ -158,7 +158,7 @@ class Pauser:
             if left <= 0 or delay > left:
                 raise error.failure.extended(
                     f"Gave up after {next_attempt - 1} attempt(s) over "
-                    f"{_format_seconds(now - first)}: waiting does not clear this answer."
+                    f"{format_seconds(now - first)}: waiting does not clear this answer."
                 )
         remaining = self.deadline.remaining()
         if self.deadline.cancelled:
@@ -175,7 +175,7 @@ class Pauser:
             asked = "the Store asks to wait" if error.retry_after is not None else "the next try is"
             raise error.failure.extended(
                 f"Gave up after {next_attempt - 1} attempt(s): {asked} "
-                f"{_format_seconds(delay)}, but only {_format_seconds(remaining)} of "
+                f"{format_seconds(delay)}, but only {format_seconds(remaining)} of "
                 f"timeout-seconds ({self.deadline.seconds:g}) remain. Run it again, or raise "
                 "timeout-seconds."
             )

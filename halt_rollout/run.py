@@ -8,19 +8,21 @@ the command line) call; it knows nothing of how results are shown.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from functools import partial
 
 from .deadline import Deadline
 from .errors import HaltRolloutError
 from .github_oidc import request_oidc_token
-from .halt import Failure, Result, TargetResult, halt_target
+from .halt import Failure, Result, SameRollout, TargetResult, halt_target
 from .inputs import Settings, Target
 from .network_settings import check_network_settings
 from .retry import Log, Pauser
 from .signin import get_access_token
 from .store import StoreClient
-from .whole_app import halt_flights, listing, listing_failed, own_rollout
+from .store_resources import SubmissionRef
+from .whole_app import guard_found_nothing, halt_flights, listing, listing_failed, own_rollout
 
 # Few enough to stay near the tenant's ~20 requests a minute; enough that one
 # slow target does not hold the others back.
@@ -99,7 +101,10 @@ def run(
             ),
         )
 
-    def work_on(target: Target) -> TargetResult:
+    claims = Claims()
+
+    def work_on(target: Target) -> TargetResult | None:
+        """The target's result; None when it is a rollout another target works on."""
         if deadline.expired():  # cheap, however many targets wait: no session, no log
             return not_started(target, deadline)
         target_log = logger(target)
@@ -109,17 +114,26 @@ def run(
                 store = StoreClient(
                     settings.store_api_url, token, pauser, session, protect=hide or protect
                 )
-                return halt_target(target, store, pauser, dry_run=settings.dry_run, log=target_log)
+                return halt_target(
+                    target,
+                    store,
+                    pauser,
+                    dry_run=settings.dry_run,
+                    log=target_log,
+                    claim=partial(claims.claim, target),
+                )
+        except SameRollout:
+            return None
         except Exception as error:
             return crashed(target, error)
 
     if len(settings.targets) == 1 and not settings.targets[0].all_flights:
         # The common case, one rollout, needs no thread pool, nor to import one.
-        return [work_on(settings.targets[0])]
+        return [result for result in [work_on(settings.targets[0])] if result is not None]
 
     from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
 
-    Found = list[Future[TargetResult] | TargetResult]
+    Found = list[Future[TargetResult | None] | TargetResult]
 
     def list_app(target: Target) -> Found:
         """An all-flights target's listing: each flight's halt goes to the pool as soon
@@ -155,19 +169,19 @@ def run(
     # never holds a halt back; flights join the halts' queue as they are found. Results
     # keep the order given: per app, its own rollout, its flights as listed, then what
     # the listing could not read.
-    queued: dict[Future[TargetResult], Target] = {}
+    queued: dict[Future[TargetResult | None], Target] = {}
 
-    def start_flight(flight: Target) -> Future[TargetResult]:
+    def start_flight(flight: Target) -> Future[TargetResult | None]:
         if deadline.expired():
             raise _TimeGone
         return submit(flight)
 
-    def submit(target: Target) -> Future[TargetResult]:
+    def submit(target: Target) -> Future[TargetResult | None]:
         future = halts.submit(work_on, target)
         queued[future] = target
         return future
 
-    def outcome(item: Future[TargetResult] | TargetResult) -> TargetResult:
+    def outcome(item: Future[TargetResult | None] | TargetResult) -> TargetResult | None:
         if isinstance(item, TargetResult):
             return item
         if deadline.expired() and item.cancel():
@@ -181,19 +195,41 @@ def run(
         ThreadPoolExecutor(max_workers=MAX_PARALLEL_TARGETS) as halts,
         ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_LISTINGS, apps))) as listings,
     ):
-        started_work: list[tuple[Future[TargetResult], Future[Found] | None]] = []
+        started_work: list[tuple[Target, Future[TargetResult | None], Future[Found] | None]] = []
         for target in settings.targets:
             if target.all_flights:
                 own = submit(own_rollout(target))
-                started_work.append((own, listings.submit(list_app, target)))
+                started_work.append((target, own, listings.submit(list_app, target)))
             else:
-                started_work.append((submit(target), None))
-        results: list[TargetResult] = []
-        for own, flights in started_work:
-            results.append(outcome(own))
+                started_work.append((target, submit(target), None))
+        groups: list[tuple[Target, list[TargetResult]]] = []
+        for target, own, flights in started_work:
+            worked = [outcome(own)]
             for item in flights.result() if flights else []:
-                results.append(outcome(item))
-    return results
+                worked.append(outcome(item))
+            groups.append((target, [result for result in worked if result is not None]))
+    results = [result for _, found in groups for result in found]
+    for target, found in groups:
+        if target.all_flights and (nothing := guard_found_nothing(target, results)):
+            found.append(nothing)
+    return [result for _, found in groups for result in found]
+
+
+class Claims:
+    """Which target works on which rollout: targets that overlap (an app plainly and with
+    all-flights, by app and by its submission, a flight by ID and found by listing) are one
+    rollout, acted on and reported once. Shared by the worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: dict[tuple[str, str | None, str], Target] = {}
+
+    def claim(self, target: Target, ref: SubmissionRef) -> str | None:
+        """None when `target` is the first to work on `ref`; else the first one's label."""
+        key = (ref.app_id.upper(), ref.flight_id and ref.flight_id.lower(), ref.submission_id)
+        with self._lock:
+            first = self._owners.setdefault(key, target)
+        return None if first is target else first.label
 
 
 class _TimeGone(Exception):

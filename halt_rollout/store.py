@@ -38,12 +38,21 @@ from .store_resources import (
 )
 
 API_PATH = "/v1.0/my/"
-# listflights is paged; ask for big pages, and stop following @nextLink after this
-# many (a Store that keeps sending links would otherwise page forever).
+# listflights is paged; ask for big pages. How many pages is bounded by the deadline.
 FLIGHTS_PAGE_SIZE = 100
-MAX_FLIGHT_PAGES = 50
 # A package version is four numbers of up to five digits; anything longer is not one.
 MAX_VERSION_CHARS = 64
+
+
+def _total_count(value: Any) -> int | bool | None:
+    """listflights' totalCount: a whole number, None when absent, False when unusable."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not (value.is_integer() and value >= 0):
+        return False
+    return int(value) if value >= 0 else False
 
 
 def api_root(store_api_url: str) -> str:
@@ -123,25 +132,38 @@ class StoreClient:
         """Every package flight of the app, each as soon as its page is read.
 
         The next page is where `@nextLink` points; without one, while `totalCount` says
-        more remain, the next `skip`. A 404 on the first page is an app without flights
-        (as Microsoft's page documents); an unknown app then fails on its own read. An
-        entry that names no usable flight is yielded as such, so the others still count;
-        a page that cannot be had raises, after the flights of the pages before it.
+        more remain, the next `skip`. The listing is complete only when the distinct
+        entries seen account for `totalCount` and the last page names no next one: a page
+        that brings nothing new before then (empty, or a repeat), a link to a page already
+        read, or a count that changes or is exceeded raises, after the flights of the
+        pages before it (contract, "The whole app"). No cap on pages: the deadline bounds
+        it. A 404 on the first page is an app without flights (as Microsoft's page
+        documents); an unknown app then fails on its own read. An entry that names no
+        usable flight is yielded as such, so the others still count.
         """
         what = f"list the package flights of app {app_id}"
         path = f"applications/{app_id}/listflights?top={FLIGHTS_PAGE_SIZE}"
+        asked = {path.lower()}
         seen: set[str] = set()
+        unreadable = 0  # entries without a flight ID: each counts once toward totalCount
         received = 0  # as the Store counts for `skip`: repeats and unreadable entries too
-        for page in range(MAX_FLIGHT_PAGES):
+        total: int | None = None
+        while True:
             try:
                 body = self._pauser.run(partial(self._call, "GET", path, what))
             except StoreError as error:
-                if error.status == 404 and page == 0:
+                if error.status == 404 and received == 0:
                     return
                 raise
             entries = field(body, "value") if isinstance(body, dict) else None
             if not isinstance(entries, list):
                 raise self._unusable(what, "the answer has no list of flights (value)")
+            count = _total_count(field(body, "totalCount"))
+            if count is False:
+                raise self._unusable(what, "its totalCount is not a whole number")
+            if total is not None and count is not None and count != total:
+                raise self._short(what, f"its totalCount changed from {total} to {count}")
+            total = count if count is not None else total
             fresh = 0
             for item in entries:
                 received += 1
@@ -150,29 +172,37 @@ class StoreClient:
                     if entry.flight_id.lower() in seen:
                         continue
                     seen.add(entry.flight_id.lower())
+                else:
+                    unreadable += 1
                 fresh += 1
                 yield entry
-            if not fresh:
-                return  # an empty page, or one of repeats: nothing more to follow
+            distinct = len(seen) + unreadable
+            if total is not None and distinct > total:
+                raise self._short(
+                    what, f"it named {distinct} different flights, more than its totalCount {total}"
+                )
             next_link = field(body, "@nextLink")
-            total = field(body, "totalCount")
             if next_link:
                 if not isinstance(next_link, str) or not is_flights_page(next_link, app_id):
                     raise self._unusable(what, "its @nextLink is not a further page of listflights")
                 path = next_link.lstrip("/")
-            elif isinstance(total, int) and not isinstance(total, bool) and total > received:
+            elif total is not None and distinct < total and received < total:
                 path = f"applications/{app_id}/listflights?skip={received}&top={FLIGHTS_PAGE_SIZE}"
+            elif total is not None and distinct < total:
+                raise self._short(
+                    what, f"its pages ended with {distinct} of the {total} flights it counts"
+                )
             else:
                 return
-        raise self._unusable(what, f"it kept sending further pages after {MAX_FLIGHT_PAGES}")
+            if not fresh:
+                page = "an empty page" if not entries else "a page of flights already listed"
+                raise self._short(what, f"it answered {page} before all were listed")
+            if path.lower() in asked:
+                raise self._short(what, "its @nextLink points back to a page already read")
+            asked.add(path.lower())
 
     def read_rollout(self, ref: SubmissionRef) -> Rollout:
-        what = f"read the rollout of {ref.describe()}"
-        body = self._pauser.run(lambda: self._call("GET", ref.path("packagerollout"), what))
-        try:
-            return Rollout.from_json(body)
-        except ValueError as error:
-            raise self._unusable(what, str(error)) from None
+        return self._pauser.run(lambda: self.read_rollout_once(ref))
 
     def package_versions(self, ref: SubmissionRef) -> tuple[str, ...]:
         """The versions of the submission's packages (`applicationPackages`, or a flight's
@@ -210,13 +240,15 @@ class StoreClient:
             if name.lower() == "sig" and value:
                 self._protect(value)
 
-    def check_rollout(self, ref: SubmissionRef) -> Rollout | None:
-        """One read, no retry, in whatever time is left; None when it cannot be had."""
+    def read_rollout_once(self, ref: SubmissionRef) -> Rollout:
+        """One read, not retried (the caller decides when to look again): the rollout, or
+        the StoreError or TransientError of this one attempt."""
+        what = f"read the rollout of {ref.describe()}"
+        body = self._call("GET", ref.path("packagerollout"), what)
         try:
-            body = self._call("GET", ref.path("packagerollout"), "check the rollout")
             return Rollout.from_json(body)
-        except (StoreError, TransientError, ValueError):
-            return None
+        except ValueError as error:
+            raise self._unusable(what, str(error)) from None
 
     def send_halt(self, ref: SubmissionRef) -> Rollout:
         """One halt request; it counts only when the answer says PackageRolloutStopped.
@@ -244,6 +276,14 @@ class StoreClient:
             )
         return rollout
 
+    def _short(self, what: str, why: str) -> StoreError:
+        """A listing that contradicts itself or stops early: failed, never a shorter app."""
+        return StoreError(
+            f"Could not {what} completely: {why}. A listing is complete only when its pages "
+            "account for its totalCount.",
+            title="Flight listing incomplete",
+        )
+
     def _unusable(self, what: str, why: str) -> StoreError:
         return StoreError(
             f"Could not {what}: the Store's answer was not what its API documents ({why}).",
@@ -259,11 +299,16 @@ class StoreClient:
                 method, url, headers=self._headers, allow_redirects=False
             )
         except DeadlinePassed as error:
-            failure = StoreError(
-                f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached in "
-                f"time ({error}).",
-                title="Deadline reached",
-            )
+            if self._pauser.deadline.cancelled:  # a cancel is said as one, not as the deadline
+                failure = StoreError(
+                    f"Could not {what}: the run was {error}.", title="Run cancelled"
+                )
+            else:
+                failure = StoreError(
+                    f"Could not {what}: the Store at {urlsplit(url).netloc} could not be reached "
+                    f"in time ({error}).",
+                    title="Deadline reached",
+                )
             # Cut off, it may have reached the Store; never sent, it did not.
             raise TransientError(
                 "timeout-seconds ran out", failure, maybe_applied=error.sent

@@ -21,6 +21,8 @@ from .inputs import Target
 from .retry import Log
 from .store import StoreClient
 from .store_resources import Flight, UnreadableFlight
+from .version_guard import TITLE as GUARD_TITLE
+from .version_guard import matches
 
 # The tenant's Store API rate limit, as StoreBroker's maintainers report it.
 REQUESTS_PER_MINUTE = 20
@@ -64,6 +66,39 @@ def listing_failed(target: Target, error: HaltRolloutError, found: int) -> Targe
             f"{error.message} The listing of app {target.app_id}'s package flights did not "
             f"finish: {so_far}flights it did not name were neither read nor halted. Check "
             "them in Partner Center, or run again.",
+        ),
+    )
+
+
+def guard_found_nothing(target: Target, results: list[TargetResult]) -> TargetResult | None:
+    """all-flights with expected-version: when no rollout of the app is at that version (in
+    progress, or already stopped), the target fails; never "already halted" (contract, "The
+    version guard"). `results` are the run's: an overlapping target may hold the match."""
+    expected = target.expected_version
+    if not expected:
+        return None
+    app = target.app_id.upper()
+    mine = [r for r in results if r.target.app_id.upper() == app]
+    if any(
+        r.versions is not None
+        and matches(r.versions, expected)
+        and r.result is not Result.NOTHING_TO_HALT
+        for r in mine
+    ):
+        return None
+    unread = any(r.result is Result.FAILED for r in mine)
+    of_those = (
+        " of those that could be read (the others are reported on their own)" if unread else ""
+    )
+    return TargetResult(
+        target,
+        Result.FAILED,
+        failure=Failure(
+            GUARD_TITLE,
+            f"No rollout of {target.app_id} is at version {expected}{of_those}: nothing was "
+            "sent. Each rollout found is listed with its versions; another version than the "
+            "one meant may be rolling out. Check them in Partner Center, and run again with "
+            "the version to halt.",
         ),
     )
 

@@ -1,9 +1,10 @@
 """`make try`: the command line against the local Store emulator, without Azure.
 
 Starts the emulator (Entra ID and the Store API on loopback, over HTTPS with a CA of its
-own), seeded with the documented examples, and prints the exact environment and the
-`halt-rollout` commands to run against it from another terminal. The client secret it
-prints is the emulator's own, made up for this run; nothing here reaches Microsoft.
+own), seeded with the documented examples and the demo's guarded apps, and prints the exact
+environment and the `halt-rollout` commands to run against it from another terminal. The
+client secret it prints is the emulator's own, made up for this run; nothing here reaches
+Microsoft.
 Ctrl-C stops it.
 """
 
@@ -20,7 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from store_emulator import Emulator  # noqa: E402 (after the path is set)
-from store_emulator.demo import APP_ID, FLIGHT_ID, WHOLE_APP_ID  # noqa: E402
+from store_emulator.demo import (  # noqa: E402
+    APP_ID,
+    FLIGHT_ID,
+    GUARD_FAILING_APP,
+    GUARD_HEALTHY_APP,
+    WHOLE_APP_ID,
+)
 
 ENV_FILE = REPO / ".try" / "env"
 
@@ -41,6 +48,14 @@ def instructions(emulator: Emulator, command: str) -> str:
         ("again: already halted, nothing sent", f"--app-id {APP_ID}"),
         ("a package flight", f"--app-id {APP_ID} --flight-id {FLIGHT_ID} --json"),
         ("every rollout of an app with 23 flights", f"--app-id {WHOLE_APP_ID} --all-flights"),
+        (
+            "the guard, on a rollout failing no more than the old version: healthy, nothing sent",
+            f"--app-id {GUARD_HEALTHY_APP} --halt-when failing",
+        ),
+        (
+            "the guard, on a rollout that fails far more: halted on the Store's failure data",
+            f"--app-id {GUARD_FAILING_APP} --halt-when failing --reason 'the hourly guard'",
+        ),
     ]
     lines = [
         f"The Store emulator serves at {emulator.url} (Ctrl-C stops it).",
@@ -69,6 +84,7 @@ def main() -> int:
     with Emulator() as emulator:
         emulator.seed_demo()
         emulator.seed_whole_app()
+        emulator.seed_guard()
         text = instructions(emulator, command)
         ENV_FILE.parent.mkdir(exist_ok=True)
         ENV_FILE.write_text(

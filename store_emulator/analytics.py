@@ -36,6 +36,7 @@ EXTRA_NULLS = {"osArchitecture": None, "cpu": None}
 @dataclass
 class AnalyticsKnobs:
     """
+    refused_apps        app ID -> HTTP status: as `status`, for that app's requests only.
     status              answer every analytics request with this HTTP status (None: serve):
                         401 and 403 as the gateway does, 429 and 503 with `retry_after`,
                         400 as the documented body.
@@ -46,9 +47,14 @@ class AnalyticsKnobs:
     day_after_end       also answer rows dated the day after endDate (as the docs' sample).
     null_next_link      send `"@nextLink": null` on the last page (an old sample's shape).
     shuffle             rows in no particular order (a fixed seed).
+    link_filter         a `filter` every @nextLink carries, raw (spaces and quotes), as the
+                        links of a filtered query do; the rows are not filtered by it.
+    date_suffix         written after each row's date: a time, as the hour level and some
+                        answers write it ("T00:00:00", " 00:00:00", "T00:00:00Z").
     """
 
     status: int | None = None
+    refused_apps: dict[str, int] = field(default_factory=dict)
     retry_after: float | None = None
     page_cap: int | None = None
     usage_lag_days: int = 0
@@ -56,10 +62,16 @@ class AnalyticsKnobs:
     day_after_end: bool = True
     null_next_link: bool = False
     shuffle: bool = True
+    link_filter: str | None = None
+    date_suffix: str = ""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status" and value is not None and value not in ERROR_STATUSES:
             raise ValueError(f"status must be one of {ERROR_STATUSES} or None")
+        if name == "refused_apps" and (
+            not isinstance(value, dict) or any(v not in ERROR_STATUSES for v in value.values())
+        ):
+            raise ValueError(f"refused_apps must map app IDs to one of {ERROR_STATUSES}")
         if name == "page_cap" and value is not None and value < 1:
             raise ValueError("page_cap must be at least 1, or None")
         if name in ("usage_lag_days", "failure_lag_days") and not 0 <= value <= 90:
@@ -129,10 +141,11 @@ class Analytics:
         report = req.path.removeprefix(PREFIX).rstrip("/")
         if report not in REPORTS or req.method != "GET":
             return json_response(404, {"statusCode": 404, "message": "Resource not found"})
-        if self.knobs.status is not None:
-            return self._refusal(self.knobs.status)
         query = {name.lower(): value for name, value in req.query.items()}
         app_id = query.get("applicationid", "")
+        status = self.knobs.status or self.knobs.refused_apps.get(app_id)
+        if status is not None:
+            return self._refusal(status)
         if app_id in foreign_apps:
             return Response(403)
         try:
@@ -147,11 +160,19 @@ class Analytics:
         rows = self._rows(report, app_id, first, last, groupby)
         if self.knobs.shuffle:
             random.Random(len(rows)).shuffle(rows)
+        if self.knobs.date_suffix:
+            rows = [
+                {**r, "date": r["date"] + self.knobs.date_suffix} if "date" in r else r
+                for r in rows
+            ]
         size = min(top, self.knobs.page_cap or top)
         page = rows[skip : skip + size]
         body: dict[str, Any] = {"Value": page}
         if skip + len(page) < len(rows) and page:
-            body["@nextLink"] = _next_link(report, req.query, skip + len(page), size)
+            query = dict(req.query)
+            if self.knobs.link_filter is not None:
+                query["filter"] = self.knobs.link_filter
+            body["@nextLink"] = _next_link(report, query, skip + len(page), size)
         elif self.knobs.null_next_link:
             body["@nextLink"] = None
         body["TotalCount"] = len(rows)

@@ -10,6 +10,7 @@ from typing import Any
 CONTENT_TYPE_RULES = ("strict", "declared", "off")
 ACCOUNT_SHAPES = ("gateway", "ingestion", "text")
 ACCOUNT_MESSAGE = "Account service is experiencing issue. Please try again later."
+LISTING_PAGES = ("real", "empty", "repeat", "recount")
 
 
 @dataclass
@@ -35,6 +36,11 @@ class Knobs:
                             tells, as the documented example shows).
     listflights_empty_404   an app without flights answers listflights with 404 ("No package
                             flights were found", as the documented error table has it).
+    halt_answered_at_once   with halt_seconds: the halt is answered at once with the rollout as it
+                            still reads (in progress), and takes effect halt_seconds later.
+    listflights_later_pages what pages after the first hold: "real"; "empty" (no flights, the
+                            same totalCount and next link); "repeat" (the first page's flights
+                            again); "recount" (real, but totalCount grows by one each page).
     """
 
     content_type_rule: str = "strict"
@@ -46,6 +52,8 @@ class Knobs:
     listflights_page_cap: int | None = None
     listflights_next_link: bool = True
     listflights_empty_404: bool = False
+    halt_answered_at_once: bool = False
+    listflights_later_pages: str = "real"
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Checked on every assignment, so a typo'd value fails where it is set.
@@ -53,6 +61,8 @@ class Knobs:
             raise ValueError(f"content_type_rule must be one of {CONTENT_TYPE_RULES}")
         if name == "account_not_added_shape" and value not in ACCOUNT_SHAPES:
             raise ValueError(f"account_not_added_shape must be one of {ACCOUNT_SHAPES}")
+        if name == "listflights_later_pages" and value not in LISTING_PAGES:
+            raise ValueError(f"listflights_later_pages must be one of {LISTING_PAGES}")
         if name == "listflights_page_cap" and value is not None and value < 1:
             raise ValueError("listflights_page_cap must be at least 1, or None")
         if name == "halt_seconds" and not (math.isfinite(value) and value >= 0):

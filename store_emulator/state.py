@@ -38,6 +38,10 @@ class StoreState:
         self._flights: dict[tuple[str, str], Listing] = {}  # in the order added
         self._rollouts: dict[Key, Rollout] = {}
         self._packages: dict[Key, tuple[str | None, ...]] = {}
+        # Who stopped each rollout that a halt stopped: the `by` of the one halt that
+        # took it (the Store's own clients are "client"; a test's other responder names
+        # itself), set when the halt is accepted, before a slow one has taken effect.
+        self.stopped_by: dict[Key, str] = {}
         # The upload URLs' signature: a credential, which no client may ever print.
         self.upload_signature = base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -218,8 +222,15 @@ class StoreState:
             if page and after < len(flights) and self._knobs.listflights_next_link:
                 asked = size if top is None else top
                 result["@nextLink"] = f"applications/{app_id}/listflights?skip={after}&top={asked}"
+            later, total = self._knobs.listflights_later_pages, len(flights)
+            if skip and later == "empty":
+                page = []
+            elif skip and later == "repeat":
+                page = flights[:size]
+            elif skip and later == "recount":
+                total += -(-skip // max(size, 1))  # one more for every page before this one
             result["value"] = [self._flight_json(f, listing) for f, listing in page]
-            result["totalCount"] = len(flights)
+            result["totalCount"] = total
             return result
 
     def rollout(
@@ -228,7 +239,11 @@ class StoreState:
         with self._lock:
             return self._render(self._rollout(app_id, flight_id, submission_id))
 
-    def halt(self, app_id: str, submission_id: str, flight_id: str | None = None) -> dict[str, Any]:
+    def halt(
+        self, app_id: str, submission_id: str, flight_id: str | None = None, *, by: str = "client"
+    ) -> dict[str, Any]:
+        """Halt the rollout as the Store does (StoreError when it refuses); `by` names who
+        asked, for `stopped_by`."""
         with self._lock:
             listing = self._flight(app_id, flight_id) if flight_id else self._app(app_id)
             if not self._exists(app_id, flight_id, submission_id) and self._elsewhere(
@@ -250,13 +265,22 @@ class StoreState:
                 raise invalid_state(submission_id, "a halt of it is already under way")
             if rollout.status != IN_PROGRESS:
                 raise invalid_state(submission_id, f"its status is {rollout.status}")
+            self.stopped_by[(app_id, flight_id.lower() if flight_id else None, submission_id)] = by
             seconds = self._knobs.halt_seconds
             if seconds <= 0:
                 rollout.status, rollout.percentage = STOPPED, 0.0
                 return self._render(rollout)
             # Checked and claimed under the lock: a second halt meanwhile sees `halting`.
             rollout.halting = True
+            if self._knobs.halt_answered_at_once:
+                timer = threading.Timer(seconds, self._apply_halt, args=(rollout,))
+                timer.daemon = True
+                timer.start()
+                return self._render(rollout)
         time.sleep(seconds)
+        return self._apply_halt(rollout)
+
+    def _apply_halt(self, rollout: Rollout) -> dict[str, Any]:
         with self._lock:
             rollout.halting = False
             rollout.status, rollout.percentage = STOPPED, 0.0

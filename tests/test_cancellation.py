@@ -31,7 +31,7 @@ from store_emulator import Emulator, Fault, demo
 from store_emulator.action_files import ENTRYPOINT, container_command
 from store_emulator.actions_runner import runner_environment
 
-from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, PUBLISHED
+from .conftest import APP_ID, CONTRACT_TARGETS, OTHER_APP, OTHER_SUBMISSION, PUBLISHED
 from .connect_proxy import ConnectProxy
 from .world import (
     CANCEL_SECONDS,
@@ -243,6 +243,44 @@ def test_cancel_while_still_starting_sends_nothing_and_says_so(
     assert running.outputs["result"] == "failed"
     [error] = running.error_lines
     assert error.startswith("::error title=Run cancelled::The run was cancelled by ")
+
+
+def test_a_cancel_is_said_as_a_cancel_with_what_was_sent_for_each_target(
+    emulator: Emulator, start: Callable[..., Running]
+) -> None:
+    """SIGINT while one target's halt is in flight and another's rollout is still being
+    read: the first is `unknown`; the second says the run was cancelled and that nothing
+    was sent for it, never "Deadline reached" (rule 7a, rule 10)."""
+    emulator.add_fault(
+        Fault(method="POST", path=rf"/{APP_ID}/.*{HALT}", kind="hang_after", seconds=60)
+    )
+    emulator.add_fault(
+        Fault(method="GET", path=rf"/{OTHER_APP}/.*/packagerollout$", kind="hang", seconds=60)
+    )
+    targets = (
+        f"targets:\n  - name: first\n    app-id: {APP_ID}\n"
+        f'  - name: second\n    app-id: {OTHER_APP}\n    submission-id: "{OTHER_SUBMISSION}"\n'
+    )
+    running = start({"app-id": "", "targets": "targets.yml"}, files={"targets.yml": targets})
+    running.wait_for(
+        lambda: (
+            bool(emulator.halt_requests)
+            and any(OTHER_APP in r.path and r.method == "GET" for r in emulator.store_requests)
+        ),
+        "the first target's halt and the second's read",
+    )
+    took = running.signal_and_time(signal.SIGINT)
+
+    assert took <= CANCEL_SECONDS, running.stdout
+    first, second = json.loads(running.outputs["results"])
+    assert first["result"] == "unknown", first
+    assert second["result"] == "failed", second
+    assert second["error"].startswith("Run cancelled: "), second["error"]
+    assert "cancelled by SIGINT" in second["error"]
+    assert "Nothing was sent for it" in second["error"]
+    assert "Deadline reached" not in second["error"]
+    assert "Deadline reached" not in running.stdout
+    assert len(running.error_lines) == 1
 
 
 def no_traceback(running: Running) -> None:

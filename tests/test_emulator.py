@@ -732,6 +732,35 @@ def test_two_responders_at_once_one_halt_wins(emu: Emulator, client: Client) -> 
     assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == "PackageRolloutStopped"
 
 
+def test_a_slow_halt_answered_at_once_takes_effect_later(emu: Emulator, client: Client) -> None:
+    emu.knobs.halt_seconds = 0.4
+    emu.knobs.halt_answered_at_once = True
+    path = rollout_path()
+    client.store("GET", path + "/packagerollout")  # signed in before the clock starts
+    started = time.monotonic()
+    answer = client.store("POST", path + "/haltpackagerollout")
+    assert time.monotonic() - started < 0.3  # answered before it took effect
+    assert answer.status_code == 200
+    assert answer.json()["packageRolloutStatus"] == "PackageRolloutInProgress"
+    again = client.store("POST", path + "/haltpackagerollout")
+    assert again.status_code == 409
+    assert "already under way" in again.json()["message"]
+    read = client.store("GET", path + "/packagerollout").json()
+    assert read["packageRolloutStatus"] == "PackageRolloutInProgress"
+    deadline = time.monotonic() + 10
+    while emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped":
+        assert time.monotonic() < deadline, "the halt never took effect"
+        time.sleep(0.05)
+    assert emu.state.stopped_by == {(APP, None, PUBLISHED): "client"}
+
+
+def test_who_stopped_a_rollout_is_remembered(emu: Emulator, client: Client) -> None:
+    emu.state.halt(APP, PUBLISHED, by="rival")
+    refused = client.store("POST", rollout_path() + "/haltpackagerollout")
+    assert refused.status_code == 409
+    assert emu.state.stopped_by == {(APP, None, PUBLISHED): "rival"}
+
+
 def test_many_responders_at_once_exactly_one_halt_wins(emu: Emulator) -> None:
     emu.knobs.halt_seconds = 0.05
     for _ in range(3):

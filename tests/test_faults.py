@@ -281,20 +281,25 @@ def transient_rows() -> Iterator[Row]:
 
 
 def _never(where: str, fault: str, **kwargs: Any) -> Row:
-    return Row(where, fault, times=None, timeout=NEVER_TIMEOUT, expect="failed", **kwargs)
+    kwargs.setdefault("expect", "failed")
+    return Row(where, fault, times=None, timeout=NEVER_TIMEOUT, **kwargs)
 
 
 def permanent_rows() -> Iterator[Row]:
-    """Faults that never clear: the run must fail, once, and say what happened."""
+    """Faults that never clear: the run must fail, once, and say what happened. A halt
+    that may have reached the Store (anything but a 429, which was never processed) is
+    `unknown` at the deadline, never `failed` (rule 7a)."""
     never_statuses = (429, 500, 502, 503, 504, 429, 503)
     for (where, endpoint), status in zip(ENDPOINTS.items(), never_statuses, strict=True):
         service = endpoint.service
         named = NAMED[service]
         halt = where == "halt"
         store = ("MS-CorrelationId",) if service == "store" else ()
+        reached = "unknown" if halt else "failed"
         yield _never(
             where,
             f"{status} on every attempt",
+            expect=reached if status != 429 else "failed",
             status=status,
             body=(THROTTLED_JSON if status == 429 else ERROR_JSON)[service],
             # A 429 was never processed: resent at once. Any other status may have been:
@@ -305,6 +310,7 @@ def permanent_rows() -> Iterator[Row]:
         yield _never(
             where,
             "connection reset on every attempt",
+            expect=reached,
             kind="reset_before",
             halts=(1, 10) if halt else (0, 0),
             error=(*named, "could not be reached", "timeout-seconds"),
@@ -312,6 +318,7 @@ def permanent_rows() -> Iterator[Row]:
         yield _never(
             where,
             "hang past the deadline",
+            expect=reached,
             kind="hang",
             halts=(1, 1) if halt else (0, 0),
             error=(*named, "timeout-seconds"),
@@ -319,6 +326,7 @@ def permanent_rows() -> Iterator[Row]:
         yield _never(
             where,
             "200 whose body is not JSON",
+            expect=reached,
             status=200,
             body=NOT_JSON,
             halts=(1, 10) if halt else (0, 0),
@@ -327,6 +335,7 @@ def permanent_rows() -> Iterator[Row]:
         yield _never(
             where,
             "200 that lacks the fields the action needs",
+            expect=reached,
             status=200,
             body=LACKING[where],
             halts=(1, 10) if halt else (0, 0),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from halt_rollout.evidence import FailureRow, Readings, Thresholds, UsageRow, judge
-from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE
+from halt_rollout.evidence_report import BARS, NOT_A_CRASH_RATE, explanation_lines
 from halt_rollout.halt import Result, TargetResult
 from halt_rollout.inputs import Target
 from halt_rollout.job_summary import MAX_SUMMARY_BYTES, summary
@@ -127,6 +127,26 @@ def test_a_rollout_without_a_fallback_is_inconclusive_without_reading_analytics(
     assert "no fallback submission" in evidence_of(run)[0]["why"]
 
 
+@pytest.mark.parametrize(
+    ("status", "result", "code"),
+    [
+        ("PackageRolloutStopped", "already-halted", 0),
+        ("PackageRolloutComplete", "failed", 1),
+    ],
+)
+def test_a_rollout_not_in_progress_is_decided_as_ever_without_reading_analytics(
+    action: RunAction, emulator: Emulator, status: str, result: str, code: int
+) -> None:
+    """Rule 4 comes first: stopped or finalized, there is nothing to judge."""
+    script(emulator, "failing")
+    emulator.set_rollout(APP_ID, PUBLISHED, fallback=FALLBACK, status=status)
+    run = action(GUARD)
+    assert (run.exit_code, run.outputs["result"]) == (code, result), run.stdout
+    assert analytics_requests(emulator) == []
+    assert emulator.halt_requests == []
+    assert run.outputs["evidence"] == "[]"
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_blind_guard_fails_loudly_and_halts_nothing(
     action: RunAction, emulator: Emulator, status: int
@@ -176,6 +196,26 @@ def test_every_decision_is_explained_in_the_log_and_the_summary(
     assert_renders_as_text(summary)
 
 
+def test_the_explanation_counts_the_days_compared_and_shows_small_shares_as_small() -> None:
+    """Usage on both sides on the 1st and 3rd, the 2nd without the fallback's: two days
+    compared, not the three between them; a share of a few in ten million is not 0.00%."""
+    first = date(2026, 11, 1)
+    days = [first, first + timedelta(days=1), first + timedelta(days=2)]
+    usage = [UsageRow(d, NEW, 1e7) for d in days] + [UsageRow(days[0], OLD, 4e7)]
+    usage.append(UsageRow(days[2], OLD, 4e7))
+    failures = [FailureRow(d, v, "crash", 2.0) for d in days for v in (NEW, OLD)]
+    judgement = judge(
+        Readings(tuple(usage), tuple(failures), first, days[-1]),
+        rolling_out_versions=(NEW,),
+        fallback_versions=(OLD,),
+        thresholds=Thresholds(2.0, 25, ("crash", "hang")),
+    )
+    text = "\n".join(explanation_lines(judgement))
+    assert "2026-11-01 to 2026-11-03 (2 days with usage on both sides)" in text
+    assert "(2e-05%)" in text  # 4 failing of 2e7 active device-days
+    assert "0.00%" not in text
+
+
 def test_an_emergency_stop_neither_reads_analytics_nor_loads_the_guard(
     action: RunAction, emulator: Emulator
 ) -> None:
@@ -197,6 +237,15 @@ def test_an_emergency_stop_neither_reads_analytics_nor_loads_the_guard(
         ("halt-when", "later"),
         ("failure-ratio", "1"),
         ("failure-ratio", "1e3"),
+        ("failure-ratio", "nan"),
+        ("failure-ratio", "inf"),
+        ("failure-ratio", "1e400"),
+        ("failure-ratio", "2,5"),
+        ("failure-ratio", "\u0662"),  # an Arabic-Indic 2: a digit, not an ASCII one
+        ("min-failing-devices", "\u0662\u0665"),
+        ("min-failing-devices", "9" * 5000),
+        ("event-types", "crash\u200b"),
+        ("event-types", "crash,"),
         ("min-failing-devices", "0"),
         ("min-failing-devices", "2.5"),
         ("event-types", "crash,boom"),

@@ -218,6 +218,40 @@ def test_the_same_version_on_both_sides_cannot_be_judged() -> None:
     assert j.rolling_out.versions == ("1.4.1",)
 
 
+def test_a_submission_without_a_readable_version_is_not_called_a_republished_package() -> None:
+    """No version read from the rolling-out submission (none uploaded, or none a version can
+    be): inconclusive, and the sentence says so, not "the same package published again"."""
+    j = decide([(1000, 300, 9000, 36)] * 3, rolling_out=())
+    assert j.outcome is Outcome.INCONCLUSIVE
+    assert "has no package version to compare" in j.why
+    assert "published again" not in j.why
+
+
+def test_a_large_healthy_version_with_its_own_swings_is_not_halted_at_a_tight_margin() -> None:
+    """A million devices a side, margin 1.1. On its first day the new version's share is
+    10% up and the fallback's 5% down, each on its own (their daily swing): 1.16 times
+    the fallback's, from counts so large that read as Poisson they would "prove" more
+    than 1.1; not failing. Nor over a week of such swings either way."""
+    tight = Thresholds(failure_ratio=1.1, min_failing_devices=25, event_types=("crash",))
+    first_day: Day = (1e6, 1e4 * 1.10, 4e6, 4e4 * 0.95)
+    assert decide([first_day], tight).outcome is Outcome.INCONCLUSIVE
+    rng = random.Random(7)
+    for _ in range(50):
+        days: list[Day] = [
+            (1e6, 1e4 * (1 + rng.uniform(-0.1, 0.1)), 4e6, 4e4 * (1 + rng.uniform(-0.1, 0.1)))
+            for _ in range(7)
+        ]
+        assert decide(days, tight).outcome is not Outcome.FAILING
+
+
+def test_a_big_ratio_from_a_handful_of_devices_is_not_halted() -> None:
+    """Three failing devices of five against three of five thousand: a thousand times the
+    share, and still one tester's machines, not evidence (min-failing-devices)."""
+    j = decide([(5, 3, 5000, 3)])
+    assert j.outcome is Outcome.INCONCLUSIVE
+    assert "from 3.0 failing devices, of the 25 needed to halt" in j.why
+
+
 def test_versions_match_as_numbers() -> None:
     """The submission says 1.4.2, the Store's rows 1.4.2.0: one version. A package kept
     from the fallback (1.4.1) is not what is rolling out."""
@@ -277,6 +311,20 @@ def test_the_evidence_object_has_the_contracts_keys_and_is_plain_json() -> None:
         "versions", "active-devices", "failing-devices", "failing-share",
     }  # fmt: skip
     json.dumps(evidence, allow_nan=False)
+
+
+def test_a_tiny_share_of_a_large_app_is_small_in_the_evidence_not_zero() -> None:
+    """Three failing of ten million active device-days is a share of 3e-7: the evidence
+    gives it as that number, as it gives every figure as a JSON number."""
+    j = decide([(1e7, 3, 4e7, 2)])
+    evidence = j.evidence(app_id="9NBLGGH4R315", flight_id=None, submission_id="1")
+    rolling_out = cast(dict[str, object], evidence["rolling-out"])
+    assert rolling_out["failing-share"] == 3e-7
+    assert cast(dict[str, object], evidence["fallback"])["failing-share"] == 5e-8
+    assert evidence["ratio"] == pytest.approx(6, rel=1e-5)
+    for figure in ("active-devices", "failing-devices", "failing-share"):
+        assert type(rolling_out[figure]) is float, figure
+    assert type(evidence["ratio"]) is type(evidence["ratio-bound"]) is float
 
 
 ORDER = {Outcome.HEALTHY: 0, Outcome.INCONCLUSIVE: 1, Outcome.FAILING: 2}

@@ -57,6 +57,26 @@ def test_every_page_counts_through_relative_unencoded_links(
     )
 
 
+def test_links_with_raw_spaces_and_quotes_are_followed_as_written(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """As documented, a link is not URL-encoded: a filter in it keeps its raw spaces and
+    quotes. The page it names is read, with the filter as the Store wrote it."""
+    script(emulator, "failing")
+    whole = evidence_of(action(GUARD))
+    emulator.set_rollout(APP_ID, PUBLISHED, fallback=FALLBACK)  # rolling out again
+    emulator.reset_requests()
+    raw = "market eq 'US' and deviceType eq 'PC'"
+    emulator.analytics.knobs.page_cap = 4
+    emulator.analytics.knobs.link_filter = raw
+    run = action(GUARD)
+    assert run.outputs["result"] == "halted", run.stdout
+    assert evidence_of(run) == whole
+    followed = [r for r in emulator.store_requests if "/analytics/" in r.path and "skip" in r.query]
+    assert len(followed) > 2
+    assert {r.query["filter"] for r in followed} == {raw}
+
+
 def test_the_figures_are_the_stores_fractional_counts(
     action: RunAction, emulator: Emulator
 ) -> None:
@@ -83,6 +103,21 @@ def test_late_usage_is_left_out_of_both_sides_never_counted_as_zero(
     assert evidence["rolling-out"]["active-devices"] == 5 * 4000
 
 
+def test_late_failure_data_end_the_period_never_counted_as_zero(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """Usage through today, failures only up to two days ago: the two newest days have
+    usage and no failure rows, yet they are late, not healthy; left out of both sides."""
+    script(emulator, "failing")
+    emulator.analytics.knobs.failure_lag_days = 2
+    run = action(GUARD)
+    assert run.outputs["result"] == "halted", run.stdout
+    (evidence,) = evidence_of(run)
+    assert evidence["period"]["to"] == (today() - timedelta(days=2)).isoformat()
+    assert evidence["rolling-out"]["active-devices"] == 5 * 4000
+    assert evidence["fallback"]["active-devices"] == 5 * 16000
+
+
 def test_rows_outside_the_days_asked_for_are_ignored(action: RunAction, emulator: Emulator) -> None:
     script(emulator, "healthy")
     tomorrow = today() + timedelta(days=1)  # the docs' sample has a row a day after endDate
@@ -92,6 +127,21 @@ def test_rows_outside_the_days_asked_for_are_ignored(action: RunAction, emulator
     run = action(GUARD)
     assert run.outputs["result"] == "healthy", run.stdout
     assert evidence_of(run)[0]["period"]["to"] == today().isoformat()
+
+
+@pytest.mark.parametrize("written", ["T00:00:00", " 00:00:00", "T00:00:00.000+00:00"])
+def test_a_rows_date_with_a_time_is_that_day(
+    action: RunAction, emulator: Emulator, written: str
+) -> None:
+    """The hour level writes `yyyy-mm-dd hh:mm:ss`; ISO 8601's other spellings of a day
+    with a time are the same day, not a page of another shape."""
+    script(emulator, "failing")
+    plain = evidence_of(action(GUARD))
+    emulator.set_rollout(APP_ID, PUBLISHED, fallback=FALLBACK)  # rolling out again
+    emulator.analytics.knobs.date_suffix = written
+    run = action(GUARD)
+    assert run.outputs["result"] == "halted", run.stdout
+    assert evidence_of(run) == plain
 
 
 def test_a_row_of_no_version_counts_for_neither_side(action: RunAction, emulator: Emulator) -> None:
@@ -148,6 +198,17 @@ def _row(**fields: Any) -> dict[str, Any]:
         ),
         (FAILURES, {"value": "rows"}, "no list of rows"),
         (USAGE, {"Value": [], "TotalCount": 40}, "TotalCount"),
+        # More devices than exist: not a count, and sums of such would overflow to infinity.
+        (
+            USAGE,
+            {"Value": [_row(date="2026-01-01", dailyActiveDevices=1e308)]},
+            "not a count of devices",
+        ),
+        (
+            FAILURES,
+            {"Value": [_row(date="2026-01-01", eventType="crash", deviceCount=1e30)]},
+            "not a count of devices",
+        ),
     ],
 )
 def test_a_page_not_of_the_documented_shape_makes_the_evidence_unreadable(
@@ -167,6 +228,22 @@ def test_a_later_page_that_fails_fails_the_whole_read(
     emulator.add_fault(Fault(method="GET", path=FAILURES, times=2, kind="delay", seconds=0.0))
     emulator.add_fault(Fault(method="GET", path=FAILURES, times=None, status=503))
     _refused_by(emulator, action({**GUARD, "timeout-seconds": "6"}), "HTTP 503")
+
+
+@pytest.mark.parametrize("link", [None, "", "  ", "absent"])
+def test_a_last_page_names_no_next_one_in_any_of_its_spellings(
+    action: RunAction, emulator: Emulator, link: str | None
+) -> None:
+    """`"@nextLink": null` (an old sample's), empty, blank or absent: the last page. A
+    Store that always answers so is read once, not as a loop."""
+    script(emulator, "failing")
+    page: dict[str, Any] = {"Value": [_row(date=today().isoformat(), dailyActiveDevices=3.5)]}
+    if link != "absent":
+        page["@nextLink"] = link
+    emulator.add_fault(Fault(method="GET", path=USAGE, status=200, body=page, times=None))
+    run = action(GUARD)
+    assert (run.exit_code, run.outputs["result"]) == (0, "inconclusive"), run.stdout
+    assert analytics_requests(emulator).count("/v1.0/my/analytics/usagedaily") == 1
 
 
 @pytest.mark.parametrize(

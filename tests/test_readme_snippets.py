@@ -8,11 +8,14 @@ every required one; `vars.*` are read where they are visible (an environment's v
 only in a job with that environment, never in a job-level `if:` or a calling job's `with:`);
 a job that runs a script of the repository checks the repository out first. The README's
 copies of the example workflows are those of .github/workflows/ with only the action
-reference changed, and the README names every input, output and result of the Action.
+reference changed, and the README names every input, output and result of the Action and
+every error title it can log. The set-up's commands make the environment, variables and
+secret the copied workflows read, and every `gh` command names its repository.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import textwrap
@@ -24,7 +27,7 @@ import pytest
 import yaml
 
 from halt_rollout.cli import parser
-from halt_rollout.halt import Result
+from halt_rollout.halt import NOT_DONE, Result
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -187,6 +190,51 @@ def test_the_readme_shows_the_dispatch_lines_it_promises() -> None:
     assert workflows == {"emergency-stop.yml", "guard.yml"}
 
 
+# The set-up's commands against what the copied workflows read ---------------------------
+
+GH_REPOSITORY_COMMANDS = re.compile(
+    r"\bgh (?:workflow run|run watch|variable set|secret set|api)\b[^\n`]*"
+)
+
+
+def copied_workflows() -> list[dict[str, Any]]:
+    """The two workflows the README has a reader copy: the stop and the guard."""
+    return [workflow_named(name)[1] for name in ("Emergency stop", "Store rollout guard")]
+
+
+def test_the_set_up_commands_make_what_the_copied_workflows_read() -> None:
+    """Step 4's environment, variables and secret are the ones the copied workflows name,
+    and the federated credential's subject names that same environment: a mismatch would
+    fail the rehearsal with an empty variable or AADSTS700213."""
+    environments = {job["environment"] for w in copied_workflows() for job in jobs_of(w).values()}
+    assert environments == {"store-production"}
+    named = set(re.findall(r"environments/([\w-]+)", README))
+    named |= set(re.findall(r"--env ([\w-]+)", README))
+    named |= set(re.findall(r":environment:([\w-]+)", README))
+    assert named == environments
+    read = {v for w in copied_workflows() for v in VARS.findall(yaml.safe_dump(w))}
+    assert read <= set(re.findall(r"gh variable set (\w+)", README)), read
+    secrets = {
+        s
+        for w in copied_workflows()
+        for step in steps_of(w)
+        if str(step.get("uses", "")).startswith(OUR_ACTION)
+        for s in re.findall(r"secrets\.(\w+)", str(step.get("with", "")))
+    }
+    assert secrets == {"STORE_CLIENT_SECRET"}
+    assert secrets <= set(re.findall(r"gh secret set (\w+)", README))
+
+
+def test_every_gh_command_names_the_repository_it_works_on() -> None:
+    """A release engineer runs the set-up from wherever the terminal is: a `gh` command that
+    relied on the current directory being a clone would fail there, or act on another."""
+    shown = [body for _, body in fenced("sh")] + re.findall(r"(?<!`)`([^`\n]+)`(?!`)", README)
+    commands = [c for text in shown for c in GH_REPOSITORY_COMMANDS.findall(text)]
+    assert len(commands) >= 8, commands
+    for command in commands:
+        assert "--repo OWNER/REPO" in command or "repos/OWNER/REPO" in command, command
+
+
 def test_variables_are_read_where_they_are_visible() -> None:
     """An environment's variables reach only the steps of a job with that environment: not
     a job-level `if:` (decided before the environment) and not a calling job's `with:`
@@ -327,3 +375,62 @@ def test_the_anchor_rule_is_githubs() -> None:
         "not-set-up-yet-halt-now-in-partner-center",
         "the-whole-app-at-once-all-flights",
     }
+
+
+# Failures ---------------------------------------------------------------------------------
+
+# The base classes' titles, which every raise in the code replaces with its own.
+CLASS_DEFAULT_TITLES = {"halt-rollout failed", "Store API call failed"}
+
+
+def error_titles() -> set[str]:
+    """Every title of an `::error`/`::warning` line the code can write: a `title=` argument,
+    a class's or module's `…title = "…"`, and the first argument of `failure(…)`, `Failure(…)`,
+    `runner.error(…)` and `runner.warning(…)`. An f-string counts by its fixed start."""
+    titles: set[str] = set()
+    for path in sorted((REPO / "halt_rollout").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.Call):
+                values += [k.value for k in node.keywords if k.arg == "title"]
+                called = node.func
+                name = called.attr if isinstance(called, ast.Attribute) else ""
+                name = called.id if isinstance(called, ast.Name) else name
+                if name in ("failure", "Failure", "error", "warning") and node.args:
+                    values.append(node.args[0])
+            if isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if any(n.lower().endswith("title") for n in names):
+                    values.append(node.value)
+            for value in values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    titles.add(value.value)
+                elif isinstance(value, ast.JoinedStr):
+                    first = value.values[0]
+                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                        titles.add(first.value)
+    return titles - CLASS_DEFAULT_TITLES
+
+
+def test_every_error_title_is_in_the_when_it_fails_table() -> None:
+    """A responder looks up the title the log shows; each has its row (what it means, what
+    to do) in "When it fails"."""
+    table = README[README.index("## When it fails") :]
+    table = table[: table.index("\n## ")]
+    shown = set(re.findall(r"\*\*([^*]+)\*\*", table))
+    titles = error_titles()
+    assert {"Invalid input", "Store answered HTTP ", "Halt outcome unknown"} <= titles
+    missing = {t for t in titles if not any(s.startswith(t) for s in shown)}
+    assert not missing, missing
+
+
+def test_the_exit_code_names_every_result_that_passes() -> None:
+    """The exit code's sentence names exactly the results that end a run with 0, and the
+    ones that end it with 1 (`nothing-to-halt` of `all-flights` included)."""
+    sentence = re.search(r"The exit code is\s+0 when every target ended (.*?)\.\n", README, re.S)
+    assert sentence is not None
+    passing, failing = sentence.group(1).split(", and 1 otherwise")
+    assert set(re.findall(r"`([a-z-]+)`", passing)) == {
+        r.value for r in Result if r not in NOT_DONE
+    }
+    assert set(re.findall(r"`([a-z-]+)`", failing)) == {r.value for r in NOT_DONE}

@@ -1,19 +1,27 @@
-"""The truth of `result` (rules 5, 6 and 7): a halt counts only when the Store says so, and a
-rollout that ends up stopped is never reported as failed.
+"""The truth of `result` (rules 5, 6, 7 and 7a): a halt counts only when the Store says so, a
+rollout that ends up stopped is never reported as failed, and a halt this run sent ends
+`halted` or `unknown`: `failed` is only for a refusal of its first halt, confirmed by a read.
 
+The harness (`World`, `HostileServer`) is in tests/world.py.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from halt_rollout.confirm import Known, Read, Step, next_step, read_kind
+from halt_rollout.errors import StoreError
+from halt_rollout.store_resources import Rollout
 from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import run_action
+from store_emulator.resources import STOPPED
 from store_emulator.responses import Response
 from store_emulator.step_results import ActionRun
 
@@ -25,12 +33,12 @@ from .conftest import (
 from .connect_proxy import ConnectProxy
 from .world import (
     CONFLICT,
-    DEADLINE,
     HALT,
     IN_PROGRESS,
     MIB,
     ROLLOUT,
     STARTUP_SLACK,
+    AppliedFault,
     Running,
     World,
     applied_halt,
@@ -100,9 +108,13 @@ def _conflict(submission: str) -> dict[str, Any]:
 def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
     """Between our read and our halt, another responder halted it: the Store says 409."""
     world.emulator.add_fault(
-        applied_halt(
+        AppliedFault(
             world.emulator,
-            409,
+            APP_ID,
+            PUBLISHED,
+            method="POST",
+            path=HALT,
+            status=409,
             body=_conflict(PUBLISHED),
         )
     )
@@ -118,22 +130,7 @@ def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> Non
 def test_two_runs_at_once_both_end_well(world: World) -> None:
     """Two responders press the button at once, against one Store."""
     world.emulator.add_fault(slow_reads(times=2))
-    inputs = world.inputs()
-    extra = {"REQUESTS_CA_BUNDLE": world.bundle}
-    workdirs = [world.workdir / "rival-a", world.workdir / "rival-b"]
-    for workdir in workdirs:
-        workdir.mkdir()
-    outcome: list[ActionRun] = []
-    threads = [
-        threading.Thread(
-            target=lambda w=w: outcome.append(run_action(inputs, extra_env=extra, workdir=w))
-        )
-        for w in workdirs
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcome = _two_runs(world, world.inputs())
     halts = len(world.emulator.halt_requests)
     print(
         "two runs at once: "
@@ -167,9 +164,17 @@ targets:
 
 def test_gateway_504_that_hid_a_halt_is_reported_halted(world: World) -> None:
     world.emulator.add_fault(
-        applied_halt(world.emulator, 504, body={"statusCode": 504, "message": "Gateway Timeout"})
+        AppliedFault(
+            world.emulator,
+            APP_ID,
+            PUBLISHED,
+            method="POST",
+            path=HALT,
+            status=504,
+            body={"statusCode": 504, "message": "Gateway Timeout"},
+        )
     )
-    run = world.run({"timeout-seconds": "10"})
+    run = world.run({"timeout-seconds": "30"})  # ends at once when it works: room to start
     print(
         f"504 after the halt took effect: {describe(run)}; halts: "
         f"{len(world.emulator.halt_requests)}"
@@ -192,31 +197,206 @@ class ReadUntilFault(Fault):
 
 
 def test_final_check_of_a_lost_halt_is_not_sent_after_the_deadline(world: World) -> None:
-    """The read before the halt is answered late, with under two seconds of the deadline
-    left; the halt then takes effect and its answer never comes. The contract wants the
-    halt confirmed (rule 7) and nothing sent after the deadline (rule 7a): both fit only
-    if the halt's wait leaves time for the check. (With less time left than twice that
-    reserve, the halt is sent without one: sending it comes first.)"""
+    """The read before the halt is answered late, with a third of the deadline left; the
+    halt then takes effect and its answer never comes. The contract wants the halt
+    confirmed (rule 7) and nothing sent after the deadline (rule 7a): both fit only if the
+    halt's wait leaves time for the check. The margins are seconds, scaled to what they
+    hold: a loopback read (the reserve, 3 s), and how late the harness sees the run's
+    start (the read comes 10 s before the deadline; the reserve, 3 s, needs 6 s of it)."""
+    timeout = 20.0
 
-    def shortly_before_the_deadline() -> float:
+    def well_before_the_deadline() -> float:
         assert world.deadline_started is not None
-        return world.deadline_started + DEADLINE - 1.8
+        return world.deadline_started + timeout - 10.0
 
     world.emulator.add_fault(
         ReadUntilFault(
-            shortly_before_the_deadline, method="GET", path=ROLLOUT, status=200, body=IN_PROGRESS
+            well_before_the_deadline, method="GET", path=ROLLOUT, status=200, body=IN_PROGRESS
         )
     )
     world.emulator.add_fault(Fault(method="POST", path=HALT, kind="hang_after", seconds=30))
-    run = world.run({"timeout-seconds": f"{DEADLINE:g}"})
-    late = world.sent_after_deadline(DEADLINE)
-    print(f"lost halt, final check: {describe(run, DEADLINE)}; late: {late}")
+    run = world.run({"timeout-seconds": f"{timeout:g}"})
+    late = world.sent_after_deadline(timeout)
+    print(f"lost halt, final check: {describe(run, timeout)}; late: {late}")
     assert late == [], late
-    assert run.seconds <= DEADLINE + STARTUP_SLACK
+    assert run.seconds <= timeout + STARTUP_SLACK
     assert run.outputs["result"] == "halted"
     assert world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == (
         "PackageRolloutStopped"
     )
+
+
+# A halt this run sent ends halted or unknown (rule 7a) -----------------------------------
+
+
+def _stopped_within(world: World, seconds: float) -> bool:
+    """Whether the emulator's rollout reads stopped within `seconds` (a slow halt lands)."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        if world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == STOPPED:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_slow_applying_halt_ends_halted_never_failed(world: World) -> None:
+    """The Store answers the halt at once but applies it 3 s later: reads say in progress
+    meanwhile and a second halt gets 409 "already under way". The run keeps confirming,
+    says what it waits for, and ends halted."""
+    world.emulator.knobs.halt_seconds = 3.0
+    world.emulator.knobs.halt_answered_at_once = True
+    run = world.run({"timeout-seconds": "60"})
+    halts = world.emulator.halt_requests
+    print(f"slow-applying halt: {describe(run)}; halts: {[h.status for h in halts]}")
+    assert (run.exit_code, run.outputs["result"]) == (0, "halted"), describe(run)
+    assert run.outputs["status"] == STOPPED
+    assert 1 <= len(halts) <= 2  # a second one only after a read, and it is refused
+    assert f"waiting for the rollout to read {STOPPED}" in run.stdout
+    assert "of timeout-seconds left" in run.stdout
+
+
+@pytest.mark.parametrize("answered_at_once", [True, False], ids=["answered", "answer-lost"])
+def test_a_slow_applying_halt_is_unknown_at_the_deadline_never_failed(
+    world: World, answered_at_once: bool
+) -> None:
+    """The halt takes longer to apply than the run has: `unknown`, never `failed`, and
+    nothing is sent after the deadline. (Answer lost: the halt's request is cut by the
+    deadline while the Store still works on it.) The deadline leaves room for a slow
+    start on a loaded machine; the halt takes longer still."""
+    timeout = 15.0
+    world.emulator.knobs.halt_seconds = 25.0
+    world.emulator.knobs.halt_answered_at_once = answered_at_once
+    run = world.run({"timeout-seconds": f"{timeout:g}"})
+    late = world.sent_after_deadline(timeout)
+    print(f"halt slower than the deadline: {describe(run, timeout)}; late: {late}")
+    assert (run.exit_code, run.outputs["result"]) == (1, "unknown"), describe(run)
+    assert late == [], late
+    assert len(run.errors) == 1, run.errors
+    assert "Halt outcome unknown" in run.errors[0], run.errors
+    assert "was sent" in run.errors[0]
+    assert _stopped_within(world, 40), "the slow halt was expected to land after the run"
+
+
+def test_two_responders_at_once_against_a_slow_halt_both_end_well(world: World) -> None:
+    """Both read the rollout in progress and send the halt; the Store applies the first in
+    3 s and refuses the second (409, one under way). The second responder watches the
+    rollout until it reads stopped: halted and already-halted, both exit 0."""
+    world.emulator.add_fault(slow_reads(times=2))
+    world.emulator.knobs.halt_seconds = 3.0
+    outcome = _two_runs(world, {**world.inputs(), "timeout-seconds": "60"})
+    print("two responders, slow halt: " + "; ".join(describe(run) for run in outcome))
+    assert sorted(run.outputs["result"] for run in outcome) == ["already-halted", "halted"]
+    assert [run.exit_code for run in outcome] == [0, 0]
+
+
+def test_a_409_after_our_own_halt_then_failing_reads_is_unknown_not_failed(world: World) -> None:
+    """Our halt reaches the Store and its answer is lost; the rollout still reads in
+    progress (the Store is slow to apply it), so the halt is sent again and refused with a
+    409: that proves nothing, as the first may be under way. Every read after it fails:
+    `unknown` at the deadline, never `failed`."""
+    world.emulator.knobs.halt_seconds = 60.0
+    world.emulator.knobs.halt_answered_at_once = True
+    world.emulator.add_fault(Fault(method="POST", path=HALT, kind="reset_after"))
+    world.emulator.add_fault(
+        Fault(method="GET", path=ROLLOUT, status=200, body=IN_PROGRESS, times=2)
+    )
+    world.emulator.add_fault(
+        Fault(method="GET", path=ROLLOUT, status=503, body={"message": "down"}, times=None)
+    )
+    run = world.run({"timeout-seconds": "15"})
+    halts = [h.status for h in world.emulator.halt_requests]
+    print(f"409 after our own halt, reads failing: {describe(run, 15)}; halts: {halts}")
+    assert 409 in halts, halts
+    assert (run.exit_code, run.outputs["result"]) == (1, "unknown"), describe(run)
+    assert "Halt outcome unknown" in run.errors[0], run.errors
+
+
+def _rival_then_reads(world: World, *, failing_reads: int | None) -> None:
+    """Another responder stops the rollout just before our halt lands (409); the reads
+    after it fail (`failing_reads` times, None: always)."""
+    world.emulator.add_fault(
+        AppliedFault(
+            world.emulator,
+            APP_ID,
+            PUBLISHED,
+            method="POST",
+            path=HALT,
+            status=409,
+            body=_conflict(PUBLISHED),
+        )
+    )
+    world.emulator.add_fault(Fault(method="GET", path=ROLLOUT, status=200, body=IN_PROGRESS))
+    world.emulator.add_fault(
+        Fault(
+            method="GET",
+            path=ROLLOUT,
+            status=429,
+            body={"statusCode": 429, "message": "Rate limit is exceeded."},
+            times=failing_reads,
+        )
+    )
+
+
+def test_a_409_to_our_first_halt_then_a_failing_read_keeps_reading(world: World) -> None:
+    """The read after the 409 fails twice (429): the run keeps reading while time is left,
+    and ends already-halted when a read shows the rival's stop (rule 6), not failed."""
+    _rival_then_reads(world, failing_reads=2)
+    run = world.run({"timeout-seconds": "60"})
+    print(f"409, then two failing reads: {describe(run)}")
+    assert (run.exit_code, run.outputs["result"]) == (0, "already-halted"), describe(run)
+    assert "someone else" in run.stdout
+
+
+def test_a_409_to_our_first_halt_then_no_read_at_all_is_unknown_not_failed(world: World) -> None:
+    """No read succeeds after the 409: nothing confirms the refusal, so not `failed`; and
+    the run kept reading until the deadline instead of giving up at once."""
+    _rival_then_reads(world, failing_reads=None)
+    run = world.run({"timeout-seconds": "15"})
+    reads = [r for r in world.emulator.store_requests if r.path.endswith("/packagerollout")]
+    print(f"409, then no read: {describe(run, 15)}; reads: {len(reads)}")
+    assert (run.exit_code, run.outputs["result"]) == (1, "unknown"), describe(run)
+    assert len(reads) >= 3  # the one before the halt, then at least two after the 409
+
+
+def test_a_refusal_confirmed_by_a_read_is_failed(world: World) -> None:
+    """A 4xx to the first halt, and a read that shows the rollout still in progress: the
+    Store refused, nothing took effect: `failed`, with the Store's words."""
+    world.emulator.add_fault(
+        Fault(
+            method="POST",
+            path=HALT,
+            status=403,
+            body={"code": "Unauthorized", "message": "Not allowed"},
+            times=None,
+        )
+    )
+    run = world.run({"timeout-seconds": "30"})
+    print(f"403 to the halt: {describe(run)}")
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), describe(run)
+    assert "HTTP 403" in run.errors[0]
+    assert "did not take effect" in run.errors[0]
+    assert len(world.emulator.halt_requests) == 1
+
+
+def _two_runs(world: World, inputs: dict[str, str]) -> list[ActionRun]:
+    extra = {"REQUESTS_CA_BUNDLE": world.bundle}
+    outcome: list[ActionRun] = []
+    threads = []
+    for name in ("rival-a", "rival-b"):
+        workdir = world.workdir / name
+        workdir.mkdir()
+        threads.append(
+            threading.Thread(
+                target=lambda w=workdir: outcome.append(
+                    run_action(inputs, extra_env=extra, workdir=w)
+                )
+            )
+        )
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcome
 
 
 def test_all_flights_halts_the_flights_too(world: World) -> None:
@@ -334,3 +514,86 @@ def test_retry_after_eating_the_confirm_reserve_then_a_lost_answer_is_never_fail
         assert run.outputs["result"] in ("halted", "unknown"), describe(run)
     else:
         assert halts == 1
+
+
+# The table in docs/reliability.md is the code -------------------------------------------
+
+_ROLLOUTS = {
+    "stopped": "PackageRolloutStopped",
+    "in progress": "PackageRolloutInProgress",
+    "not started": "PackageRolloutNotStarted",
+    "finalized": "PackageRolloutComplete",
+    "unread": None,
+}
+# Each documented row's condition, in the facts `next_step` reads (first row that fits).
+_ROWS: dict[int, Callable[[Known, bool], bool]] = {
+    1: lambda k, t: k.reached and k.read is Read.STOPPED,
+    2: lambda k, t: not k.reached and k.read is Read.STOPPED,
+    3: lambda k, t: k.read is Read.BEYOND_HALTING,
+    4: lambda k, t: (
+        not k.reached
+        and k.refusal is not None
+        and k.refusal.status == 409
+        and k.rollout is not None
+        and k.rollout.status == "PackageRolloutInProgress"
+        and k.read is Read.ROLLING_OUT
+        and not k.watched_enough
+        and t
+    ),
+    5: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.ROLLING_OUT,
+    6: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.NOTHING and t,
+    7: lambda k, t: not k.reached and k.refusal is not None and k.read is Read.NOTHING,
+    8: lambda k, t: not k.reached and k.refusal is None and t,
+    9: lambda k, t: not k.reached and k.refusal is None,
+    10: lambda k, t: k.reached and t and k.read is Read.ROLLING_OUT and not k.under_way,
+    11: lambda k, t: k.reached and t,
+    12: lambda k, t: k.reached,
+}
+_THEN = {
+    "**halted**": Step.HALTED,
+    "**already-halted**": Step.ALREADY_HALTED,
+    "**failed**": Step.FAILED,
+    "**unknown**": Step.UNKNOWN,
+    "read again": Step.READ_AGAIN,
+    "send": Step.SEND_AGAIN,
+}
+
+
+def _documented_steps() -> dict[int, Step]:
+    text = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text("utf-8")
+    section = text.split("## How a result is decided", 1)[1].split("\n## ", 1)[0]
+    steps: dict[int, Step] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells and cells[0].isdigit():
+            then = cells[-1]
+            steps[int(cells[0])] = next(s for w, s in _THEN.items() if then.startswith(w))
+    return steps
+
+
+def test_the_documented_table_is_how_a_result_is_decided() -> None:
+    """Every combination of what can be known: the first documented row that fits gives
+    the step `next_step` takes (docs/reliability.md, "How a result is decided")."""
+    documented = _documented_steps()
+    assert sorted(documented) == sorted(_ROWS), "rows documented and rows checked differ"
+    refusals = [None, 409, 403]
+    checked = 0
+    for reached, status, under_way, said, time_left, watched in itertools.product(
+        [True, False], refusals, [True, False], _ROLLOUTS, [True, False], [True, False]
+    ):
+        if under_way and not reached:
+            continue  # only a refusal after one of ours reached the Store shows one
+        state = _ROLLOUTS[said]
+        rollout = Rollout(state != "PackageRolloutComplete", 25.0, state, "0") if state else None
+        known = Known(
+            reached=reached,
+            refusal=StoreError("refused", status=status) if status else None,
+            under_way=under_way,
+            read=read_kind(rollout) if rollout else Read.NOTHING,
+            rollout=rollout,
+            watched_enough=watched,
+        )
+        row = next(n for n, fits in _ROWS.items() if fits(known, time_left))
+        assert next_step(known, time_left=time_left) is documented[row], (row, known)
+        checked += 1
+    assert checked == 180  # every combination but a halt under way that none of ours reached

@@ -3,6 +3,7 @@ contract's "Several targets", rules 1 and 9)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,
+    FLIGHT_ID,
     OTHER_APP,
     OTHER_SUBMISSION,
     PUBLISHED,
@@ -176,6 +178,77 @@ def test_targets_file_in_other_encodings_and_line_ends_works(world: World, conte
     run = _targets(world, content)
     print(f"accepted file: {describe(run)}")
     assert run.outputs["result"] == "halted", describe(run)
+
+
+# Targets that reach the same rollout are one rollout (contract, "Several targets") --------
+
+
+def _rows(run: ActionRun) -> list[tuple[str, str]]:
+    return [(r["name"] or r["app-id"], r["result"]) for r in json.loads(run.outputs["results"])]
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        f'  - name: by submission\n    app-id: {APP_ID}\n    submission-id: "{PUBLISHED}"\n',
+        f"  - name: whole app\n    app-id: {APP_ID}\n    all-flights: true\n",
+    ],
+    ids=["by-its-submission", "with-all-flights"],
+)
+def test_a_rollout_listed_twice_is_halted_once_and_reported_once(world: World, second: str) -> None:
+    """The app plainly, and again by its submission (known only once the app is read) or
+    with all-flights: one halt of its rollout, one row, never "someone else halted it"."""
+    content = f"targets:\n  - name: plainly\n    app-id: {APP_ID}\n{second}"
+    run = _targets(world, content)
+    rows = _rows(run)
+    halts = [r.path for r in world.emulator.halt_requests]
+    app_halts = [p for p in halts if "/flights/" not in p]
+    print(f"listed twice: {describe(run)}; rows {rows}; halts {halts}")
+    assert run.exit_code == 0, describe(run)
+    assert len(app_halts) == 1, halts
+    assert (
+        sum(1 for p in rows if p[1] in ("halted", "already-halted") and "flight" not in p[0]) == 1
+    )
+    assert [result for _, result in rows].count("already-halted") == 0, rows
+    assert "someone else" not in run.stdout
+    assert "worked on and reported once" in run.stdout
+
+
+def test_a_flight_by_id_and_by_all_flights_is_halted_once(world: World) -> None:
+    content = (
+        f"targets:\n  - name: the flight\n    app-id: {APP_ID}\n    flight-id: {FLIGHT_ID}\n"
+        f"  - name: whole app\n    app-id: {APP_ID}\n    all-flights: true\n"
+    )
+    run = _targets(world, content)
+    flight_halts = [r for r in world.emulator.halt_requests if FLIGHT_ID in r.path]
+    rows = _rows(run)
+    print(f"flight twice: {describe(run)}; rows {rows}")
+    assert run.exit_code == 0, describe(run)
+    assert len(flight_halts) == 1
+    assert len(rows) == 2, rows  # the app's own rollout and the flight, once each
+    assert "already-halted" not in [result for _, result in rows]
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        f'  - app-id: {APP_ID}\n    submission-id: "{PUBLISHED}"\n',
+        f"  - app-id: {APP_ID}\n    all-flights: true\n",
+        f"  - app-id: {APP_ID}\n    all-flights: true\n    expected-version: 9.9.9.9\n",
+    ],
+    ids=["by-submission", "all-flights", "all-flights-another-version"],
+)
+def test_entries_that_would_guard_one_rollout_differently_are_refused(
+    world: World, second: str
+) -> None:
+    """One entry with expected-version, one that may reach the same rollout without it
+    (or with another): refused before anything is sent, as exact duplicates are."""
+    content = f"targets:\n  - app-id: {APP_ID}\n    expected-version: 1.4.2.0\n{second}"
+    run = _targets(world, content)
+    print(f"guarded differently: {describe(run)}")
+    _refused_before_any_request(run, world)
+    assert "may reach the same rollout" in run.errors[0]
+    assert "expected-version" in run.errors[0]
 
 
 def test_pathological_targets_file_aliases_and_nesting(action: RunAction) -> None:

@@ -28,7 +28,7 @@ def test_the_printed_commands_run_against_the_emulator_it_starts() -> None:
         lines: list[str] = []
         for line in started.stdout:
             lines.append(line.rstrip("\n"))
-            if "--all-flights" in line:  # the last command it prints
+            if "--reason 'the hourly guard'" in line:  # the last command it prints
                 break
         exports = dict(
             line.removeprefix("export ").split("=", 1)
@@ -45,9 +45,11 @@ def test_the_printed_commands_run_against_the_emulator_it_starts() -> None:
             "AZURE_CLIENT_SECRET",
         }
         commands = [line for line in lines if line.startswith((".venv/", "/"))]
-        assert len(commands) == 5, lines
+        assert len(commands) == 7, lines
         results = []
-        for command in commands[:3]:  # the dry run, the halt, the same halt again
+        # The dry run, the halt, the same halt again; the guard on a healthy rollout and on a
+        # failing one.
+        for command in commands[:3] + commands[5:]:
             done = subprocess.run(
                 shlex.split(command),
                 cwd=REPO,
@@ -62,6 +64,8 @@ def test_the_printed_commands_run_against_the_emulator_it_starts() -> None:
         assert ": dry-run" in results[0]
         assert ": halted" in results[1]
         assert ": already-halted" in results[2]
+        assert "below the 2× margin: healthy" in results[3]
+        assert "above the 2× margin: halted" in results[4]
         assert (REPO / ".try" / "env").read_text(encoding="utf-8").count("export ") == 4
     finally:
         started.send_signal(signal.SIGINT)

@@ -412,3 +412,60 @@ def test_results_after_a_halt_keep_the_rollout_stopped(
 ) -> None:
     run = action({"expected-version": demo.VERSION, "reason": "r"})
     assert records(run)[0]["status"] == STOPPED
+
+
+# The newest package decides (contract v1.3, "The version guard") ---------------------------
+
+
+@pytest.mark.parametrize(
+    "versions",
+    [
+        ["1.5.0.0", demo.VERSION],  # a newer submission keeping the old package beside it
+        [demo.VERSION, "1.4.3"],  # architectures at different versions, the newest not it
+    ],
+    ids=["kept-beside-a-newer-one", "architectures-at-different-versions"],
+)
+def test_a_newer_submission_carrying_the_expected_version_is_never_halted(
+    action: RunAction, emulator: Emulator, versions: list[str]
+) -> None:
+    emulator.set_packages(APP_ID, PUBLISHED, versions)
+    run = action({"expected-version": demo.VERSION})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    assert emulator.halt_requests == []
+    assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == IN_PROGRESS
+    error = records(run)[0]["error"]
+    assert "newest package" in error
+    assert max(versions, key=lambda v: [int(p) for p in v.split(".")]) in error
+    assert "nothing was sent" in error.lower()
+
+
+def test_the_newest_version_matches_as_numbers(action: RunAction, emulator: Emulator) -> None:
+    """`1.10` is newer than `1.9.5.0` (numbers, not text), and `1.10` is `1.10.0.0`."""
+    emulator.set_packages(APP_ID, PUBLISHED, ["1.9.5.0", "1.10.0.0"])
+    run = action({"expected-version": "1.10"})
+    assert (run.exit_code, run.outputs["result"]) == (0, "halted"), run.stdout
+
+
+def test_all_flights_with_no_rollout_at_the_version_fails_never_already_halted(
+    action: RunAction, emulator: Emulator
+) -> None:
+    """No rollout of the app is at the expected version: the target fails and says so;
+    nothing is sent, and the run is never reported as halted or already halted."""
+    emulator.seed_whole_app()
+    run = action(
+        {
+            "app-id": demo.WHOLE_APP_ID,
+            "all-flights": "true",
+            "expected-version": "9.9.9.9",
+            "timeout-seconds": "120",
+        }
+    )
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    assert emulator.halt_requests == []
+    guard = [r for r in records(run) if r["result"] == "failed"]
+    assert len(guard) == 1, records(run)
+    assert f"No rollout of {demo.WHOLE_APP_ID} is at version 9.9.9.9" in guard[0]["error"]
+    assert "nothing was sent" in guard[0]["error"]
+    assert "Already halted before this run" not in run.summary
+    assert "No rollout in progress" not in run.summary
+    assert len(run.errors) == 1, run.errors

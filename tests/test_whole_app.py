@@ -336,6 +336,67 @@ def test_more_apps_than_threads_are_all_halted_in_the_order_given(
     assert len(emulator.halt_requests) == len(expected)
 
 
+# A listing is complete or it failed (contract, "The whole app") ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("later", "known"),
+    [("empty", 10), ("repeat", 10), ("recount", 10)],
+    ids=["empty-page", "repeated-page", "count-changes"],
+)
+def test_a_short_listing_is_a_failed_listing_and_the_known_flights_are_still_halted(
+    whole_app: Emulator, action: RunAction, later: str, known: int
+) -> None:
+    """Pages of 10: the second one is empty, repeats the first, or counts differently,
+    before the flights seen account for totalCount. The listing failed ("flights of
+    APP-ID"), the run fails, and every flight it did name is still worked on."""
+    whole_app.knobs.listflights_page_cap = 10
+    whole_app.knobs.listflights_later_pages = later
+    run = action({"app-id": APP, "all-flights": "true", "timeout-seconds": "60"})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    records = records_of(run)
+    named = demo.WHOLE_FLIGHTS[:known]
+    assert [(r["name"], r["result"]) for r in records] == [
+        (APP, "halted"),
+        *((flight.name, expected_result(flight)) for flight in named),
+        (LISTING_NAME, "failed"),
+    ]
+    assert "completely" in records[-1]["error"], records[-1]["error"]
+    assert len(halt_paths(whole_app)) == sum(flight.in_progress for flight in named) + 1
+    for flight in demo.WHOLE_FLIGHTS[known:]:
+        if flight.published is not None:
+            state = whole_app.rollout(APP, flight.published, flight.flight_id)
+            assert state["packageRolloutStatus"] == flight.status  # neither read nor halted
+
+
+def test_a_next_link_that_loops_is_a_failed_listing(whole_app: Emulator, action: RunAction) -> None:
+    """The first page names one flight of three, and a next page that is itself."""
+    flight = demo.WHOLE_FLIGHTS[0]
+    page = {
+        "value": [
+            {
+                "flightId": flight.flight_id,
+                "friendlyName": flight.name,
+                "lastPublishedFlightSubmission": {"id": flight.published},
+            }
+        ],
+        "totalCount": 3,
+        "@nextLink": f"applications/{APP}/listflights?top=100",
+    }
+    whole_app.add_fault(Fault(method="GET", path=LISTING, status=200, body=page, times=None))
+    run = action({"app-id": APP, "all-flights": "true", "timeout-seconds": "30"})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    records = records_of(run)
+    assert [(r["name"], r["result"]) for r in records] == [
+        (APP, "halted"),
+        (flight.name, expected_result(flight)),
+        (LISTING_NAME, "failed"),
+    ]
+    assert "a page already read" in records[-1]["error"]
+    listings = [r for r in whole_app.store_requests if "listflights" in r.path]
+    assert len(listings) == 1
+
+
 def test_hundred_all_flights_apps_with_hanging_listings(world: World) -> None:
     emu = world.emulator
     targets = many_apps(emu, 100).replace("\n  - app-id:", "\n  - all-flights: true\n    app-id:")
