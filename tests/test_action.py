@@ -48,6 +48,15 @@ def only_record(outputs: dict[str, str]) -> dict[str, object]:
 # Halting --------------------------------------------------------------------------------
 
 
+def halted_despite(emulator: Emulator, action: RunAction, kind: str) -> ActionRun:
+    """A run whose halt POST meets the fault `kind`, and that still halted."""
+    emulator.add_fault(Fault(method="POST", path=HALT, kind=kind))
+    run = action()
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["result"] == "halted"
+    return run
+
+
 def failed_without_a_halt(run: ActionRun, emulator: Emulator, status: str) -> str:
     """The run failed on a rollout in `status` without sending a halt; its one error."""
     assert run.exit_code == 1
@@ -398,10 +407,7 @@ def test_outage_that_outlasts_the_deadline_fails_with_the_details(
 def test_halt_whose_answer_was_lost_is_confirmed_by_reading_not_resent(
     emulator: Emulator, action: RunAction
 ) -> None:
-    emulator.add_fault(Fault(method="POST", path=HALT, kind="reset_after"))
-    run = action()
-    assert run.exit_code == 0, run.stdout
-    assert run.outputs["result"] == "halted"
+    run = halted_despite(emulator, action, "reset_after")
     assert run.outputs["status"] == "PackageRolloutStopped"
     assert len(emulator.halt_requests) == 1
     assert "answer was lost" in run.stdout
@@ -410,10 +416,7 @@ def test_halt_whose_answer_was_lost_is_confirmed_by_reading_not_resent(
 def test_halt_dropped_before_it_arrived_is_sent_again_after_a_read(
     emulator: Emulator, action: RunAction
 ) -> None:
-    emulator.add_fault(Fault(method="POST", path=HALT, kind="reset_before"))
-    run = action()
-    assert run.exit_code == 0, run.stdout
-    assert run.outputs["result"] == "halted"
+    halted_despite(emulator, action, "reset_before")
     first, second = emulator.halt_requests
     assert any(
         r.method == "GET" and first.started < r.started < second.started

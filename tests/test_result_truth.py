@@ -105,8 +105,8 @@ def _conflict(submission: str) -> dict[str, Any]:
     }
 
 
-def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
-    """Between our read and our halt, another responder halted it: the Store says 409."""
+def _rival_halts_first(world: World) -> None:
+    """Another responder's halt lands just before ours: the rollout stops, ours gets 409."""
     world.emulator.add_fault(
         AppliedFault(
             world.emulator,
@@ -118,6 +118,11 @@ def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> Non
             body=_conflict(PUBLISHED),
         )
     )
+
+
+def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
+    """Between our read and our halt, another responder halted it: the Store says 409."""
+    _rival_halts_first(world)
     run = world.run()
     reads = [r for r in world.emulator.store_requests if r.path.endswith("/packagerollout")]
     print(f"409 after a rival's halt: {describe(run)}; rollout reads: {len(reads)}")
@@ -314,17 +319,7 @@ def test_a_409_after_our_own_halt_then_failing_reads_is_unknown_not_failed(world
 def _rival_then_reads(world: World, *, failing_reads: int | None) -> None:
     """Another responder stops the rollout just before our halt lands (409); the reads
     after it fail (`failing_reads` times, None: always)."""
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=409,
-            body=_conflict(PUBLISHED),
-        )
-    )
+    _rival_halts_first(world)
     world.emulator.add_fault(Fault(method="GET", path=ROLLOUT, status=200, body=IN_PROGRESS))
     world.emulator.add_fault(
         Fault(

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -546,6 +546,14 @@ def run_entrypoint(
         cwd=env["GITHUB_WORKSPACE"],
         timeout=timeout,
     )
+
+
+def run_command(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Another command (the command line, a README snippet) as a new process, to its end
+    (launch.run starts any command but entrypoint.py's for real)."""
+    return launch.run(argv, env=dict(env), cwd=cwd, timeout=timeout)
 
 
 def outputs_utf16_size(outputs: Mapping[str, str]) -> int:
