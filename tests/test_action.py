@@ -48,6 +48,14 @@ def only_record(outputs: dict[str, str]) -> dict[str, object]:
 # Halting --------------------------------------------------------------------------------
 
 
+def the_failure(run: ActionRun) -> str:
+    """The failed run's one error."""
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
+    [error] = run.errors
+    return error
+
+
 def halted_despite(emulator: Emulator, action: RunAction, kind: str) -> ActionRun:
     """A run whose halt POST meets the fault `kind`, and that still halted."""
     emulator.add_fault(Fault(method="POST", path=HALT, kind=kind))
@@ -218,9 +226,7 @@ def test_not_started_rollout_is_halted_and_the_stores_409_explained(
     emulator.set_rollout(APP_ID, PUBLISHED, status="PackageRolloutNotStarted", percentage=0.0)
     run = action()
     assert len(emulator.halt_requests) == 1  # sent: the Store is the judge
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    [error] = run.errors
+    error = the_failure(run)
     assert error.startswith("::error title=Halt refused by the Store (HTTP 409)::")
     assert "HTTP 409" in error
     assert "InvalidState" in error
@@ -260,9 +266,7 @@ def test_dry_run_of_a_stopped_rollout_says_already_halted(
 
 def test_unknown_app_is_a_404_not_retried(emulator: Emulator, action: RunAction) -> None:
     run = action({"app-id": "9NOTEXISTING"})
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    [error] = run.errors
+    error = the_failure(run)
     assert "HTTP 404" in error
     assert "ResourceNotFound" in error
     assert "MS-CorrelationId" in error
@@ -394,9 +398,7 @@ def test_outage_that_outlasts_the_deadline_fails_with_the_details(
         {"code": "ServiceUnavailable", "message": "Account service is experiencing issue"},
     )
     run = action({"timeout-seconds": "4"})
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    [error] = run.errors
+    error = the_failure(run)
     assert "HTTP 503" in error
     assert "Account service is experiencing issue" in error
     assert "Partner Center" in error  # the known cause of that 503

@@ -105,19 +105,18 @@ def _conflict(submission: str) -> dict[str, Any]:
     }
 
 
-def _rival_halts_first(world: World) -> None:
-    """Another responder's halt lands just before ours: the rollout stops, ours gets 409."""
+def _halt_applied_then_answered(world: World, status: int, body: object) -> None:
+    """The halt POST takes effect in the Store, and then `status` with `body` comes back."""
     world.emulator.add_fault(
         AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=409,
-            body=_conflict(PUBLISHED),
+            world.emulator, APP_ID, PUBLISHED, method="POST", path=HALT, status=status, body=body
         )
     )
+
+
+def _rival_halts_first(world: World) -> None:
+    """Another responder's halt lands just before ours: the rollout stops, ours gets 409."""
+    _halt_applied_then_answered(world, 409, _conflict(PUBLISHED))
 
 
 def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
@@ -168,17 +167,7 @@ targets:
 
 
 def test_gateway_504_that_hid_a_halt_is_reported_halted(world: World) -> None:
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=504,
-            body={"statusCode": 504, "message": "Gateway Timeout"},
-        )
-    )
+    _halt_applied_then_answered(world, 504, {"statusCode": 504, "message": "Gateway Timeout"})
     run = world.run({"timeout-seconds": "30"})  # ends at once when it works: room to start
     print(
         f"504 after the halt took effect: {describe(run)}; halts: "

@@ -197,6 +197,13 @@ BAD_FILES: dict[str, BadFile] = {
 }
 
 
+@pytest.fixture(params=list(BAD_FILES.values()), ids=list(BAD_FILES))
+def bad(request: pytest.FixtureRequest) -> BadFile:
+    """Each kind of runner file that cannot be written."""
+    bad_file: BadFile = request.param
+    return bad_file
+
+
 def run_with_bad(
     emulator: Emulator, tmp_path: Path, bad: BadFile, variable: str
 ) -> tuple[FileRun, Path]:
@@ -208,11 +215,8 @@ def run_with_bad(
     return run, path
 
 
-@pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
 def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
-    emulator: Emulator,
-    tmp_path: Path,
-    bad: BadFile,
+    emulator: Emulator, tmp_path: Path, bad: BadFile
 ) -> None:
     run, path = run_with_bad(emulator, tmp_path, bad, "GITHUB_OUTPUT")
     assert run.exit_code == 1
@@ -225,11 +229,8 @@ def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
         assert path.read_bytes() == b""
 
 
-@pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
 def test_a_summary_that_cannot_be_written_is_a_warning(
-    emulator: Emulator,
-    tmp_path: Path,
-    bad: BadFile,
+    emulator: Emulator, tmp_path: Path, bad: BadFile
 ) -> None:
     run, _ = run_with_bad(emulator, tmp_path, bad, "GITHUB_STEP_SUMMARY")
     assert run.exit_code == 0
