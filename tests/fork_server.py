@@ -49,8 +49,9 @@ def import_what_the_package_imports() -> None:
 def serve(listener: socket.socket) -> None:
     """Fork a run for each connection; report each child's end on its connection."""
     watched: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
-    while True:
-        readable, _, _ = select.select([listener.fileno(), *watched], [], [])
+    parent = os.getppid()
+    while os.getppid() == parent:  # a pytest worker that died leaves no server behind
+        readable, _, _ = select.select([listener.fileno(), *watched], [], [], 1.0)
         for ready in readable:
             if ready == listener.fileno():
                 connection, _ = listener.accept()
