@@ -16,7 +16,7 @@ server's gets a fork server of its own. Tests where the process start is itself 
 subject (a signal in the first milliseconds, handlers installed before the imports) start
 their processes with subprocess.Popen (tests/world.py's `spawn` and `start`), or carry
 `@pytest.mark.real_exec`. HALT_ROLLOUT_TEST_REAL_EXEC=1 makes every run a real process
-start (CI's soak runs that way).
+start; `make soak` (tests/schedules) always starts real processes.
 """
 
 from __future__ import annotations
