@@ -134,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
         "--expected-version",
         default="",
         metavar="VERSION",
-        help="halt only a submission whose packages carry this version (e.g. 1.4.2.0)",
+        help="halt only a submission whose newest package is this version (e.g. 1.4.2.0)",
     )
     guard = p.add_argument_group("halt on evidence")
     guard.add_argument(

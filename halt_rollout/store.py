@@ -265,13 +265,14 @@ class StoreClient:
                 f"unusable answer to the halt ({error})", self._unusable(what, str(error))
             ) from None
         if not rollout.stopped:
+            # A halt that may be under way: it ends `halted` or `unknown` (confirm.py), whose
+            # error quotes these words; they are never a title of their own.
             raise TransientError(
                 f"the Store answered the halt with {rollout.status}, not {STOPPED}",
                 StoreError(
                     f"Could not {what}: the Store answered 200 but said the rollout is "
                     f"{rollout.status} at {rollout.percentage:g}%, not {STOPPED}. Check the "
-                    "submission in Partner Center.",
-                    title="Halt not confirmed by the Store",
+                    "submission in Partner Center."
                 ),
             )
         return rollout

@@ -3,9 +3,9 @@
 During an incident a responder knows the app, not the GUIDs of its package
 flights. An all-flights target stands for the app's own last published
 submission, halted at once, and the last published submission of each flight
-that listflights names (its pages followed to the end), each started as soon as
-its page is read. Each is halted like any other target, except that one not in
-progress is left alone. An entry that names no flight, and a listing that fails,
+that listflights names, each started as soon as its page is read. Each is halted
+like any other target, except that one not in progress is left alone. An entry
+that names no flight, and a listing that fails or stops short of its totalCount,
 are failed results of their own: the rest of the app is still halted.
 """
 
