@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from . import launch
 from .action_files import ACTION_YML, ENTRYPOINT
 from .runner_cancel import Cancel, cancel_run, emulator_saw
 from .runner_layout import Job, Layout, prepare
@@ -110,14 +111,11 @@ def run_action(
         container_env = container_environment(with_inputs, layout, step, env=env, job=job)
         environment = host_environment(container_env, layout, extra=extra_env)
         started = time.monotonic()
-        completed = subprocess.run(
-            list(command or [sys.executable, str(ENTRYPOINT)]),
+        completed = launch.run(
+            command or [sys.executable, str(ENTRYPOINT)],
             env=environment,
             cwd=layout.workspace,
-            capture_output=True,
-            text=True,
             timeout=timeout,
-            check=False,
         )
         return collect(step, completed, time.monotonic() - started)
 

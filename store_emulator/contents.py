@@ -7,7 +7,7 @@ the fake Entra ID and GitHub OIDC, the faults waiting to be served and the reque
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from functools import partial
 
 from . import demo
 from .analytics import Analytics
@@ -49,6 +49,9 @@ class Contents:
         self.set_rollout = self.state.set_rollout
         self.set_packages = self.state.set_packages
         self.rollout = self.state.rollout
+        # A rollout for halt-when: failing, its analytics scripted: see guard_script
+        # (scenario healthy, failing or too-early).
+        self.script_guard = partial(script_rollout, self.state, self.analytics)
 
     # -- Store content -------------------------------------------------------------------
 
@@ -57,35 +60,6 @@ class Contents:
         """The `sig=` of every submission's fileUploadUrl (decoded): a credential that must
         never appear in anything a client shows. In the URL it is percent-encoded."""
         return self.state.upload_signature
-
-    def script_guard(
-        self,
-        app_id: str,
-        submission_id: str,
-        *,
-        scenario: str,
-        fallback: str,
-        version: str,
-        fallback_version: str,
-        flight_id: str | None = None,
-        kept_versions: Iterable[str] = (),
-        hostile_names: bool = False,
-    ) -> None:
-        """A rollout for halt-when: failing: see guard_script (scenario healthy, failing or
-        too-early)."""
-        script_rollout(
-            self.state,
-            self.analytics,
-            app_id,
-            submission_id,
-            scenario=scenario,
-            fallback=fallback,
-            version=version,
-            fallback_version=fallback_version,
-            flight_id=flight_id,
-            kept_versions=tuple(kept_versions),
-            hostile_names=hostile_names,
-        )
 
     def seed_guard(self) -> None:
         """The guarded apps of the demo (demo.GUARD_APPS): healthy, failing, and one whose

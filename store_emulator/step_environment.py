@@ -120,10 +120,15 @@ def host_environment(
 
     `extra` is a test's own hand on the result, applied last; a None value removes one.
     """
-    environment = IMAGE_ENV | {key: layout.to_host(v) for key, v in container_env.items()}
-    for key, value in (extra or {}).items():
+    return overlay(IMAGE_ENV | {key: layout.to_host(v) for key, v in container_env.items()}, extra)
+
+
+def overlay(base: Mapping[str, str], changes: Mapping[str, str | None] | None) -> dict[str, str]:
+    """`base` with `changes` applied: a value set, or removed where it is None."""
+    result = dict(base)
+    for key, value in (changes or {}).items():
         if value is None:
-            environment.pop(key, None)
+            result.pop(key, None)
         else:
-            environment[key] = value
-    return environment
+            result[key] = value
+    return result

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import compileall
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-from store_emulator import Emulator
+from store_emulator import Emulator, launch
 from store_emulator.actions_runner import run_action
 from store_emulator.demo import (
     APP_ID,
@@ -21,7 +22,10 @@ from store_emulator.demo import (
     PENDING,
     PUBLISHED,
 )
+from store_emulator.step_environment import overlay
 from store_emulator.step_results import ActionRun
+
+from .zygote import Launcher, real_exec_everywhere
 
 # The demo IDs are defined in store_emulator.demo; re-exported for `from .conftest import`.
 __all__ = [
@@ -46,8 +50,42 @@ def pytest_configure(config: pytest.Config) -> None:
     process in the runner's environment, where bytecode is never written
     (PYTHONDONTWRITEBYTECODE, as in the image): without this, every run compiles every
     module it imports that no earlier import cached, hundreds of times a suite."""
+    config.addinivalue_line(
+        "markers", "real_exec: start entrypoint.py as a new process, never forked (tests/zygote.py)"
+    )
     if not hasattr(config, "workerinput"):  # once, in the controller, before the workers
         compileall.compile_dir(PACKAGE, quiet=1)
+
+
+@pytest.fixture(scope="session")
+def _launcher() -> Iterator[Launcher | None]:
+    """The runs of this worker forked from its pre-imported fork server (tests/zygote.py),
+    unless HALT_ROLLOUT_TEST_REAL_EXEC=1."""
+    if real_exec_everywhere():
+        yield None
+        return
+    launcher = Launcher()
+    launch.use(launcher)
+    try:
+        yield launcher
+    finally:
+        launch.use(subprocess.Popen)
+        launcher.close()
+
+
+@pytest.fixture(autouse=True)
+def _real_exec_when_marked(
+    request: pytest.FixtureRequest, _launcher: Launcher | None
+) -> Iterator[None]:
+    """A test marked real_exec starts every run as a new process."""
+    if _launcher is None or request.node.get_closest_marker("real_exec") is None:
+        yield
+        return
+    _launcher.forking = False
+    try:
+        yield
+    finally:
+        _launcher.forking = True
 
 
 # A run may end this much later than timeout-seconds on a loaded machine (the
@@ -117,7 +155,7 @@ def action(emulator: Emulator, tmp_path: Path) -> RunAction:
         files: Mapping[str, str] | None = None,
         timeout: float = 90,
     ) -> ActionRun:
-        merged = _merge(base_inputs(emulator), inputs)
+        merged = overlay(base_inputs(emulator), inputs)
         extra = {"REQUESTS_CA_BUNDLE": emulator.ca_path, **(env or {})}
         workdir = tmp_path / f"run{next(counter)}"
         workdir.mkdir()
@@ -127,16 +165,6 @@ def action(emulator: Emulator, tmp_path: Path) -> RunAction:
         return result
 
     return run
-
-
-def _merge(base: Mapping[str, str], changes: Mapping[str, str | None] | None) -> dict[str, str]:
-    merged = dict(base)
-    for key, value in (changes or {}).items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
 
 
 def secrets_of(emu: Emulator) -> list[str]:

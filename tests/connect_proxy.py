@@ -21,6 +21,8 @@ import socket
 import threading
 import time
 
+from .loopback import LoopbackServer, read_head
+
 MODES = ("pass", "trickle-accept", "trickle-tunnel", "stall", "auth")
 AUTHENTICATION_REQUIRED = (
     b"HTTP/1.1 407 Proxy Authentication Required\r\n"
@@ -29,20 +31,16 @@ AUTHENTICATION_REQUIRED = (
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
-class ConnectProxy:
+class ConnectProxy(LoopbackServer):
     def __init__(self, mode: str = "pass", *, every: float = 0.5) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
+        super().__init__()
         self.mode = mode
         self.every = every
         self.connects: list[tuple[float, str]] = []
-        self.stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
+        self.listen("proxy-accept")
 
     def __enter__(self) -> ConnectProxy:
         return self
@@ -50,42 +48,16 @@ class ConnectProxy:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        self.stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
     @property
     def targets(self) -> list[str]:
         with self._lock:
             return [target for _, target in self.connects]
 
-    def _keep(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.add(sock)
-
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self._keep(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
     def _serve(self, client: socket.socket) -> None:
         try:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = read_head(client)
+            if head is None:
+                return
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
             with self._lock:
                 self.connects.append((time.monotonic(), target))
@@ -100,7 +72,7 @@ class ConnectProxy:
                 return
             host, port = target.rsplit(":", 1)
             upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
-            self._keep(upstream)
+            self.keep(upstream)
             if self.mode == "trickle-accept":
                 self._trickle(client, ESTABLISHED)
             else:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import trustme
 
+from .loopback import LoopbackServer, read_head
+
 Answer = Callable[[ssl.SSLSocket, "Seen"], None]
 
 
@@ -28,47 +30,26 @@ class Seen:
     at: float  # time.monotonic() when the request head arrived
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     def __init__(self, answer: Answer, ca_dir: Path) -> None:
+        super().__init__()
         self._answer = answer
         ca = trustme.CA(organization_name="hostile test server")
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._context)
         self.ca_path = ca_dir / "hostile-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_path))
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = f"https://127.0.0.1:{self.port}"
         self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._listener.close()
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._stopping
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+        self.listen("hostile-accept")
 
     def _serve(self, raw: socket.socket) -> None:
         with contextlib.suppress(OSError, ssl.SSLError), raw:
             conn = self._context.wrap_socket(raw, server_side=True)
-            while not self._stopping.is_set():
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    head += chunk
+            while not self.stopping.is_set():
+                head = read_head(conn)
+                if head is None:
+                    return
                 method, path = head.split(b"\r\n", 1)[0].decode().split(" ")[:2]
                 seen = Seen(method, path, time.monotonic())
                 with self._lock:

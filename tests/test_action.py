@@ -16,6 +16,7 @@ from email.utils import formatdate
 import pytest
 
 from store_emulator import Emulator, Fault
+from store_emulator.step_results import ActionRun
 
 from .conftest import (
     APP_ID,
@@ -45,6 +46,33 @@ def only_record(outputs: dict[str, str]) -> dict[str, object]:
 
 
 # Halting --------------------------------------------------------------------------------
+
+
+def the_failure(run: ActionRun) -> str:
+    """The failed run's one error."""
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
+    [error] = run.errors
+    return error
+
+
+def halted_despite(emulator: Emulator, action: RunAction, kind: str) -> ActionRun:
+    """A run whose halt POST meets the fault `kind`, and that still halted."""
+    emulator.add_fault(Fault(method="POST", path=HALT, kind=kind))
+    run = action()
+    assert run.exit_code == 0, run.stdout
+    assert run.outputs["result"] == "halted"
+    return run
+
+
+def failed_without_a_halt(run: ActionRun, emulator: Emulator, status: str) -> str:
+    """The run failed on a rollout in `status` without sending a halt; its one error."""
+    assert run.exit_code == 1
+    assert run.outputs["result"] == "failed"
+    assert run.outputs["status"] == status
+    assert emulator.halt_requests == []
+    [error] = run.errors
+    return error
 
 
 def test_halts_the_last_published_submission_never_the_pending_one(
@@ -179,11 +207,7 @@ def test_no_gradual_rollout_fails_and_sends_nothing(emulator: Emulator, action: 
         fallback="0",
     )
     run = action()
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    assert run.outputs["status"] == "PackageRolloutNotStarted"
-    assert emulator.halt_requests == []
-    [error] = run.errors
+    error = failed_without_a_halt(run, emulator, "PackageRolloutNotStarted")
     assert "no gradual rollout" in error
     assert "no gradual rollout" in only_record(run.outputs)["error"]  # type: ignore[operator]
 
@@ -191,11 +215,7 @@ def test_no_gradual_rollout_fails_and_sends_nothing(emulator: Emulator, action: 
 def test_finalized_rollout_fails_and_sends_nothing(emulator: Emulator, action: RunAction) -> None:
     emulator.set_rollout(APP_ID, PUBLISHED, status="PackageRolloutComplete", percentage=100.0)
     run = action()
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    assert run.outputs["status"] == "PackageRolloutComplete"
-    assert emulator.halt_requests == []
-    [error] = run.errors
+    error = failed_without_a_halt(run, emulator, "PackageRolloutComplete")
     assert "finalized" in error
     assert "can no longer be halted" in error
 
@@ -206,9 +226,7 @@ def test_not_started_rollout_is_halted_and_the_stores_409_explained(
     emulator.set_rollout(APP_ID, PUBLISHED, status="PackageRolloutNotStarted", percentage=0.0)
     run = action()
     assert len(emulator.halt_requests) == 1  # sent: the Store is the judge
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    [error] = run.errors
+    error = the_failure(run)
     assert error.startswith("::error title=Halt refused by the Store (HTTP 409)::")
     assert "HTTP 409" in error
     assert "InvalidState" in error
@@ -248,9 +266,7 @@ def test_dry_run_of_a_stopped_rollout_says_already_halted(
 
 def test_unknown_app_is_a_404_not_retried(emulator: Emulator, action: RunAction) -> None:
     run = action({"app-id": "9NOTEXISTING"})
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    [error] = run.errors
+    error = the_failure(run)
     assert "HTTP 404" in error
     assert "ResourceNotFound" in error
     assert "MS-CorrelationId" in error
@@ -382,9 +398,7 @@ def test_outage_that_outlasts_the_deadline_fails_with_the_details(
         {"code": "ServiceUnavailable", "message": "Account service is experiencing issue"},
     )
     run = action({"timeout-seconds": "4"})
-    assert run.exit_code == 1
-    assert run.outputs["result"] == "failed"
-    [error] = run.errors
+    error = the_failure(run)
     assert "HTTP 503" in error
     assert "Account service is experiencing issue" in error
     assert "Partner Center" in error  # the known cause of that 503
@@ -395,10 +409,7 @@ def test_outage_that_outlasts_the_deadline_fails_with_the_details(
 def test_halt_whose_answer_was_lost_is_confirmed_by_reading_not_resent(
     emulator: Emulator, action: RunAction
 ) -> None:
-    emulator.add_fault(Fault(method="POST", path=HALT, kind="reset_after"))
-    run = action()
-    assert run.exit_code == 0, run.stdout
-    assert run.outputs["result"] == "halted"
+    run = halted_despite(emulator, action, "reset_after")
     assert run.outputs["status"] == "PackageRolloutStopped"
     assert len(emulator.halt_requests) == 1
     assert "answer was lost" in run.stdout
@@ -407,10 +418,7 @@ def test_halt_whose_answer_was_lost_is_confirmed_by_reading_not_resent(
 def test_halt_dropped_before_it_arrived_is_sent_again_after_a_read(
     emulator: Emulator, action: RunAction
 ) -> None:
-    emulator.add_fault(Fault(method="POST", path=HALT, kind="reset_before"))
-    run = action()
-    assert run.exit_code == 0, run.stdout
-    assert run.outputs["result"] == "halted"
+    halted_despite(emulator, action, "reset_before")
     first, second = emulator.halt_requests
     assert any(
         r.method == "GET" and first.started < r.started < second.started

@@ -109,6 +109,16 @@ def test_cancel_during_a_retry_after_wait_sends_nothing_more(
     assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] != "PackageRolloutStopped"
 
 
+def assert_cancelled_before_the_store(running: Running, emulator: Emulator, took: float) -> None:
+    """Cancelled in time during sign-in: failed, said so, and nothing sent to the Store."""
+    assert took <= CANCEL_SECONDS
+    assert running.process.returncode == 1
+    assert running.outputs["result"] == "failed"
+    assert emulator.store_requests == []
+    [error] = running.error_lines
+    assert error.startswith("::error title=Run cancelled::")
+
+
 def test_cancel_during_sign_in_sends_nothing_to_the_store(
     emulator: Emulator, start: Callable[..., Running]
 ) -> None:
@@ -119,12 +129,7 @@ def test_cancel_during_sign_in_sends_nothing_to_the_store(
     )
     took = running.signal_and_time(signal.SIGTERM)
 
-    assert took <= CANCEL_SECONDS
-    assert running.process.returncode == 1
-    assert running.outputs["result"] == "failed"
-    assert emulator.store_requests == []
-    [error] = running.error_lines
-    assert error.startswith("::error title=Run cancelled::")
+    assert_cancelled_before_the_store(running, emulator, took)
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -418,12 +423,7 @@ def test_sigterm_during_sign_in_through_a_stalling_proxy(
         took = running.signal_and_time(signal.SIGTERM)
     print(f"SIGTERM during sign-in via a stalled proxy: ended {took:.2f} s after")
     no_traceback(running)
-    assert took <= CANCEL_SECONDS
-    assert running.process.returncode == 1
-    assert running.outputs["result"] == "failed"
-    assert emulator.store_requests == []
-    [error] = running.error_lines
-    assert error.startswith("::error title=Run cancelled::")
+    assert_cancelled_before_the_store(running, emulator, took)
 
 
 def test_cancel_a_trickling_store_through_a_trickling_proxy(world: World, tmp_path: Path) -> None:

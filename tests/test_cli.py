@@ -37,6 +37,7 @@ from .world import (
     World,
     command_line,
     many_apps,
+    run_command,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,14 +108,10 @@ def cli(emulator: Emulator, tmp_path: Path) -> RunCli:
         flags = ["--store-api-url", emulator.url, "--authority-host", emulator.url]
         if sign_in_flags:
             flags += ["--tenant-id", emulator.tenant_id, "--client-id", emulator.client_id]
-        completed = subprocess.run(
+        completed = run_command(
             [sys.executable, *launcher, *flags, *args],
             env=environment,
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
         )
         result = CliRun(completed.returncode, completed.stdout, completed.stderr)
         seen = result.stdout + result.stderr
@@ -604,14 +601,10 @@ def cli_run(world: World, *args: str) -> subprocess.CompletedProcess[str]:
     } | {"AZURE_CLIENT_SECRET": emu.client_secret, "REQUESTS_CA_BUNDLE": world.bundle}
     flags = ["--store-api-url", emu.url, "--authority-host", emu.url]
     flags += ["--tenant-id", emu.tenant_id, "--client-id", emu.client_id, "--app-id", APP_ID]
-    return subprocess.run(
+    return run_command(
         [sys.executable, *ENTRYPOINT, *flags, *args],
         env=env,
         cwd=world.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
 
 

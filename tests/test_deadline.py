@@ -65,6 +65,7 @@ from .world import (
     results_of,
     run_delay,
     traceback_free,
+    trickling_from_the_halt_on,
 )
 
 TIMEOUT = 4.0
@@ -130,18 +131,7 @@ def test_a_hostile_proxy_cannot_outlive_the_deadline(world: World, mode: str) ->
 
 
 def test_a_proxy_tunnelling_a_trickling_store_cannot_outlive_the_deadline(world: World) -> None:
-    halted = threading.Event()
-
-    def store(req: Incoming, wire: Wire) -> None:
-        # From the halt on, every answer trickles in, a byte each 0.2 s.
-        if req.method == "POST" or halted.is_set():
-            halted.set()
-            answer = wire.forward(req).raw()
-            wire.trickle(answer, every=0.2, until=time.monotonic() + 20)
-        else:
-            forward_everything(req, wire)
-
-    server = world.hostile(store)
+    server = world.hostile(trickling_from_the_halt_on())
     with ConnectProxy("pass") as proxy:
         run, late = timed_run(world, proxied(proxy.url), {"store-api-url": server.url})
         assert server.url.removeprefix("https://") in proxy.targets

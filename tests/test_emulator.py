@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -209,19 +209,27 @@ def test_bad_client_assertions(emu: Emulator, client: Client, assertion: str, co
     assert response.json()["error_codes"] == [code]
 
 
-def test_azure_identity_client_secret_credential(
-    emu: Emulator, client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def azure_identity_token(
+    emu: Emulator,
+    credential_class: type[ClientSecretCredential] | type[ClientAssertionCredential],
+    proof: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """An access token azure-identity got from the emulator with `proof` (a secret, or a
+    callable handing out client assertions)."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu.ca_path)
-    credential = ClientSecretCredential(
-        emu.tenant_id,
-        emu.client_id,
-        emu.client_secret,
-        authority=emu.url,
-        disable_instance_discovery=True,
+    credential = credential_class(
+        emu.tenant_id, emu.client_id, proof, authority=emu.url, disable_instance_discovery=True
     )
     token = credential.get_token(SCOPE).token
     assert token in emu.issued_access_tokens
+    return token
+
+
+def test_azure_identity_client_secret_credential(
+    emu: Emulator, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = azure_identity_token(emu, ClientSecretCredential, emu.client_secret, monkeypatch)
     client.token = token
     assert client.store("GET", f"applications/{APP}").status_code == 200
     paths = [r.path for r in emu.requests]
@@ -245,16 +253,7 @@ def test_azure_identity_reports_a_wrong_secret(
 def test_azure_identity_client_assertion_from_github_oidc(
     emu: Emulator, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu.ca_path)
-    credential = ClientAssertionCredential(
-        emu.tenant_id,
-        emu.client_id,
-        client.oidc,
-        authority=emu.url,
-        disable_instance_discovery=True,
-    )
-    token = credential.get_token(SCOPE).token
-    assert token in emu.issued_access_tokens
+    azure_identity_token(emu, ClientAssertionCredential, client.oidc, monkeypatch)
     assert len(emu.issued_oidc_tokens) == 1
     token_request = emu.requests[-1]
     assert token_request.path.endswith("/oauth2/v2.0/token")
@@ -1024,6 +1023,22 @@ def test_hang_blocks_only_its_connection(
     assert emu.rollout(APP, PUBLISHED)["packageRolloutStatus"] == f"PackageRollout{status}"
 
 
+def stop_while_in_flight(emu: Emulator, call: Callable[[], None], settle: float = 0.0) -> None:
+    """Stop the emulator once `call`, on a thread, has reached it (and `settle` s later):
+    the stop takes under 2 s and ends the call."""
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not emu.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(settle)
+    started = time.monotonic()
+    emu.stop()
+    thread.join(5)
+    assert time.monotonic() - started < 2
+    assert not thread.is_alive()
+
+
 def test_stop_ends_a_hang_at_once() -> None:
     emu = Emulator().start()
     emu.add_fault(Fault(kind="hang"))  # an hour
@@ -1035,16 +1050,7 @@ def test_stop_ends_a_hang_at_once() -> None:
         except requests.RequestException as error:
             outcome.append(error)
 
-    thread = threading.Thread(target=hang)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not emu.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    started = time.monotonic()
-    emu.stop()
-    thread.join(5)
-    assert time.monotonic() - started < 2
-    assert not thread.is_alive()
+    stop_while_in_flight(emu, hang)
     assert isinstance(outcome[0], requests.ConnectionError)
 
 
@@ -1348,17 +1354,7 @@ def test_stop_ends_slow_answers_at_once(kind: str) -> None:
         except requests.RequestException as error:
             outcome.append(error)
 
-    thread = threading.Thread(target=call)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not emu.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)
-    started = time.monotonic()
-    emu.stop()
-    thread.join(5)
-    assert time.monotonic() - started < 2
-    assert not thread.is_alive()
+    stop_while_in_flight(emu, call, settle=0.1)
     assert outcome
 
 
@@ -1408,14 +1404,11 @@ def test_command_line(tmp_path: Path) -> None:
             None,
         ]
         assert control("POST", "packages", {**rollout, "versions": [7]}).status_code == 400
+        form = {"grant_type": "client_credentials", "scope": SCOPE}
+        form |= {key: facts[key] for key in ("client_id", "client_secret")}
         token = requests.post(
             f"{facts['url']}/{facts['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": facts["client_id"],
-                "client_secret": facts["client_secret"],
-                "scope": SCOPE,
-            },
+            data=form,
             verify=facts["ca_path"],
             timeout=5,
         ).json()["access_token"]

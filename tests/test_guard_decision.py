@@ -264,20 +264,17 @@ def test_versions_match_as_numbers() -> None:
 def test_only_the_chosen_event_types_count_and_other_names_are_data() -> None:
     usage, failures = rows([(1000, 5, 9000, 45)] * 3)
     noise = [FailureRow(DAY0, NEW, kind, 900) for kind in ("memory", "jse", "<b>weird</b>")]
-    j = judge(
-        readings(usage, failures + noise, 3),
-        rolling_out_versions=(NEW,),
-        fallback_versions=(OLD,),
-        thresholds=DEFAULT,
+    with_memory = Thresholds(2.0, 25, ("crash", "memory"))
+    j, k = (
+        judge(
+            readings(usage, failures + noise, 3),
+            rolling_out_versions=(NEW,),
+            fallback_versions=(OLD,),
+            thresholds=thresholds,
+        )
+        for thresholds in (DEFAULT, with_memory)
     )
     assert j.rolling_out.failing_devices == 15
-    with_memory = Thresholds(2.0, 25, ("crash", "memory"))
-    k = judge(
-        readings(usage, failures + noise, 3),
-        rolling_out_versions=(NEW,),
-        fallback_versions=(OLD,),
-        thresholds=with_memory,
-    )
     assert k.rolling_out.failing_devices == 915
 
 

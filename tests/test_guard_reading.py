@@ -300,8 +300,8 @@ def test_a_next_link_is_resolved_on_the_report_and_encoded() -> None:
 OTHER_FLIGHT = "5a1c0d4e-2b7f-4c9e-9d3a-6f8e1b2c3d4e"
 
 
-def test_each_flight_is_judged_on_its_own_evidence(action: RunAction, emulator: Emulator) -> None:
-    script(emulator, "failing")  # the app's own rollout
+def healthy_flight(emulator: Emulator) -> None:
+    """The demo flight's rollout, scripted healthy against its own fallback."""
     emulator.script_guard(
         APP_ID,
         PUBLISHED,
@@ -311,6 +311,11 @@ def test_each_flight_is_judged_on_its_own_evidence(action: RunAction, emulator: 
         version="1.5.0.0",
         fallback_version="1.4.9.0",
     )
+
+
+def test_each_flight_is_judged_on_its_own_evidence(action: RunAction, emulator: Emulator) -> None:
+    script(emulator, "failing")  # the app's own rollout
+    healthy_flight(emulator)
     emulator.add_flight(APP_ID, OTHER_FLIGHT, last_published="1152921504621099001", name="Beta")
     emulator.script_guard(
         APP_ID,
@@ -352,15 +357,7 @@ def test_a_blind_guard_fails_every_rollout_of_the_app(
 def test_a_flights_fallback_is_read_where_it_lives(action: RunAction, emulator: Emulator) -> None:
     """A flight's fallback may be an app submission: read there when the flight has none."""
     script(emulator, "failing")
-    emulator.script_guard(
-        APP_ID,
-        PUBLISHED,
-        flight_id=FLIGHT_ID,
-        scenario="healthy",
-        fallback="1152921504621086000",
-        version="1.5.0.0",
-        fallback_version="1.4.9.0",
-    )
+    healthy_flight(emulator)
     emulator.set_rollout(APP_ID, PUBLISHED, flight_id=FLIGHT_ID, fallback=FALLBACK)
     run = action({**GUARD, "flight-id": FLIGHT_ID})
     assert run.exit_code == 0, run.stdout

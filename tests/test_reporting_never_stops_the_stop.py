@@ -21,7 +21,7 @@ from store_emulator import Emulator, Fault
 from store_emulator.actions_runner import ENTRYPOINT, parse_file_command, runner_environment
 
 from .conftest import APP_ID, PUBLISHED, RunAction, base_inputs
-from .world import command_line
+from .world import command_line, run_entrypoint
 
 FLIGHT = "43e448df-97c9-4a43-a0bc-2a445e736bcd"
 ROCKET = "Insiders 🚀 ring"
@@ -219,15 +219,7 @@ def test_outputs_after_another_steps_line_without_a_line_end_are_read(
 ) -> None:
     env = action_env(emulator, tmp_path)
     Path(env["GITHUB_OUTPUT"]).write_text("other=value", encoding="utf-8")
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        env=env,
-        cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_entrypoint(env)
     assert completed.returncode == 0, completed.stdout
     outputs = outputs_of(env)
     assert outputs["other"] == "value"

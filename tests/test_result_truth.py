@@ -39,9 +39,7 @@ from .world import (
     ROLLOUT,
     STARTUP_SLACK,
     AppliedFault,
-    Incoming,
     Running,
-    Wire,
     World,
     applied_halt,
     describe,
@@ -50,6 +48,7 @@ from .world import (
     proxied,
     results_of,
     traceback_free,
+    trickling_from_the_halt_on,
 )
 
 # 0. The harness itself --------------------------------------------------------------------
@@ -107,19 +106,23 @@ def _conflict(submission: str) -> dict[str, Any]:
     }
 
 
-def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
-    """Between our read and our halt, another responder halted it: the Store says 409."""
+def _halt_applied_then_answered(world: World, status: int, body: object) -> None:
+    """The halt POST takes effect in the Store, and then `status` with `body` comes back."""
     world.emulator.add_fault(
         AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=409,
-            body=_conflict(PUBLISHED),
+            world.emulator, APP_ID, PUBLISHED, method="POST", path=HALT, status=status, body=body
         )
     )
+
+
+def _rival_halts_first(world: World) -> None:
+    """Another responder's halt lands just before ours: the rollout stops, ours gets 409."""
+    _halt_applied_then_answered(world, 409, _conflict(PUBLISHED))
+
+
+def test_409_because_a_rival_halted_first_is_already_halted(world: World) -> None:
+    """Between our read and our halt, another responder halted it: the Store says 409."""
+    _rival_halts_first(world)
     run = world.run()
     reads = [r for r in world.emulator.store_requests if r.path.endswith("/packagerollout")]
     print(f"409 after a rival's halt: {describe(run)}; rollout reads: {len(reads)}")
@@ -165,17 +168,7 @@ targets:
 
 
 def test_gateway_504_that_hid_a_halt_is_reported_halted(world: World) -> None:
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=504,
-            body={"statusCode": 504, "message": "Gateway Timeout"},
-        )
-    )
+    _halt_applied_then_answered(world, 504, {"statusCode": 504, "message": "Gateway Timeout"})
     run = world.run({"timeout-seconds": "30"})  # ends at once when it works: room to start
     print(
         f"504 after the halt took effect: {describe(run)}; halts: "
@@ -325,17 +318,7 @@ def test_a_409_after_our_own_halt_then_failing_reads_is_unknown_not_failed(world
 def _rival_then_reads(world: World, *, failing_reads: int | None) -> None:
     """Another responder stops the rollout just before our halt lands (409); the reads
     after it fail (`failing_reads` times, None: always)."""
-    world.emulator.add_fault(
-        AppliedFault(
-            world.emulator,
-            APP_ID,
-            PUBLISHED,
-            method="POST",
-            path=HALT,
-            status=409,
-            body=_conflict(PUBLISHED),
-        )
-    )
+    _rival_halts_first(world)
     world.emulator.add_fault(Fault(method="GET", path=ROLLOUT, status=200, body=IN_PROGRESS))
     world.emulator.add_fault(
         Fault(
@@ -469,17 +452,7 @@ def test_a_halt_sent_through_a_proxy_to_a_store_that_then_trickles_is_unknown_no
     """Rule 7a: the halt went through the tunnel and reached the Store (it took effect);
     from then on every answer trickles in past the deadline, the confirming read too. A
     halt sent but not confirmed is `unknown`, never `failed`."""
-    halted = threading.Event()
-
-    def store(req: Incoming, wire: Wire) -> None:
-        if halted.is_set() or (req.method == "POST" and req.path.endswith("haltpackagerollout")):
-            halted.set()
-            answer = wire.forward(req).raw()
-            wire.trickle(answer, every=0.2, until=time.monotonic() + 20)
-        else:
-            forward_everything(req, wire)
-
-    server = world.hostile(store)
+    server = world.hostile(trickling_from_the_halt_on())
     timeout = loaded(4)  # the halt is sent: sign-in must fit
     with ConnectProxy("pass") as proxy:
         run = world.run(

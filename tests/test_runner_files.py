@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +29,10 @@ from .conftest import APP_ID, PUBLISHED, base_inputs
 from .world import (
     HALT,
     MIB,
+    ROLLOUT,
+    Incoming,
     Running,
+    Wire,
     World,
     answers_always,
     describe,
@@ -46,7 +50,10 @@ from .world import (
 
 
 def test_summary_stays_under_1_mib_when_the_store_sends_long_codes(world: World) -> None:
-    """100 targets (the most a file may hold), each refused with a 20 kB error `code`."""
+    """100 targets (the most a file may hold), each refused with a 20 kB error `code`. After
+    the 409 each rollout reads as completed meanwhile, so every target fails on its own long
+    code at once; rollouts that kept reading in progress would have each target wait out the
+    re-reads of a 409 and the last ones run into the deadline before their code arrived."""
     answers_always(
         world.emulator,
         "POST",
@@ -54,13 +61,31 @@ def test_summary_stays_under_1_mib_when_the_store_sends_long_codes(world: World)
         409,
         {"code": "InvalidState" + "X" * 20_000, "message": "Not haltable."},
     )
+    reads: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def completed_once_refused(req: Incoming, wire: Wire) -> None:
+        answer = wire.forward(req)
+        with lock:
+            reads[req.path] += req.method == "GET" and bool(re.search(ROLLOUT, req.path))
+            reread = reads[req.path] > 1
+        if reread:
+            rollout = {**json.loads(answer.body), "packageRolloutStatus": "PackageRolloutComplete"}
+            wire.send(answer.raw(body=json.dumps(rollout).encode()))
+        else:
+            wire.send(answer.raw())
+
+    store = world.hostile(completed_once_refused)
     run = world.run(
         {"app-id": None, "targets": "targets.yml", "timeout-seconds": "60"},
+        store=store,
         files={"targets.yml": many_apps(world.emulator, 100)},
     )
     size = len(run.summary.encode())
     print(f"100 targets, 20 kB codes: {describe(run)}; summary {size} bytes")
     assert traceback_free(run)
+    assert len(world.emulator.halt_requests) == 100  # every target got its long code
+    assert run.outputs["result"] == "failed"
     assert size < 1024 * 1024, f"summary is {size} bytes"
 
 
@@ -172,16 +197,28 @@ BAD_FILES: dict[str, BadFile] = {
 }
 
 
-@pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
-def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
-    emulator: Emulator,
-    tmp_path: Path,
-    bad: BadFile,
-) -> None:
+@pytest.fixture(params=list(BAD_FILES.values()), ids=list(BAD_FILES))
+def bad(request: pytest.FixtureRequest) -> BadFile:
+    """Each kind of runner file that cannot be written."""
+    bad_file: BadFile = request.param
+    return bad_file
+
+
+def run_with_bad(
+    emulator: Emulator, tmp_path: Path, bad: BadFile, variable: str
+) -> tuple[FileRun, Path]:
+    """A plain halt whose `variable` file is `bad`; the halt itself must stand."""
     with bad(tmp_path) as path:
-        run = run_with(emulator, tmp_path, GITHUB_OUTPUT=str(path))
-    print(f"outputs: exit {run.exit_code} in {run.seconds:.2f} s")
+        run = run_with(emulator, tmp_path, **{variable: str(path)})
+    print(f"{variable}: exit {run.exit_code} in {run.seconds:.2f} s")
     assert_the_halt_stands(run, emulator)
+    return run, path
+
+
+def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
+    emulator: Emulator, tmp_path: Path, bad: BadFile
+) -> None:
+    run, path = run_with_bad(emulator, tmp_path, bad, "GITHUB_OUTPUT")
     assert run.exit_code == 1
     [error] = run.lines_starting("::error")
     assert error.startswith("::error title=Outputs not written::GITHUB_OUTPUT")
@@ -192,16 +229,10 @@ def test_outputs_that_cannot_be_written_fail_the_step_but_the_halt_stands(
         assert path.read_bytes() == b""
 
 
-@pytest.mark.parametrize("bad", list(BAD_FILES.values()), ids=list(BAD_FILES))
 def test_a_summary_that_cannot_be_written_is_a_warning(
-    emulator: Emulator,
-    tmp_path: Path,
-    bad: BadFile,
+    emulator: Emulator, tmp_path: Path, bad: BadFile
 ) -> None:
-    with bad(tmp_path) as path:
-        run = run_with(emulator, tmp_path, GITHUB_STEP_SUMMARY=str(path))
-    print(f"summary: exit {run.exit_code} in {run.seconds:.2f} s")
-    assert_the_halt_stands(run, emulator)
+    run, _ = run_with_bad(emulator, tmp_path, bad, "GITHUB_STEP_SUMMARY")
     assert run.exit_code == 0
     assert run.lines_starting("::error") == []
     [warning] = run.lines_starting("::warning")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from store_emulator.github_oidc import ISSUER
 from store_emulator.runner_layout import Job
 
 from .conftest import RunAction, base_inputs, visible_text
-from .world import Incoming, Wire, World, raw_response
+from .world import Incoming, Wire, World, raw_response, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 FOREIGN_SUBJECT = "repo:octo-org/octo-repo:ref:refs/heads/main"
@@ -187,7 +186,7 @@ def test_the_command_line_in_a_forks_pull_request_says_so(tmp_path: Path) -> Non
         "GITHUB_EVENT_NAME": "pull_request",
         "GITHUB_EVENT_PATH": str(event),
     }
-    done = subprocess.run(
+    done = run_command(
         [
             sys.executable,
             "-m",
@@ -201,10 +200,6 @@ def test_the_command_line_in_a_forks_pull_request_says_so(tmp_path: Path) -> Non
         ],
         env=env,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert done.returncode == 1
     assert "pull request from a fork (someone/octo-repo → octo-org/octo-repo)" in done.stderr

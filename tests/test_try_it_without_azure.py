@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .world import run_command
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -50,15 +52,7 @@ def test_the_printed_commands_run_against_the_emulator_it_starts() -> None:
         # The dry run, the halt, the same halt again; the guard on a healthy rollout and on a
         # failing one.
         for command in commands[:3] + commands[5:]:
-            done = subprocess.run(
-                shlex.split(command),
-                cwd=REPO,
-                env=environment,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            done = run_command(shlex.split(command), env=environment, cwd=REPO)
             assert done.returncode == 0, done.stderr
             results.append(done.stdout)
         assert ": dry-run" in results[0]

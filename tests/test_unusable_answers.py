@@ -14,20 +14,24 @@ from __future__ import annotations
 import re
 import socket
 
+from store_emulator.step_results import ActionRun
+
 from .conftest import visible_text
 from .connect_proxy import ConnectProxy
-from .world import World, forward_everything
+from .world import PROXY_VARIABLES, World, forward_everything, proxied
 
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 # What urllib3 and http.client call their objects; none of it may reach a person.
 INTERNAL = re.compile(r"_Watched|Pool\(|Connection\(|Error\(|object at 0x|Max retries")
 
 
-def proxied(proxy: str, **more: str) -> dict[str, str | None]:
-    env: dict[str, str | None] = dict.fromkeys(PROXY_VARIABLES)
-    env["HTTPS_PROXY"] = proxy
-    env.update(more)
-    return env
+def proxy_refusal(run: ActionRun, proxy: ConnectProxy) -> str:
+    """The run's one error, which names the proxy that asked for credentials."""
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "title=Proxy refused (HTTP 407)::" in error, error
+    assert f"127.0.0.1:{proxy.port}" in error, error
+    assert "HTTPS_PROXY" in error, error
+    return error
 
 
 def test_a_proxy_asking_for_credentials_is_named_and_not_retried(world: World) -> None:
@@ -44,11 +48,7 @@ def test_a_proxy_asking_for_credentials_is_named_and_not_retried(world: World) -
         )
         tunnels = proxy.targets
 
-    assert run.exit_code == 1
-    [error] = run.errors
-    assert "title=Proxy refused (HTTP 407)::" in error, error
-    assert f"127.0.0.1:{proxy.port}" in error, error
-    assert "HTTPS_PROXY" in error, error
+    error = proxy_refusal(run, proxy)
     assert "password" in error, error
     assert "Nothing reached the Store" in error, error
     assert "could not be reached" not in error, error
@@ -62,11 +62,7 @@ def test_a_proxy_asking_for_credentials_at_sign_in_is_named_too(world: World) ->
     with ConnectProxy("auth") as proxy:
         run = world.run({"timeout-seconds": "30"}, env=proxied(proxy.url))
         tunnels = proxy.targets
-    assert run.exit_code == 1
-    [error] = run.errors
-    assert "title=Proxy refused (HTTP 407)::" in error, error
-    assert f"127.0.0.1:{proxy.port}" in error, error
-    assert "HTTPS_PROXY" in error, error
+    proxy_refusal(run, proxy)
     assert len(tunnels) == 1, f"a 407 was asked again: {tunnels}"
     assert world.emulator.requests == []
 

@@ -6,7 +6,11 @@ emulator (so the Store's state and its request records stay real) and, for the
 requests an attack picks, writes whatever bytes the attack wants, as slowly as it
 wants. The run then trusts both CAs through REQUESTS_CA_BUNDLE. The action always
 runs as GitHub's runner runs it (`entrypoint.py` in a subprocess,
-`store_emulator.actions_runner`).
+`store_emulator.actions_runner`). In `make test` that subprocess is forked from a
+pre-imported fork server (tests/zygote.py; `World.run`, `run_entrypoint` and run_action go
+through `store_emulator.launch`), which a test sees as the real process; `spawn` and
+`start`, which watch a process from its first milliseconds, always start a new one, as
+does every run under HALT_ROLLOUT_TEST_REAL_EXEC=1 or in a test marked `real_exec`.
 
 Deadline figures: a run's overrun is its seconds minus timeout-seconds, where its
 seconds are its wall time less what the kernel counted as its threads' wait for a CPU
@@ -30,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +43,11 @@ from urllib.parse import quote
 import pytest
 import trustme
 
-from store_emulator import Emulator, Fault
+from store_emulator import Emulator, Fault, launch
 from store_emulator.action_files import ENTRYPOINT
 from store_emulator.actions_runner import runner_environment
 from store_emulator.responses import Response
+from store_emulator.step_environment import overlay
 from store_emulator.step_results import ActionRun, parse_file_command
 
 from .conftest import (
@@ -51,6 +56,7 @@ from .conftest import (
     PUBLISHED,
     base_inputs,
 )
+from .loopback import LoopbackServer, read_head
 
 HALT = r"/haltpackagerollout$"
 ROLLOUT = r"/packagerollout$"
@@ -158,32 +164,34 @@ def forward_everything(req: Incoming, wire: Wire) -> None:
     wire.send(wire.forward(req).raw())
 
 
-class HostileServer:
+def trickling_from_the_halt_on() -> Handler:
+    """A Store whose every answer, from the halt's on, trickles in a byte each 0.2 s."""
+    halted = threading.Event()
+
+    def store(req: Incoming, wire: Wire) -> None:
+        if halted.is_set() or (req.method == "POST" and req.path.endswith("haltpackagerollout")):
+            halted.set()
+            answer = wire.forward(req).raw()
+            wire.trickle(answer, every=0.2, until=time.monotonic() + 20)
+        else:
+            forward_everything(req, wire)
+
+    return store
+
+
+class HostileServer(LoopbackServer):
     """A loopback HTTPS server whose handler decides, per request, what goes on the wire."""
 
     def __init__(self, ca: trustme.CA, upstream: Emulator, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
         self.upstream = upstream
-        self.stopping = threading.Event()
         self.requests: list[Incoming] = []
-        self._lock = threading.Lock()
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._context)
         self._upstream_context = ssl.create_default_context(cafile=upstream.ca_path)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._connections: set[socket.socket] = set()
-        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True, name="hostile-accept").start()
-
-    def close(self) -> None:
-        self.stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.listen("hostile-accept")
 
     def forward(self, req: Incoming) -> Upstream:
         host, port = self.upstream.url.removeprefix("https://").rsplit(":", 1)
@@ -198,17 +206,7 @@ class HostileServer:
         finally:
             connection.close()
 
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
     def _serve(self, raw: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(raw)
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._context.wrap_socket(raw, server_side=True) as connection:
@@ -223,19 +221,15 @@ class HostileServer:
         except (OSError, ValueError):
             pass  # the client gave up or the test ended: both are expected here
         finally:
-            with self._lock:
-                self._connections.discard(raw)
+            self.forget(raw)
             with contextlib.suppress(OSError):
                 raw.close()
 
     @staticmethod
     def _read(connection: ssl.SSLSocket) -> Incoming | None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
+        data = read_head(connection, 65536)
+        if data is None:
+            return None
         head, _, body = data.partition(b"\r\n\r\n")
         started = time.monotonic()
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -306,11 +300,7 @@ class World:
             merged["store-api-url"] = store.url
         if authority is not None:
             merged["authority-host"] = authority.url
-        for key, value in (inputs or {}).items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
+        merged = overlay(merged, inputs)
         try:
             self.timeout_given = float(merged.get("timeout-seconds", ""))
         except ValueError:
@@ -329,7 +319,7 @@ class World:
         deadline started: right after it logs how many targets it works on."""
         self.deadline_started = None
         started = time.monotonic()
-        process = subprocess.Popen(
+        process = launch.popen(
             [sys.executable, str(ENTRYPOINT)],
             env=env,
             cwd=env["GITHUB_WORKSPACE"],
@@ -598,15 +588,20 @@ def run_entrypoint(
     env: Mapping[str, str], *, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """entrypoint.py as the runner starts it: in `env`, from its workspace, to its end."""
-    return subprocess.run(
+    return launch.run(
         [sys.executable, str(ENTRYPOINT)],
         env=dict(env),
         cwd=env["GITHUB_WORKSPACE"],
-        capture_output=True,
-        text=True,
         timeout=timeout,
-        check=False,
     )
+
+
+def run_command(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Another command (the command line, a README snippet) as a new process, to its end
+    (launch.run starts any command but entrypoint.py's for real)."""
+    return launch.run(argv, env=dict(env), cwd=cwd, timeout=timeout)
 
 
 def outputs_utf16_size(outputs: Mapping[str, str]) -> int:

@@ -1,0 +1,38 @@
+"""How run_action starts entrypoint.py: subprocess.Popen, or a faster launcher a test suite
+installs (tests/zygote.py forks runs from a pre-imported server; the demo, the benchmarks
+and the container test never install one, so their runs are real process starts)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Launcher = Callable[..., "subprocess.Popen[str]"]
+
+_launcher: list[Launcher] = [subprocess.Popen]
+
+
+def use(launcher: Launcher) -> None:
+    """Start every later run with `launcher`, called as subprocess.Popen is."""
+    _launcher[0] = launcher
+
+
+def popen(args: Sequence[str], **options: Any) -> subprocess.Popen[str]:
+    """subprocess.Popen(args, **options) through the installed launcher."""
+    return _launcher[0](list(args), **options)
+
+
+def run(args: Sequence[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
+    """subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
+    through the installed launcher; on a timeout the process is killed, as run kills it."""
+    with popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -1,0 +1,127 @@
+"""The fork server the tests start entrypoint.py from: imports once, forks a run each.
+
+Run as `python tests/fork_server.py SOCKET` by tests/zygote.py, one per pytest worker (and
+per interpreter-start setting, see zygote.STARTUP_VARIABLES). It imports what
+halt_rollout imports from outside itself (azure-identity, requests, ...: nine tenths of a
+run's CPU), never halt_rollout itself, so halt_rollout.STARTED, the cancellation handlers
+and every lazy import of the package happen in the run as in a fresh interpreter. It
+installs no signal handler and starts no thread, so a forked child's signal dispositions
+and mask are those of a fresh interpreter.
+
+Protocol, one SOCK_SEQPACKET connection per run: the client sends one JSON message {"argv",
+"env", "cwd"} with the run's stdin, stdout and stderr as three file descriptors
+(SCM_RIGHTS); the server forks and answers {"pid": ...}; when the child ends, {"status":
+...} (the raw wait status, as waitpid gives it) follows and the connection closes.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import json
+import os
+import select
+import socket
+import sys
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MESSAGE_LIMIT = 1 << 20
+
+
+def import_what_the_package_imports() -> None:
+    """Every module halt_rollout's files import that is not halt_rollout's own."""
+    names: set[str] = set()
+    for source in sorted((REPO / "halt_rollout").glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_bytes())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+    for name in sorted(names):
+        if name.split(".")[0] not in {"halt_rollout", "__future__"}:
+            with contextlib.suppress(ImportError):
+                __import__(name)
+
+
+def serve(listener: socket.socket) -> None:
+    """Fork a run for each connection; report each child's end on its connection."""
+    watched: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+    parent = os.getppid()
+    while os.getppid() == parent:  # a pytest worker that died leaves no server behind
+        readable, _, _ = select.select([listener.fileno(), *watched], [], [], 1.0)
+        for ready in readable:
+            if ready == listener.fileno():
+                connection, _ = listener.accept()
+                message, fds, _, _ = socket.recv_fds(connection, MESSAGE_LIMIT, 3)
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    connection.close()
+                    for pidfd, (_, other) in watched.items():
+                        os.close(pidfd)
+                        other.close()
+                    become(json.loads(message), fds)  # never returns
+                for fd in fds:
+                    os.close(fd)
+                watched[os.pidfd_open(pid)] = (pid, connection)
+                with contextlib.suppress(OSError):
+                    connection.sendall(json.dumps({"pid": pid}).encode())
+            else:
+                pid, connection = watched.pop(ready)
+                os.close(ready)
+                _, status = os.waitpid(pid, 0)
+                with contextlib.suppress(OSError):
+                    connection.sendall(json.dumps({"status": status}).encode())
+                connection.close()
+
+
+def become(request: dict[str, object], fds: list[int]) -> None:
+    """In the forked child: take the run's streams, folder, variables and argv, then run
+    the script as `python script` would; ends the process, never returns."""
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # close_fds, as Popen does
+        argv = [str(arg) for arg in request["argv"]]  # type: ignore[attr-defined]
+        os.chdir(str(request["cwd"]))
+        os.environ.clear()
+        os.environ.update(request["env"])  # type: ignore[call-overload]
+        script = Path(argv[1])
+        sys.argv = argv[1:]
+        sys.path[0] = str(script.parent)
+        code = compile(script.read_bytes(), str(script), "exec")
+        main = types.ModuleType("__main__")
+        main.__file__ = str(script)
+        main.__builtins__ = builtins  # type: ignore[attr-defined]
+        main.__cached__ = None  # type: ignore[attr-defined]
+        sys.modules["__main__"] = main
+    except BaseException:  # a set-up that failed is the server's fault: say so and end
+        os.write(2, b"fork_server: the run could not be set up\n")
+        os._exit(127)
+    try:
+        exec(code, vars(main))  # noqa: S102 - entrypoint.py, as `python entrypoint.py` runs it
+    except SystemExit:
+        raise  # the interpreter's own exit: its status, atexit, stream flush
+    except BaseException as error:  # shown as a fresh interpreter shows it: from the script
+        traceback = error.__traceback__
+        sys.excepthook(type(error), error, traceback.tb_next if traceback else None)
+        raise SystemExit(1) from None
+    raise SystemExit(0)
+
+
+def main(path: str) -> None:
+    sys.path[0] = str(REPO)  # as for `python entrypoint.py`
+    import_what_the_package_imports()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(64)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    serve(listener)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
