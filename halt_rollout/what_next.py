@@ -40,30 +40,28 @@ def what_next(
             found.append(f"- and {len(chosen) - _MAX_LINKS} more: see the table above")
         return found
 
+    def section(heading: str, text: str, result: Result, *after: str) -> list[str]:
+        """A heading, what to do, and a link to each rollout of that result."""
+        if not any(r.result is result for r in results):
+            return []
+        return ["", heading, "", text, "", *links(result), *after]
+
     rerun = RERUN_IS_SAFE
-    if any(r.result is Result.UNKNOWN for r in results):
-        lines += [
-            "",
-            "### Not confirmed: check these now",
-            "",
-            "The halt was sent but its answer never came in time: it may have taken effect. "
-            "Check each rollout in Partner Center.",
-            "",
-            *links(Result.UNKNOWN),
-            "",
-            rerun,
-        ]
-    if any(r.result is Result.FAILED for r in results):
-        lines += [
-            "",
-            "### What to do now",
-            "",
-            "Read what went wrong above. A failure that waiting can clear (the Store's rate "
-            f"limit, an outage, the deadline) clears by running again. {rerun} If a rollout "
-            "must stop now and the API cannot stop it, halt it in Partner Center:",
-            "",
-            *links(Result.FAILED),
-        ]
+    lines += section(
+        "### Not confirmed: check these now",
+        "The halt was sent but its answer never came in time: it may have taken effect. "
+        "Check each rollout in Partner Center.",
+        Result.UNKNOWN,
+        "",
+        rerun,
+    )
+    lines += section(
+        "### What to do now",
+        "Read what went wrong above. A failure that waiting can clear (the Store's rate "
+        f"limit, an outage, the deadline) clears by running again. {rerun} If a rollout "
+        "must stop now and the API cannot stop it, halt it in Partner Center:",
+        Result.FAILED,
+    )
     stopped = (Result.HALTED, Result.ALREADY_HALTED)
     if not dry_run and any(r.result in stopped for r in results):
         flights = any(r.target.flight_id for r in results if r.result in stopped)

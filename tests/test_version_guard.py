@@ -452,16 +452,7 @@ def test_all_flights_with_no_rollout_at_the_version_fails_never_already_halted(
     """No rollout of the app is at the expected version: the target fails and says so;
     nothing is sent, and the run is never reported as halted or already halted."""
     emulator.seed_whole_app()
-    run = action(
-        {
-            "app-id": demo.WHOLE_APP_ID,
-            "all-flights": "true",
-            "expected-version": "9.9.9.9",
-            "timeout-seconds": "120",
-        }
-    )
-    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
-    assert emulator.halt_requests == []
+    run = _whole_app_guard_that_sends_nothing(action, emulator, "9.9.9.9")
     guard = [r for r in records(run) if r["result"] == "failed"]
     assert len(guard) == 1, records(run)
     assert f"No rollout of {demo.WHOLE_APP_ID} is at version 9.9.9.9" in guard[0]["error"]
@@ -486,16 +477,7 @@ def test_all_flights_whose_only_match_stopped_before_the_run_fails_never_already
         status=STOPPED,
         fallback=demo.WHOLE_FALLBACK,
     )
-    run = action(
-        {
-            "app-id": demo.WHOLE_APP_ID,
-            "all-flights": "true",
-            "expected-version": "7.7.7.7",
-            "timeout-seconds": "120",
-        }
-    )
-    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
-    assert emulator.halt_requests == []
+    run = _whole_app_guard_that_sends_nothing(action, emulator, "7.7.7.7")
     by_result: dict[str, list[dict[str, Any]]] = {}
     for record in records(run):
         by_result.setdefault(record["result"], []).append(record)
@@ -503,3 +485,20 @@ def test_all_flights_whose_only_match_stopped_before_the_run_fails_never_already
     [guard] = by_result["failed"]
     assert f"No rollout of {demo.WHOLE_APP_ID} in progress is at version 7.7.7.7" in guard["error"]
     assert "nothing was sent" in guard["error"]
+
+
+def _whole_app_guard_that_sends_nothing(
+    action: RunAction, emulator: Emulator, version: str
+) -> ActionRun:
+    """The whole app under a version guard no rollout in progress passes: failed, nothing sent."""
+    run = action(
+        {
+            "app-id": demo.WHOLE_APP_ID,
+            "all-flights": "true",
+            "expected-version": version,
+            "timeout-seconds": "120",
+        }
+    )
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    assert emulator.halt_requests == []
+    return run

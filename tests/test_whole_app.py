@@ -384,9 +384,7 @@ def test_a_next_link_that_loops_is_a_failed_listing(whole_app: Emulator, action:
         "@nextLink": f"applications/{APP}/listflights?top=100",
     }
     whole_app.add_fault(Fault(method="GET", path=LISTING, status=200, body=page, times=None))
-    run = action({"app-id": APP, "all-flights": "true", "timeout-seconds": "30"})
-    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
-    records = records_of(run)
+    records = _failed_whole_app_records(action)
     assert [(r["name"], r["result"]) for r in records] == [
         (APP, "halted"),
         (flight.name, expected_result(flight)),
@@ -421,9 +419,7 @@ def test_a_page_repeating_an_unreadable_entry_is_a_failed_listing_not_a_complete
     again = {"value": entries, "totalCount": 3}
     whole_app.add_fault(Fault(method="GET", path=LISTING, status=200, body=first))
     whole_app.add_fault(Fault(method="GET", path=LISTING, status=200, body=again))
-    run = action({"app-id": APP, "all-flights": "true", "timeout-seconds": "30"})
-    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
-    records = records_of(run)
+    records = _failed_whole_app_records(action)
     assert [(r["name"], r["result"]) for r in records] == [
         (APP, "halted"),
         (flight.name, expected_result(flight)),
@@ -458,3 +454,10 @@ def test_hundred_all_flights_apps_with_hanging_listings(world: World) -> None:
     assert all(r["result"] == "failed" for r in listings)
     assert len(run.summary.encode()) < MIB
     assert run.outputs["result"] == "failed"
+
+
+def _failed_whole_app_records(action: RunAction) -> list[dict[str, Any]]:
+    """The whole app's run that must fail (its listing did): every record, in order."""
+    run = action({"app-id": APP, "all-flights": "true", "timeout-seconds": "30"})
+    assert (run.exit_code, run.outputs["result"]) == (1, "failed"), run.stdout
+    return records_of(run)
