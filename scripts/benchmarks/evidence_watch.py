@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from halt_rollout.evidence import LOOKS_PER_WATCH, Outcome, Thresholds, judge
+from halt_rollout.evidence import LOOKS_PER_WATCH, Judgement, Outcome, Thresholds, judge
 
 from .common import say
 from .evidence_world import NEW, OLD, Rollout, World
@@ -80,12 +80,7 @@ def _healthy_chunk(job: tuple[int, int, World, float]) -> tuple[int, int, int, i
         rollout = Rollout(world, rng)
         halted = naive_hit = naive_min_hit = False
         for hour in range(1, LOOKS_PER_WATCH + 1):
-            j = judge(
-                rollout.readings(hour),
-                rolling_out_versions=(NEW,),
-                fallback_versions=(OLD,),
-                thresholds=thresholds,
-            )
+            j = _look(rollout, hour, thresholds)
             halted = halted or j.outcome is Outcome.FAILING
             new, old = j.rolling_out.failing_share, j.fallback.failing_share
             passed = new is not None and old is not None and new > margin * old
@@ -99,6 +94,16 @@ def _healthy_chunk(job: tuple[int, int, World, float]) -> tuple[int, int, int, i
     return count, ours, naive, naive_min
 
 
+def _look(rollout: Rollout, hour: int, thresholds: Thresholds) -> Judgement:
+    """One hourly run of the guard over the data the Store shows at that hour."""
+    return judge(
+        rollout.readings(hour),
+        rolling_out_versions=(NEW,),
+        fallback_versions=(OLD,),
+        thresholds=thresholds,
+    )
+
+
 def _power_chunk(job: tuple[int, int, World, float]) -> list[int | None]:
     """The hour of the first halting look of each watch (None: not within the week)."""
     seed, count, world, margin = job
@@ -109,12 +114,7 @@ def _power_chunk(job: tuple[int, int, World, float]) -> list[int | None]:
         rollout = Rollout(world, rng)
         first = None
         for hour in range(1, LOOKS_PER_WATCH + 1):
-            j = judge(
-                rollout.readings(hour),
-                rolling_out_versions=(NEW,),
-                fallback_versions=(OLD,),
-                thresholds=thresholds,
-            )
+            j = _look(rollout, hour, thresholds)
             if j.outcome is Outcome.FAILING:
                 first = hour
                 break
