@@ -30,16 +30,15 @@ from .conftest import (
     RunAction,
 )
 from .world import (
-    HALT,
     Incoming,
     Wire,
     World,
-    answers_always,
     describe,
     forward_everything,
     injected_commands,
     json_answer,
     live_markdown,
+    refuses_every_halt,
 )
 
 # 5. Data stays data (rule 8) ---------------------------------------------------------------
@@ -111,9 +110,7 @@ def test_store_message_stays_data_in_the_log_and_the_summary(world: World, field
         headers[field] = PAYLOAD.replace("\n", " ")
     else:
         body[field] = PAYLOAD
-    world.emulator.add_fault(
-        Fault(method="POST", path=HALT, status=409, body=body, headers=headers, times=None)
-    )
+    refuses_every_halt(world.emulator, body, headers=headers)
     assert_stays_data(world.run(), f"Store {field}")
 
 
@@ -236,9 +233,7 @@ def test_summary_of_a_failed_sign_in_renders_data_as_text(world: World) -> None:
 
 
 def test_summary_of_a_store_refusal_renders_data_as_text(world: World) -> None:
-    world.emulator.add_fault(
-        Fault(method="POST", path=HALT, status=409, times=None, body={"message": PAYLOAD})
-    )
+    refuses_every_halt(world.emulator, {"message": PAYLOAD})
     run = world.run()
     assert run.exit_code == 1
     assert_renders_as_text(run.summary)
@@ -298,9 +293,7 @@ def test_data_shown_as_code_is_shown_as_written(world: World) -> None:
     characters are changed, into their visible names."""
     reason = "status page https://status.contoso.com/incidents/42 <b>www.contoso.com</b>"
     message = "Not haltable, see https://aka.ms/store-rollout [docs](https://learn.example)"
-    world.emulator.add_fault(
-        Fault(method="POST", path=HALT, status=409, times=None, body={"message": message})
-    )
+    refuses_every_halt(world.emulator, {"message": message})
     run = world.run({"reason": f"{reason}\u202e"})
     assert run.exit_code == 1
     shown = code_texts(run.summary)
@@ -313,12 +306,8 @@ def test_data_shown_as_code_is_shown_as_written(world: World) -> None:
 @pytest.mark.parametrize("char", list(INVISIBLE.values()), ids=list(INVISIBLE))
 def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str) -> None:
     code = f"U+{ord(char):04X}"
-    answers_always(
-        world.emulator,
-        "POST",
-        HALT,
-        409,
-        {"code": "InvalidState", "message": f"Refused{char}by the Store"},
+    refuses_every_halt(
+        world.emulator, {"code": "InvalidState", "message": f"Refused{char}by the Store"}
     )
     # A control character in a name is refused as input; any other is the name's own.
     named = unicodedata.category(char) != "Cc"
@@ -342,12 +331,8 @@ def test_invisible_characters_in_data_are_shown_visibly(world: World, char: str)
 @pytest.mark.parametrize("where", ["name", "Store message"])
 def test_lone_surrogates_are_no_crash(world: World, where: str) -> None:
     """JSON and YAML escapes can spell halves of a character that UTF-8 cannot write."""
-    answers_always(
-        world.emulator,
-        "POST",
-        HALT,
-        409,
-        b'{"code": "InvalidState", "message": "Refused \\ud800 by the Store"}',
+    refuses_every_halt(
+        world.emulator, b'{"code": "InvalidState", "message": "Refused \\ud800 by the Store"}'
     )
     name = '"Contoso \\udc41"' if where == "name" else "Contoso"
     targets = f"targets:\n  - name: {name}\n    app-id: {APP_ID}\n"

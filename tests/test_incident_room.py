@@ -24,7 +24,7 @@ from .conftest import APP_ID, FALLBACK, FLIGHT_ID, PUBLISHED, RunAction, base_in
 from .conftest import visible_text as visible
 from .test_cli import RunCli, cli  # noqa: F401 (cli is a fixture)
 from .test_data_stays_data import assert_renders_as_text
-from .world import HALT, MIB, ROLLOUT, log_lines, outside_code
+from .world import HALT, MIB, ROLLOUT, log_lines, outside_code, refuses_every_halt
 
 REASON = "Crash on start in 1.4.2.0: see INC-4711"
 PARTNER_CENTER = "https://partner.microsoft.com/dashboard/products"
@@ -168,9 +168,7 @@ def test_after_unknown_it_says_to_check_now_and_that_a_rerun_is_safe(
 
 
 def test_after_a_failure_it_says_what_to_do_now(emulator: Emulator, action: RunAction) -> None:
-    emulator.add_fault(
-        Fault(method="POST", path=HALT, status=409, times=None, body={"code": "InvalidState"})
-    )
+    refuses_every_halt(emulator, {"code": "InvalidState"})
     run = action()
     assert run.outputs["result"] == "failed"
     section = run.summary.split("### What to do now", 1)[1]
@@ -399,9 +397,7 @@ def test_after_each_ending_the_summary_says_what_to_do(
         emulator.add_fault(Fault(method="GET", path=ROLLOUT, status=200, body=in_progress))
         emulator.add_fault(Fault(method="GET", path=ROLLOUT, status=503, times=None))
     else:
-        emulator.add_fault(
-            Fault(method="POST", path=HALT, status=409, times=None, body={"code": "InvalidState"})
-        )
+        refuses_every_halt(emulator, {"code": "InvalidState"})
     run = run_as(emulator, tmp_path, Job(), reason="r", **{"timeout-seconds": "6"})
     assert run.outputs["result"] == state
     summary = run.summary

@@ -52,6 +52,7 @@ from .world import (
     json_answer,
     proxied,
     raw_response,
+    rollout_not_started,
 )
 
 WRONG_SECRET = "Xyz7Q~wrongSecretValue.ThatEntra_RefusesItAll-"
@@ -176,6 +177,7 @@ PATHS = [
             {**HALT, "status": 409, "body": {"code": "InvalidState", "message": f"No: {MARK}"}},
         ),
         echoes=True,
+        setup=rollout_not_started,
     ),
     Provoke(
         "Store 409 whose long message is cut inside a secret",
@@ -187,6 +189,7 @@ PATHS = [
             },
         ),
         echoes=True,
+        setup=rollout_not_started,
     ),
     Provoke(
         "Store 429 quoting the token, Retry-After past the deadline",

@@ -884,3 +884,23 @@ def halt_in_flight(
 def answers_always(emu: Emulator, method: str, path: str, status: int, body: Any) -> None:
     """From now on, every `method` request to `path` gets `status` with `body`."""
     emu.add_fault(Fault(method=method, path=path, status=status, times=None, body=body))
+
+
+def rollout_not_started(emu: Emulator) -> None:
+    """The published rollout reads not started, one of the states the Store's 409 to a
+    halt names. A refusal then stands at the first read (docs/reliability.md, row 5),
+    where an in-progress rollout's is watched for 20 s in case another responder's halt
+    is under way (row 4, proved in test_result_truth.py): for the tests of what a
+    refusal shows, not of when it is believed."""
+    emu.set_rollout(APP_ID, PUBLISHED, status="PackageRolloutNotStarted", percentage=0.0)
+
+
+def refuses_every_halt(
+    emu: Emulator, body: Any, *, headers: Mapping[str, str] | None = None
+) -> None:
+    """The Store answers every halt with a 409 carrying `body` (and `headers`), and the
+    refusal stands at the first read (rollout_not_started)."""
+    rollout_not_started(emu)
+    fault = Fault(method="POST", path=HALT, status=409, times=None, body=body)
+    fault.headers.update(headers or {})
+    emu.add_fault(fault)
