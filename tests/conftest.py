@@ -60,7 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         for folder in COMPILED_ONCE:
             compileall.compile_dir(folder, quiet=1)
-        _cache_rewritten_test_modules()
+        if config.getoption("dist", "no") != "no":  # workers will start (pytest-xdist)
+            _cache_rewritten_test_modules()
 
 
 def _cache_rewritten_test_modules() -> None:

@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,8 @@ def real_exec_everywhere() -> bool:
 class ForkServer:
     """One tests/fork_server.py process, for runs with these interpreter-start variables."""
 
-    def __init__(self, startup: Mapping[str, str], folder: Path) -> None:
-        self.path = str(folder / f"fork{len(list(folder.iterdir()))}.sock")
+    def __init__(self, startup: Mapping[str, str], path: Path) -> None:
+        self.path = str(path)
         self.process = subprocess.Popen(
             [sys.executable, str(SERVER), self.path],
             env=dict(startup),
@@ -164,6 +165,9 @@ class Launcher:
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="halt-rollout-fork-"))
         self.servers: dict[frozenset[tuple[str, str]], ForkServer] = {}
+        # Two runs of one test may start at once (two responders), each in its thread:
+        # the first to need a server starts it, the other waits for it.
+        self.starting = threading.Lock()
         self.forking = True  # False for a test marked real_exec
 
     def __call__(self, args: Sequence[str], **options: Any) -> subprocess.Popen[str]:
@@ -178,9 +182,12 @@ class Launcher:
         ):
             return subprocess.Popen(list(args), **options)
         startup = frozenset((k, v) for k, v in env.items() if STARTUP_VARIABLES.fullmatch(k))
-        if startup not in self.servers:
-            self.servers[startup] = ForkServer(dict(startup), self.folder)
-        return ForkedPopen(self.servers[startup], args, **options)
+        with self.starting:
+            if startup not in self.servers:
+                socket_path = self.folder / f"fork{len(self.servers)}.sock"
+                self.servers[startup] = ForkServer(dict(startup), socket_path)
+            server = self.servers[startup]
+        return ForkedPopen(server, args, **options)
 
     def close(self) -> None:
         for server in self.servers.values():
