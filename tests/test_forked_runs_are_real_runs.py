@@ -1,7 +1,8 @@
 """The harness's own promise: a run of entrypoint.py forked from the pre-imported fork server
 (tests/zygote.py, used by `make test`) is seen by a test as the new process it stands for:
 the same output and exit code, its own pid for signals, its own signal handlers, the
-variables and folder it was given, and a signal's death as a negative exit code."""
+variables and folder it was given, its deadline counted from its own start, and a
+signal's death as a negative exit code."""
 
 from __future__ import annotations
 
@@ -80,3 +81,28 @@ def test_a_forked_run_takes_signals_as_its_own_process(
     assert process.returncode == exit_code
     if number == signal.SIGTERM:
         assert "::error title=Run cancelled::" in stdout
+
+
+def test_a_forked_runs_deadline_counts_from_its_own_start(
+    launcher: Launcher, emulator: Emulator, tmp_path: Path
+) -> None:
+    """The server loaded halt_rollout long before, but timeout-seconds counts from the
+    run's start, as from a fresh interpreter's: a run forked after the server idled
+    past its whole deadline still gets all of it (here, a sign-in that never answers)."""
+    warm_up = forked(launcher, runner_environment({"app-id": "not an app"}, tmp_path / "warm"))
+    warm_up.communicate(timeout=60)
+    emulator.add_fault(Fault(method="POST", path=r"/token$", kind="hang", seconds=60))
+    env = runner_environment(
+        {**base_inputs(emulator), "timeout-seconds": "3"},
+        tmp_path / "run",
+        extra={"REQUESTS_CA_BUNDLE": emulator.ca_path},
+    )
+    time.sleep(4)  # longer than the run's whole deadline
+    began = time.monotonic()
+    process = forked(launcher, env)
+    stdout, _ = process.communicate(timeout=60)
+    waited = time.monotonic() - began
+    assert process.returncode == 1
+    assert any(r.path.endswith("/token") for r in emulator.requests), stdout
+    # A deadline counted from the server's start would have run out before the run began.
+    assert waited >= 2.0, f"ended after {waited:.2f} s of a 3 s deadline:\n{stdout}"

@@ -2,11 +2,12 @@
 
 A run of `python entrypoint.py` spends nine tenths of its CPU importing azure-identity,
 requests and the rest, the same modules every time, and the suite starts about a thousand.
-tests/fork_server.py imports them once per pytest worker and forks each run from there,
-with the run's argv, variables, folder and standard streams; the run then loads
-halt_rollout and executes entrypoint.py as `python entrypoint.py` does. What a test sees
-is the real process's: its pid (for signals), its exit status (a signal's as negative),
-its output, its files, its deadline (counted from when halt_rollout begins to load).
+tests/fork_server.py imports them once per pytest worker, with the modules entrypoint.py
+imports itself, and forks each run from there with the run's argv, variables, folder and
+standard streams; the run then executes entrypoint.py as `python entrypoint.py` does.
+What a test sees is the real process's: its pid (for signals), its exit status (a
+signal's as negative), its output, its files, its deadline (counted from the run's
+start, as halt_rollout's import counts it in a fresh interpreter).
 
 Only `[sys.executable, entrypoint.py]` with an environment, a folder and the standard
 streams is forked; any other command or option, or a PYTHON* variable that runs code at
