@@ -27,6 +27,7 @@ import ast
 import builtins
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import select
@@ -103,7 +104,8 @@ def serve(listener: socket.socket) -> None:
 
 def become(request: dict[str, object], fds: list[int]) -> None:
     """In the forked child: take the run's streams, folder, variables and argv, then run
-    the script as `python script` would; ends the process, never returns."""
+    the script (or the package's __main__) as `python script` (or `python -m package`)
+    would; ends the process, never returns."""
     try:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -112,11 +114,21 @@ def become(request: dict[str, object], fds: list[int]) -> None:
         os.chdir(str(request["cwd"]))
         os.environ.clear()
         os.environ.update(request["env"])  # type: ignore[call-overload]
-        script = Path(argv[1])
-        sys.argv = argv[1:]
-        sys.path[0] = str(script.parent)
-        code = compile(script.read_bytes(), str(script), "exec")
         main = types.ModuleType("__main__")
+        if argv[1] == "-m":  # `python -m package ARGS`: its __main__.py, run from the folder
+            spec = importlib.util.find_spec(f"{argv[2]}.__main__")
+            if spec is None or spec.origin is None:
+                raise ModuleNotFoundError(argv[2])
+            script = Path(spec.origin)
+            sys.argv = [str(script), *argv[3:]]
+            sys.path[0] = os.getcwd()
+            main.__package__ = argv[2]
+            main.__spec__ = spec
+        else:  # `python script ARGS`
+            script = Path(argv[1])
+            sys.argv = argv[1:]
+            sys.path[0] = str(script.parent)
+        code = compile(script.read_bytes(), str(script), "exec")
         main.__file__ = str(script)
         main.__builtins__ = builtins  # type: ignore[attr-defined]
         main.__cached__ = None  # type: ignore[attr-defined]
@@ -127,7 +139,7 @@ def become(request: dict[str, object], fds: list[int]) -> None:
         os.write(2, b"fork_server: the run could not be set up\n")
         os._exit(127)
     try:
-        exec(code, vars(main))  # noqa: S102 - entrypoint.py, as `python entrypoint.py` runs it
+        exec(code, vars(main))  # noqa: S102 - the script, as `python script` runs it
     except SystemExit:
         raise  # the interpreter's own exit: its status, atexit, stream flush
     except BaseException as error:  # shown as a fresh interpreter shows it: from the script

@@ -6,6 +6,7 @@ signal's death as a negative exit code."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from .conftest import base_inputs
 from .zygote import ForkedPopen, Launcher
 
 ENTRYPOINT_ARGV = [sys.executable, str(ENTRYPOINT)]
+REPO = ENTRYPOINT.parent
 
 
 @pytest.fixture
@@ -58,6 +60,30 @@ def test_a_forked_run_says_and_ends_as_a_started_one(launcher: Launcher, tmp_pat
     stdout, stderr = process.communicate(timeout=60)
     assert started.returncode == 1
     assert (process.returncode, stdout, stderr) == (1, started_out.decode(), started_err.decode())
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--app-id", "not an app"], ["--version"], ["--help"]],
+    ids=["refused input", "version", "help"],
+)
+def test_a_forked_command_line_says_and_ends_as_a_started_one(
+    launcher: Launcher, tmp_path: Path, arguments: list[str]
+) -> None:
+    """`python -m halt_rollout` from another folder, the repository on PYTHONPATH, as the
+    command line's tests run it: the same output and exit code either way."""
+    argv = [sys.executable, "-m", "halt_rollout", *arguments]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
+    with subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=PIPE, stderr=PIPE) as started:
+        started_out, started_err = started.communicate(timeout=60)
+    process = launcher(argv, env=env, cwd=tmp_path, stdout=PIPE, stderr=PIPE, text=True)
+    assert isinstance(process, ForkedPopen)
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout, stderr) == (
+        started.returncode,
+        started_out.decode(),
+        started_err.decode(),
+    )
 
 
 @pytest.mark.parametrize(("number", "exit_code"), [(signal.SIGTERM, 1), (signal.SIGKILL, -9)])

@@ -377,7 +377,11 @@ def test_an_analytics_read_that_hangs_ends_by_the_deadline(
     emulator.add_fault(Fault(method="GET", path=FAILURES, kind="hang", seconds=60.0))
     run = action({**GUARD, "timeout-seconds": "3"})
     assert run.seconds < 3 + DEADLINE_ALLOWANCE
-    _refused_by(emulator, run, "in time")
+    _refused_by(emulator, run)
+    # The deadline cuts the read ("in time"); on a busy machine the socket's own timeout,
+    # set to the time left, may fire first: then no time is left for another attempt.
+    (error,) = run.errors
+    assert "in time" in error or "no time is left of timeout-seconds (3)" in error, error
 
 
 def test_a_cancel_during_an_analytics_read_halts_nothing_and_says_so(

@@ -9,9 +9,10 @@ What a test sees is the real process's: its pid (for signals), its exit status (
 signal's as negative), its output, its files, its deadline (counted from the run's
 start, as halt_rollout's import counts it in a fresh interpreter).
 
-Only `[sys.executable, entrypoint.py]` with an environment, a folder and the standard
-streams is forked; any other command or option, or a PYTHON* variable that runs code at
-the start (PYTHONPATH, PYTHONSTARTUP, ...), is a real process start; a run whose other
+Only `python entrypoint.py [ARGS]` and `python -m halt_rollout [ARGS]` (the command line)
+with an environment, a folder and the standard streams are forked; any other command or
+option, or a PYTHON* variable that runs code at the start (PYTHONSTARTUP, a PYTHONPATH
+other than the repository, ...), is a real process start; a run whose other
 interpreter-start variables (STARTUP_VARIABLES: locale, encoding, TZ) differ from every
 server's gets a fork server of its own. Tests where the process start is itself the
 subject (a signal in the first milliseconds, handlers installed before the imports) start
@@ -39,6 +40,7 @@ from typing import Any
 from store_emulator.action_files import ENTRYPOINT
 
 SERVER = Path(__file__).resolve().parent / "fork_server.py"
+REPO = SERVER.parent.parent
 REAL_EXEC_VARIABLE = "HALT_ROLLOUT_TEST_REAL_EXEC"
 # Variables read when the interpreter starts or a pre-imported module loads: a run whose
 # values differ from every server's gets a server of its own, started with them.
@@ -61,6 +63,24 @@ SHAREABLE_PYTHON_VARIABLES = frozenset(
 FORKABLE_OPTIONS = frozenset({"env", "cwd", "stdin", "stdout", "stderr", "text"})
 # One SOCK_SEQPACKET message carries the request; larger ones are started for real.
 MESSAGE_LIMIT = 100_000
+
+
+def forkable_command(args: Sequence[str]) -> bool:
+    """`python entrypoint.py [ARGS]` (the action, or the image given arguments) or `python
+    -m halt_rollout [ARGS]` (the command line): what the fork server has loaded."""
+    argv = [str(arg) for arg in args]
+    return argv[:2] == [sys.executable, str(ENTRYPOINT)] or argv[:3] == [
+        sys.executable,
+        "-m",
+        "halt_rollout",
+    ]
+
+
+def shareable(name: str, value: str) -> bool:
+    """Whether a run with this PYTHON* variable can be forked: one of the interpreter's own
+    settings, or a PYTHONPATH that names only the repository, which the server's path
+    holds already (the command line's tests give it: they run from elsewhere)."""
+    return name in SHAREABLE_PYTHON_VARIABLES or (name == "PYTHONPATH" and value == str(REPO))
 
 
 def real_exec_everywhere() -> bool:
@@ -175,11 +195,11 @@ class Launcher:
         env = options.get("env")
         if (
             not self.forking
-            or list(args) != [sys.executable, str(ENTRYPOINT)]
+            or not forkable_command(args)
             or env is None
             or not FORKABLE_OPTIONS.issuperset(options)
             or len(json.dumps(env)) > MESSAGE_LIMIT
-            or any(k.startswith("PYTHON") and k not in SHAREABLE_PYTHON_VARIABLES for k in env)
+            or not all(shareable(k, v) for k, v in env.items() if k.startswith("PYTHON"))
         ):
             return subprocess.Popen(list(args), **options)
         startup = frozenset((k, v) for k, v in env.items() if STARTUP_VARIABLES.fullmatch(k))
