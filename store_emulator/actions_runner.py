@@ -110,14 +110,13 @@ def run_action(
         with_inputs = step_inputs(inputs, None if docker_step else ACTION_YML)
         container_env = container_environment(with_inputs, layout, step, env=env, job=job)
         environment = host_environment(container_env, layout, extra=extra_env)
-        started = time.monotonic()
-        completed = launch.run(
+        completed, seconds = launch.run_timed(
             command or [sys.executable, str(ENTRYPOINT)],
             env=environment,
             cwd=layout.workspace,
             timeout=timeout,
         )
-        return collect(step, completed, time.monotonic() - started)
+        return collect(step, completed, seconds)
 
 
 def buildah_run(

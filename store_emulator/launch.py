@@ -5,6 +5,7 @@ and the container test never install one, so their runs are real process starts)
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,13 +27,24 @@ def popen(args: Sequence[str], **options: Any) -> subprocess.Popen[str]:
 def run(args: Sequence[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
     """subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
     through the installed launcher; on a timeout the process is killed, as run kills it."""
+    return run_timed(args, timeout=timeout, **options)[0]
+
+
+def run_timed(
+    args: Sequence[str], *, timeout: float, **options: Any
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """run(), and the seconds from when the process existed to its end: the launcher's
+    own time to start it (a fork server starting up on a busy machine) is not the run's."""
     with popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
     ) as process:
+        started = time.monotonic()
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
             raise
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        seconds = time.monotonic() - started
+    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return completed, seconds

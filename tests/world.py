@@ -17,7 +17,8 @@ seconds are its wall time less what the kernel counted as its threads' wait for 
 (a loaded machine's share, never a hang's: QueueWatch, /proc's schedstat). The run's
 deadline starts inside the subprocess when the package begins to load, before it logs
 how many targets it works on; the test notes when that line arrives, so a request any
-server saw more than timeout-seconds after it was certainly sent after the deadline.
+server saw more than timeout-seconds after it, and later than this process's own lateness
+to wake could explain (QueueWatch.lag), was certainly sent after the deadline.
 """
 
 from __future__ import annotations
@@ -318,7 +319,6 @@ class World:
         """run_action's run, with the time each log line arrived, to know when the run's
         deadline started: right after it logs how many targets it works on."""
         self.deadline_started = None
-        started = time.monotonic()
         process = launch.popen(
             [sys.executable, str(ENTRYPOINT)],
             env=env,
@@ -327,6 +327,9 @@ class World:
             stderr=subprocess.PIPE,
             text=True,
         )
+        # The run's time starts when its process exists: what a busy fork server took
+        # to fork it (tests/zygote.py) is the harness's, not the run's.
+        started = time.monotonic()
         lines: list[str] = []
         errors: list[str] = []
 
@@ -391,7 +394,10 @@ class World:
         # The log line arrives a little after the deadline started: the bound is late,
         # never early. Without the line, the first request is a later bound still.
         start = self.deadline_started if self.deadline_started is not None else times[0][0]
-        bound = start + timeout
+        # A server notes a request's arrival late by as much as this process is late to
+        # wake (QueueWatch.lag, twice over, for a busy machine), plus reading its head.
+        noted_late = 2 * (self.queue.lag if self.queue is not None else 0.0) + 0.02
+        bound = start + timeout + noted_late
         return [
             f"{what} at deadline+{started - bound:.2f}s"
             for started, what in times
@@ -759,11 +765,17 @@ class QueueWatch(threading.Thread):
     wall time. Sleeping, blocking and hanging are not counted, only waiting one's turn.
     It is the thread that waited longest's figure, never a sum (threads wait side by
     side), and the last few ms before the end may be missed: both err towards a longer
-    run, never a shorter one."""
+    run, never a shorter one.
+
+    It also measures this test process's own lateness (`lag`): how much later than asked
+    its 20 ms sleeps end, at most. A server thread of this process is as late to note when
+    a request arrived, so a request it saw up to `lag` after a run's deadline may have
+    been sent before it."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True, name=f"queue-watch-{pid}")
         self.pid = pid
+        self.lag = 0.0
         self._seen: dict[str, float] = {}
         self._samples: list[tuple[float, float]] = []  # (monotonic, seconds by then)
 
@@ -796,7 +808,9 @@ class QueueWatch(threading.Thread):
             self._samples.append((time.monotonic(), self.seconds))
             if state == b"Z":
                 return  # ended: nothing more to count
+            asleep = time.monotonic()
             time.sleep(0.02)
+            self.lag = max(self.lag, time.monotonic() - asleep - 0.02)
 
 
 def _read_proc(path: str) -> bytes:
