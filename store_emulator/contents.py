@@ -49,6 +49,7 @@ class Contents:
         self.set_rollout = self.state.set_rollout
         self.set_packages = self.state.set_packages
         self.rollout = self.state.rollout
+        self.halt_under_way = self.state.halt_under_way
         # A rollout for halt-when: failing, its analytics scripted: see guard_script
         # (scenario healthy, failing or too-early).
         self.script_guard = partial(script_rollout, self.state, self.analytics)

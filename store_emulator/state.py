@@ -239,6 +239,14 @@ class StoreState:
         with self._lock:
             return self._render(self._rollout(app_id, flight_id, submission_id))
 
+    def halt_under_way(
+        self, app_id: str, submission_id: str, flight_id: str | None = None
+    ) -> bool:
+        """Whether a halt of this rollout was accepted and is still being applied
+        (Knobs.halt_seconds): the Store will read it stopped, not yet."""
+        with self._lock:
+            return self._rollout(app_id, flight_id, submission_id).halting
+
     def halt(
         self, app_id: str, submission_id: str, flight_id: str | None = None, *, by: str = "client"
     ) -> dict[str, Any]:

@@ -233,16 +233,6 @@ def test_final_check_of_a_lost_halt_is_not_sent_after_the_deadline(world: World)
 # A halt this run sent ends halted or unknown (rule 7a) -----------------------------------
 
 
-def _stopped_within(world: World, seconds: float) -> bool:
-    """Whether the emulator's rollout reads stopped within `seconds` (a slow halt lands)."""
-    ends = time.monotonic() + seconds
-    while time.monotonic() < ends:
-        if world.emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == STOPPED:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_slow_applying_halt_ends_halted_never_failed(world: World) -> None:
     """The Store answers the halt at once but applies it 3 s later: reads say in progress
     meanwhile and a second halt gets 409 "already under way". The run keeps confirming,
@@ -278,7 +268,8 @@ def test_a_slow_applying_halt_is_unknown_at_the_deadline_never_failed(
     assert len(run.errors) == 1, run.errors
     assert "Halt outcome unknown" in run.errors[0], run.errors
     assert "was sent" in run.errors[0]
-    assert _stopped_within(world, 40), "the slow halt was expected to land after the run"
+    # The Store is still applying the halt this run sent: `unknown` was the truth.
+    assert world.emulator.halt_under_way(APP_ID, PUBLISHED), "no halt is under way"
 
 
 def test_two_responders_at_once_against_a_slow_halt_both_end_well(world: World) -> None:
