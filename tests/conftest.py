@@ -57,11 +57,42 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "real_exec: start entrypoint.py as a new process, never forked (tests/zygote.py)"
     )
+    config.addinivalue_line(
+        "markers", "long: takes ten seconds or more (mostly waiting): started first, spread"
+    )
     if not hasattr(config, "workerinput"):
         for folder in COMPILED_ONCE:
             compileall.compile_dir(folder, quiet=1)
         if config.getoption("dist", "no") != "no":  # workers will start (pytest-xdist)
             _cache_rewritten_test_modules()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, each worker starts with its share of the tests marked long.
+
+    Its worksteal scheduler gives each worker one contiguous share of the collection at
+    first, and later moves tests from the end of the longest queue, counted in tests, not
+    seconds: long tests left in one share's middle ran last, in a tail a whole worker
+    long (the suite's last 25 s). Every worker orders the collection the same way here,
+    so each share begins with its long tests, run while the others run the short ones."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    if workers > 1:
+        items[:] = long_first_in_each_share(items, workers)
+
+
+def long_first_in_each_share(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    long = [item for item in items if item.get_closest_marker("long")]
+    rest = [item for item in items if not item.get_closest_marker("long")]
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for worker in range(workers):
+        share = left // (workers - worker)  # as worksteal's first split counts them
+        theirs = long[worker::workers]
+        taken = max(0, share - len(theirs))
+        ordered += theirs + rest[:taken]
+        del rest[:taken]
+        left -= share
+    return ordered + rest
 
 
 def _cache_rewritten_test_modules() -> None:

@@ -426,6 +426,7 @@ def test_sigterm_during_sign_in_through_a_stalling_proxy(
     assert_cancelled_before_the_store(running, emulator, took)
 
 
+@pytest.mark.long
 def test_cancel_a_trickling_store_through_a_trickling_proxy(world: World, tmp_path: Path) -> None:
     def trickle_halt(req: Incoming, wire: Wire) -> None:
         upstream = wire.forward(req)  # the halt takes effect

@@ -71,6 +71,7 @@ def test_a_409_because_someone_else_halted_meanwhile_is_already_halted(
     assert run.errors == []
 
 
+@pytest.mark.long
 def test_the_account_service_503_fails_within_about_30_seconds_with_the_hint(
     world: World,
 ) -> None:

@@ -51,6 +51,7 @@ SEEDS = (
 )  # fmt: skip
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_generated_bad_day_breaks_no_promise(seed: int, tmp_path: Path) -> None:
     verdict = judge(seed, tmp_path)

@@ -191,6 +191,7 @@ class ReadUntilFault(Fault):
         return super().response()
 
 
+@pytest.mark.long
 def test_final_check_of_a_lost_halt_is_not_sent_after_the_deadline(world: World) -> None:
     """The read before the halt is answered late, with a third of the deadline left; the
     halt then takes effect and its answer never comes. The contract wants the halt
@@ -249,6 +250,7 @@ def test_a_slow_applying_halt_ends_halted_never_failed(world: World) -> None:
     assert "of timeout-seconds left" in run.stdout
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("answered_at_once", [True, False], ids=["answered", "answer-lost"])
 def test_a_slow_applying_halt_is_unknown_at_the_deadline_never_failed(
     world: World, answered_at_once: bool
@@ -284,6 +286,7 @@ def test_two_responders_at_once_against_a_slow_halt_both_end_well(world: World) 
     assert [run.exit_code for run in outcome] == [0, 0]
 
 
+@pytest.mark.long
 def test_a_409_after_our_own_halt_then_failing_reads_is_unknown_not_failed(world: World) -> None:
     """Our halt reaches the Store and its answer is lost; the rollout still reads in
     progress (the Store is slow to apply it), so the halt is sent again and refused with a
@@ -332,6 +335,7 @@ def test_a_409_to_our_first_halt_then_a_failing_read_keeps_reading(world: World)
     assert "someone else" in run.stdout
 
 
+@pytest.mark.long
 def test_a_409_to_our_first_halt_then_no_read_at_all_is_unknown_not_failed(world: World) -> None:
     """No read succeeds after the 409: nothing confirms the refusal, so not `failed`; and
     the run kept reading until the deadline instead of giving up at once."""

@@ -367,6 +367,7 @@ def test_100_whole_apps_with_the_longest_names_and_messages_fit(world: World) ->
         assert "::warning title=Results output shortened::" in run.stdout
 
 
+@pytest.mark.long
 def test_thousand_flights_with_invisible_names_fit_githubs_limits(world: World) -> None:
     emu = world.emulator
     app = "9NBIGAPP0001"
@@ -433,6 +434,7 @@ def test_broken_runner_files_never_change_the_result(
     assert emulator.rollout(APP_ID, PUBLISHED)["packageRolloutStatus"] == ("PackageRolloutStopped")
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_astral_flight_names_keep_githubs_limits(world: World) -> None:
     """Flight names of astral characters (two UTF-16 units, four UTF-8 bytes each): the

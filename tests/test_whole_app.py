@@ -429,6 +429,7 @@ def test_a_page_repeating_an_unreadable_entry_is_a_failed_listing_not_a_complete
     assert "completely" in records[-1]["error"], records[-1]["error"]
 
 
+@pytest.mark.long
 def test_hundred_all_flights_apps_with_hanging_listings(world: World) -> None:
     emu = world.emulator
     targets = many_apps(emu, 100).replace("\n  - app-id:", "\n  - all-flights: true\n    app-id:")
