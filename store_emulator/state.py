@@ -239,9 +239,7 @@ class StoreState:
         with self._lock:
             return self._render(self._rollout(app_id, flight_id, submission_id))
 
-    def halt_under_way(
-        self, app_id: str, submission_id: str, flight_id: str | None = None
-    ) -> bool:
+    def halt_under_way(self, app_id: str, submission_id: str, flight_id: str | None = None) -> bool:
         """Whether a halt of this rollout was accepted and is still being applied
         (Knobs.halt_seconds): the Store will read it stopped, not yet."""
         with self._lock:
