@@ -111,7 +111,12 @@ def test_store_message_stays_data_in_the_log_and_the_summary(world: World, field
     else:
         body[field] = PAYLOAD
     refuses_every_halt(world.emulator, body, headers=headers)
-    assert_stays_data(world.run(), f"Store {field}")
+    run = world.run()
+    assert_stays_data(run, f"Store {field}")
+    # The refusal was shown, not left out: escaped, never dropped.
+    shown = "Rejected." if field == "message" else "Not haltable."
+    assert any("HTTP 409" in e and shown in e for e in run.errors), run.errors
+    assert shown in run.summary, run.summary
 
 
 def assert_stays_data(run: ActionRun, what: str) -> None:
@@ -237,6 +242,7 @@ def test_summary_of_a_store_refusal_renders_data_as_text(world: World) -> None:
     run = world.run()
     assert run.exit_code == 1
     assert_renders_as_text(run.summary)
+    assert "Rejected." in run.summary  # the Store's words were shown, as text
 
 
 def test_summary_of_a_defect_renders_data_as_text(

@@ -90,6 +90,8 @@ class Provoke:
     # (method, path, fault fields) of faults that repeat the secrets, or plain faults.
     faults: tuple[dict[str, Any], ...] = ()
     echoes: bool = False  # the action shows what the answer said, secrets replaced
+    # Words of the answer that must be seen, secrets replaced: the answer was shown at all.
+    shows: str = ""
     setup: Callable[[Emulator], None] | None = None
 
 
@@ -177,6 +179,7 @@ PATHS = [
             {**HALT, "status": 409, "body": {"code": "InvalidState", "message": f"No: {MARK}"}},
         ),
         echoes=True,
+        shows="InvalidState: No: ***",
         setup=rollout_not_started,
     ),
     Provoke(
@@ -189,6 +192,7 @@ PATHS = [
             },
         ),
         echoes=True,
+        shows="InvalidState: " + "x" * 200,
         setup=rollout_not_started,
     ),
     Provoke(
@@ -310,6 +314,7 @@ def test_no_secret_leaks(
     if provoke.echoes:
         # The action showed what the answer said, with the secrets in it replaced.
         assert "***" in seen or "…" in seen, seen
+    assert provoke.shows in seen, seen
     if provoke.name.startswith("bad input"):
         assert emulator.requests == []
 
