@@ -241,6 +241,43 @@ def black_holes(addresses: list[str]) -> Iterator[int]:
             sock.close()
 
 
+SLOW_IMPORT = """
+import sys, time
+from importlib.abc import MetaPathFinder
+
+
+class _SlowOnceTheActionLoads(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "requests" and "halt_rollout" in sys.modules:
+            sys.meta_path.remove(self)
+            time.sleep(IMPORT_SECONDS)
+        return None
+
+
+sys.meta_path.insert(0, _SlowOnceTheActionLoads())
+"""
+
+
+def test_the_deadline_counts_the_imports(world: World, tmp_path: Path) -> None:
+    """timeout-seconds counts from when halt-rollout begins to load (entrypoint.py): an
+    import that is slow on a busy runner spends the deadline too. A sitecustomize makes
+    the network stack's import take 2.5 s once the package has begun to load; with it on
+    PYTHONPATH the run is a new process (tests/zygote.py), never forked from a server
+    whose imports are done, where a deadline counted from after them looks the same."""
+    import_seconds, timeout = 2.5, 4
+    hook = tmp_path / "slow-import"
+    hook.mkdir()
+    slow = SLOW_IMPORT.replace("IMPORT_SECONDS", f"{import_seconds:g}")
+    (hook / "sitecustomize.py").write_text(slow, encoding="utf-8")
+    world.emulator.add_fault(Fault(method="POST", path=r"/token$", kind="hang", seconds=60))
+    run = world.run({"timeout-seconds": f"{timeout:g}"}, env={"PYTHONPATH": str(hook)}, timeout=40)
+    print(describe(run, timeout))
+    assert any("Sign-in timed out" in error for error in run.errors), run.stdout
+    # Counted from after the imports, the run would end import_seconds later than this.
+    assert run.seconds <= timeout + STARTUP_SLACK < timeout + import_seconds, describe(run)
+    assert world.sent_after_deadline(timeout) == []
+
+
 def test_a_name_that_never_resolves_keeps_the_deadline(
     world: World, resolver: dict[str, str | None]
 ) -> None:
