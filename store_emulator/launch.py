@@ -24,6 +24,14 @@ def popen(args: Sequence[str], **options: Any) -> subprocess.Popen[str]:
     return _launcher[0](list(args), **options)
 
 
+def created_at(process: subprocess.Popen[str], asked: float) -> float:
+    """When `process` was created, on time.monotonic(): what its launcher noted (a fork
+    server's moment of forking, tests/zygote.py), else `asked`, when it was asked for.
+    Never after the run's own start: a busy machine may return from Popen later than that,
+    and a run timed from there would look shorter than it was."""
+    return float(getattr(process, "created_at", asked))
+
+
 def run(args: Sequence[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
     """subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
     through the installed launcher; on a timeout the process is killed, as run kills it."""
@@ -33,12 +41,13 @@ def run(args: Sequence[str], *, timeout: float, **options: Any) -> subprocess.Co
 def run_timed(
     args: Sequence[str], *, timeout: float, **options: Any
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    """run(), and the seconds from when the process existed to its end: the launcher's
-    own time to start it (a fork server starting up on a busy machine) is not the run's."""
+    """run(), and the seconds from when the process was created to its end: the launcher's
+    own time to get ready (a fork server starting up on a busy machine) is not the run's."""
+    asked = time.monotonic()
     with popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
     ) as process:
-        started = time.monotonic()
+        started = created_at(process, asked)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

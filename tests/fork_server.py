@@ -17,7 +17,8 @@ closure: about 30 ms of CPU a run). A run then starts as from a warm cache:
 
 Protocol, one SOCK_SEQPACKET connection per run: the client sends one JSON message {"argv",
 "env", "cwd"} with the run's stdin, stdout and stderr as three file descriptors
-(SCM_RIGHTS); the server forks and answers {"pid": ...}; when the child ends, {"status":
+(SCM_RIGHTS); the server forks and answers {"pid", "forked_at"} (its monotonic clock, the
+system's, just before the fork); when the child ends, {"status":
 ...} (the raw wait status, as waitpid gives it) follows and the connection closes.
 """
 
@@ -80,6 +81,7 @@ def serve(listener: socket.socket) -> None:
             if ready == listener.fileno():
                 connection, _ = listener.accept()
                 message, fds, _, _ = socket.recv_fds(connection, MESSAGE_LIMIT, 3)
+                forked_at = time.monotonic()  # the run's time starts no later (its STARTED)
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
@@ -92,7 +94,7 @@ def serve(listener: socket.socket) -> None:
                     os.close(fd)
                 watched[os.pidfd_open(pid)] = (pid, connection)
                 with contextlib.suppress(OSError):
-                    connection.sendall(json.dumps({"pid": pid}).encode())
+                    connection.sendall(json.dumps({"pid": pid, "forked_at": forked_at}).encode())
             else:
                 pid, connection = watched.pop(ready)
                 os.close(ready)

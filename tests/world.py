@@ -319,6 +319,7 @@ class World:
         """run_action's run, with the time each log line arrived, to know when the run's
         deadline started: right after it logs how many targets it works on."""
         self.deadline_started = None
+        asked = time.monotonic()
         process = launch.popen(
             [sys.executable, str(ENTRYPOINT)],
             env=env,
@@ -327,9 +328,10 @@ class World:
             stderr=subprocess.PIPE,
             text=True,
         )
-        # The run's time starts when its process exists: what a busy fork server took
-        # to fork it (tests/zygote.py) is the harness's, not the run's.
-        started = time.monotonic()
+        # The run's time starts when its process was created (launch.created_at): what a
+        # fork server took to start up (tests/zygote.py) is the harness's, not the run's,
+        # and what this process took to see Popen return is the run's.
+        started = launch.created_at(process, asked)
         lines: list[str] = []
         errors: list[str] = []
 

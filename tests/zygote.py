@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,9 @@ class ForkServer:
 
     def start(
         self, argv: Sequence[str], env: Mapping[str, str], cwd: str, fds: Sequence[int]
-    ) -> tuple[socket.socket, int]:
-        """Fork a run; its connection (its end is reported there) and its pid."""
+    ) -> tuple[socket.socket, int, float]:
+        """Fork a run; its connection (its end is reported there), its pid, and when the
+        server forked it (time.monotonic(): one clock for every process)."""
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             connection.connect(self.path)
@@ -115,7 +117,8 @@ class ForkServer:
             reply = connection.recv(4096)
             if not reply:
                 raise RuntimeError("the fork server ended without starting the run")
-            return connection, int(json.loads(reply)["pid"])
+            started = json.loads(reply)
+            return connection, int(started["pid"]), float(started["forked_at"])
         except BaseException:
             connection.close()
             raise
@@ -127,10 +130,21 @@ class ForkServer:
             self.process.stdout.close()
 
 
-class ForkedPopen(subprocess.Popen[str]):
+class TimedPopen(subprocess.Popen[str]):
+    """subprocess.Popen that notes when it was asked to create its process (`created_at`,
+    on time.monotonic()): a run's time counts from there (store_emulator.launch.created_at),
+    never from when Popen returned, which a busy machine may delay past the run's start."""
+
+    def __init__(self, args: Sequence[str], **options: Any) -> None:
+        self.created_at = time.monotonic()
+        super().__init__(list(args), **options)
+
+
+class ForkedPopen(TimedPopen):
     """subprocess.Popen whose child is forked by a ForkServer: Popen's own pipes,
-    communicate, timeouts and signals; the exit status comes over the server's connection
-    instead of waitpid (the child is the server's, not this process's)."""
+        communicate, timeouts and signals; the exit status comes over the server's connection
+        instead of waitpid (the child is the server's, not this process's); `created_at` is when
+    the server forked it, not when a fork server was first started for it."""
 
     def __init__(self, server: ForkServer, args: Sequence[str], **options: Any) -> None:
         self._fork_server = server
@@ -147,7 +161,7 @@ class ForkedPopen(subprocess.Popen[str]):
             errwrite if errwrite != -1 else 2,
         ]
         try:
-            self._connection, self.pid = self._fork_server.start(
+            self._connection, self.pid, self.created_at = self._fork_server.start(
                 args, env if env is not None else os.environ, os.fspath(cwd or os.getcwd()), fds
             )
             self._child_created = True
@@ -201,7 +215,7 @@ class Launcher:
             or len(json.dumps(env)) > MESSAGE_LIMIT
             or not all(shareable(k, v) for k, v in env.items() if k.startswith("PYTHON"))
         ):
-            return subprocess.Popen(list(args), **options)
+            return TimedPopen(args, **options)
         startup = frozenset((k, v) for k, v in env.items() if STARTUP_VARIABLES.fullmatch(k))
         with self.starting:
             if startup not in self.servers:
