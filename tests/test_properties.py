@@ -262,10 +262,14 @@ def test_dry_run_takes_exactly_the_yaml_core_booleans(text: str) -> None:
 
 
 def _positive_finite(text: str) -> float | None:
-    try:
-        seconds = float(text)
-    except ValueError:
+    """timeout-seconds' model: ASCII digits with at most one point, around them only
+    whitespace; what float() alone would also read ("1e3", "1_0", "inf", "١٢٠") is not."""
+    plain = text.strip()
+    if not plain or not plain.isascii() or plain.count(".") > 1:
         return None
+    if plain == "." or not plain.replace(".", "").isdigit():
+        return None
+    seconds = float(plain)
     if not (math.isfinite(seconds) and seconds > 0):
         return None
     return min(seconds, 21600.0)  # longer is read as the longest a job may run
@@ -276,7 +280,12 @@ def _positive_finite(text: str) -> float | None:
     st.one_of(
         st.floats(min_value=1e-3, max_value=1e9).map(repr),
         st.integers(-5, 100_000).map(str),
-        st.sampled_from(["nan", "inf", "-inf", "1e999", "0", "-0", "0.0", "1_0", "3s", "½"]),
+        st.sampled_from(
+            [
+                *("nan", "inf", "-inf", "1e999", "1e3", "0", "-0", "0.0", "1_0", "3s", "½"),
+                *("+5", "\u0661\u0662\u0660", "\uff15", " 42.5 ", "7.", ".5", "\u0665"),
+            ]
+        ),
         st.text(no_surrogates, max_size=8),
     )
 )
