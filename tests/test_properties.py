@@ -262,12 +262,15 @@ def test_dry_run_takes_exactly_the_yaml_core_booleans(text: str) -> None:
 
 
 def _positive_finite(text: str) -> float | None:
-    """timeout-seconds' model: ASCII digits with at most one point, around them only
-    whitespace; what float() alone would also read ("1e3", "1_0", "inf", "١٢٠") is not."""
+    """timeout-seconds' model: ASCII digits with at most one point and an optional
+    exponent, around them only whitespace; what float() alone would also read ("1_0",
+    "+5", "inf", "١٢٠") is not."""
     plain = text.strip()
-    if not plain or not plain.isascii() or plain.count(".") > 1:
+    mantissa, marked, exponent = plain.lower().partition("e")
+    if not (plain.isascii() and mantissa.replace(".", "", 1).isdigit()):
         return None
-    if plain == "." or not plain.replace(".", "").isdigit():
+    signs = len(exponent) - len(exponent.lstrip("+-"))
+    if marked and not (exponent.lstrip("+-").isdigit() and signs <= 1):
         return None
     seconds = float(plain)
     if not (math.isfinite(seconds) and seconds > 0):
@@ -282,7 +285,8 @@ def _positive_finite(text: str) -> float | None:
         st.integers(-5, 100_000).map(str),
         st.sampled_from(
             [
-                *("nan", "inf", "-inf", "1e999", "1e3", "0", "-0", "0.0", "1_0", "3s", "½"),
+                *("nan", "inf", "-inf", "1e999", "1e3", "2E-1", "1e", "1e+-2", "0", "-0", "1_0"),
+                *("0.0", "3s", "½"),
                 *("+5", "\u0661\u0662\u0660", "\uff15", " 42.5 ", "7.", ".5", "\u0665"),
             ]
         ),
