@@ -9,6 +9,7 @@ person fixing a workflow during an incident sees everything at once.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,6 +51,8 @@ DEFAULT_STORE_API_URL = "https://manage.devcenter.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # GitHub ends a job on its hosted runners after 6 hours; no wait needs longer.
 MAX_TIMEOUT_SECONDS = 6 * 3600.0
+# timeout-seconds: a decimal number of seconds in ASCII digits, as in 180, 42.5 or 1e9.
+_SECONDS = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 # A person's words: enough for a sentence or two with a ticket link, not a log file.
 MAX_REASON_CHARS = 1000
@@ -334,10 +337,9 @@ def _read_bool(name: str, text: str, *, default: bool, problems: list[str]) -> b
 def _read_timeout(text: str, problems: list[str], notices: list[str]) -> float:
     if not text:
         return DEFAULT_TIMEOUT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
+    # ASCII digits: float() would also read "1_0", "+5", "inf" and digits of other
+    # scripts ("١٢٠" as 120), which the guard's inputs never take either.
+    seconds = float(text) if _SECONDS.fullmatch(text.strip()) else math.nan
     if not math.isfinite(seconds) or seconds <= 0:
         problems.append(f"timeout-seconds must be a positive number of seconds, not {shown(text)}")
         return DEFAULT_TIMEOUT_SECONDS

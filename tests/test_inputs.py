@@ -248,6 +248,8 @@ BAD_INPUTS: list[tuple[dict[str, str | None], str]] = [
     ({"timeout-seconds": "0"}, "timeout-seconds"),
     ({"timeout-seconds": "-5"}, "timeout-seconds"),
     ({"timeout-seconds": "nan"}, "timeout-seconds"),
+    ({"timeout-seconds": "1_000"}, "timeout-seconds"),
+    ({"timeout-seconds": "\u0661\u0662\u0660"}, "timeout-seconds"),  # 120 in Arabic-Indic digits
     ({"targets": "t.yml"}, "not both"),
     ({"expected-version": "1.4.2-beta"}, "expected-version"),
     ({"expected-version": "1.4\n2"}, "newline"),

@@ -262,10 +262,17 @@ def test_dry_run_takes_exactly_the_yaml_core_booleans(text: str) -> None:
 
 
 def _positive_finite(text: str) -> float | None:
-    try:
-        seconds = float(text)
-    except ValueError:
+    """timeout-seconds' model: ASCII digits with at most one point and an optional
+    exponent, around them only whitespace; what float() alone would also read ("1_0",
+    "+5", "inf", "١٢٠") is not."""
+    plain = text.strip()
+    mantissa, marked, exponent = plain.lower().partition("e")
+    if not (plain.isascii() and mantissa.replace(".", "", 1).isdigit()):
         return None
+    signs = len(exponent) - len(exponent.lstrip("+-"))
+    if marked and not (exponent.lstrip("+-").isdigit() and signs <= 1):
+        return None
+    seconds = float(plain)
     if not (math.isfinite(seconds) and seconds > 0):
         return None
     return min(seconds, 21600.0)  # longer is read as the longest a job may run
@@ -276,7 +283,13 @@ def _positive_finite(text: str) -> float | None:
     st.one_of(
         st.floats(min_value=1e-3, max_value=1e9).map(repr),
         st.integers(-5, 100_000).map(str),
-        st.sampled_from(["nan", "inf", "-inf", "1e999", "0", "-0", "0.0", "1_0", "3s", "½"]),
+        st.sampled_from(
+            [
+                *("nan", "inf", "-inf", "1e999", "1e3", "2E-1", "1e", "1e+-2", "0", "-0", "1_0"),
+                *("0.0", "3s", "½"),
+                *("+5", "\u0661\u0662\u0660", "\uff15", " 42.5 ", "7.", ".5", "\u0665"),
+            ]
+        ),
         st.text(no_surrogates, max_size=8),
     )
 )
