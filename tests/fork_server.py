@@ -42,32 +42,30 @@ REPO = Path(__file__).resolve().parent.parent
 MESSAGE_LIMIT = 1 << 20
 
 
-def import_what_the_package_imports() -> None:
-    """Every module halt_rollout's files import that is not halt_rollout's own."""
+def imported_by(sources: list[Path]) -> set[str]:
+    """The absolute module names these files import (relative imports left out)."""
     names: set[str] = set()
-    for source in sorted((REPO / "halt_rollout").glob("*.py")):
+    for source in sources:
         for node in ast.walk(ast.parse(source.read_bytes())):
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module)
-    for name in sorted(names):
+    return names
+
+
+def import_what_the_package_imports() -> None:
+    """Every module halt_rollout's files import that is not halt_rollout's own."""
+    for name in sorted(imported_by(sorted((REPO / "halt_rollout").glob("*.py")))):
         if name.split(".")[0] not in {"halt_rollout", "__future__"}:
             with contextlib.suppress(ImportError):
                 __import__(name)
 
 
-# What entrypoint.py imports before it runs, so each of their closures is loaded once here.
-ENTRYPOINT_IMPORTS = (
-    "halt_rollout",
-    "halt_rollout.cancel",
-    "halt_rollout.main",
-    "halt_rollout.process_exit",
-)
-
-
 def import_what_the_entrypoint_imports() -> None:
-    for name in ENTRYPOINT_IMPORTS:
+    """What entrypoint.py imports before it runs (halt_rollout, .cancel, .main,
+    .process_exit), read from it as above: each closure is loaded once here."""
+    for name in sorted(imported_by([REPO / "entrypoint.py"])):
         importlib.import_module(name)
 
 
